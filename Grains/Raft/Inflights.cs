@@ -1,0 +1,55 @@
+namespace ActorCluster.Grains.Raft;
+
+/// <summary>
+/// The append messages sent to one follower and not yet acknowledged, as the last index each
+/// carried, oldest first. A ring buffer bounded by <see cref="RaftOptions.MaxInflightMessages"/>:
+/// it is the flow-control window of the replicate state.
+/// </summary>
+internal sealed class Inflights(int capacity)
+{
+    private readonly ulong[] _lastIndexes = new ulong[capacity];
+    private int _start;
+    private int _count;
+
+    public int Count => _count;
+
+    public bool IsFull => _count == _lastIndexes.Length;
+
+    /// <summary>Records a message whose last entry has <paramref name="lastIndex"/>. Invariant: indexes increase.</summary>
+    public void Add(ulong lastIndex)
+    {
+        if (IsFull)
+        {
+            throw new InvalidOperationException("Inflights window is full.");
+        }
+
+        _lastIndexes[(_start + _count) % _lastIndexes.Length] = lastIndex;
+        _count++;
+    }
+
+    /// <summary>Frees every message whose last index is at or below <paramref name="index"/>.</summary>
+    public void FreeLE(ulong index)
+    {
+        while (_count > 0 && _lastIndexes[_start] <= index)
+        {
+            _start = (_start + 1) % _lastIndexes.Length;
+            _count--;
+        }
+    }
+
+    /// <summary>Frees the oldest message (used when a heartbeat shows the follower is alive but the window is stuck).</summary>
+    public void FreeFirst()
+    {
+        if (_count > 0)
+        {
+            _start = (_start + 1) % _lastIndexes.Length;
+            _count--;
+        }
+    }
+
+    public void Reset()
+    {
+        _start = 0;
+        _count = 0;
+    }
+}

@@ -1,0 +1,74 @@
+namespace ActorCluster.Grains.Raft;
+
+/// <summary>Settings of one Raft node. Validated by <see cref="Validate"/> when a node is created.</summary>
+public sealed class RaftOptions
+{
+    /// <summary>This node's id; never <see cref="RaftNode.None"/>.</summary>
+    public ulong Id { get; init; }
+
+    /// <summary>
+    /// Ticks a follower waits without hearing from a leader before it campaigns. The actual timeout
+    /// is drawn from [ElectionTicks, 2 * ElectionTicks) on every reset.
+    /// </summary>
+    public int ElectionTicks { get; init; } = 10;
+
+    /// <summary>Ticks between a leader's heartbeats. Must be smaller than <see cref="ElectionTicks"/>.</summary>
+    public int HeartbeatTicks { get; init; } = 1;
+
+    /// <summary>Run a pre-vote round before a real election (thesis §9.6).</summary>
+    public bool PreVote { get; init; } = true;
+
+    /// <summary>
+    /// A leader steps down when it has not heard from a quorum within an election timeout, and
+    /// followers that heard from a leader recently ignore vote requests (leader stickiness).
+    /// </summary>
+    public bool CheckQuorum { get; init; } = true;
+
+    /// <summary>Most append messages in flight to one follower in the replicate state.</summary>
+    public int MaxInflightMessages { get; init; } = 256;
+
+    /// <summary>Most entries in one append message.</summary>
+    public int MaxEntriesPerMessage { get; init; } = 1024;
+
+    /// <summary>Most payload bytes in one append message (one entry is always allowed).</summary>
+    public int MaxMessageBytes { get; init; } = 1 << 20;
+
+    /// <summary>
+    /// Most entries a leader holds uncommitted; proposals beyond it are refused with
+    /// <see cref="ProposeStatus.Overloaded"/> so a slow quorum pushes back on clients instead of
+    /// growing the log without bound.
+    /// </summary>
+    public int MaxUncommittedEntries { get; init; } = 16_384;
+
+    /// <summary>Randomness for election jitter; seed it for reproducible runs.</summary>
+    public IRaftRandom Random { get; init; } = new SeededRandom(0x5EED);
+
+    /// <summary>Deliberate defects, settable only by tests, to prove that the tests catch them.</summary>
+    internal RaftTestingKnobs Knobs { get; init; } = RaftTestingKnobs.None;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
+    public void Validate()
+    {
+        if (Id == RaftNode.None)
+        {
+            throw new ArgumentException("RaftOptions.Id must be non-zero.");
+        }
+
+        if (HeartbeatTicks < 1)
+        {
+            throw new ArgumentException($"RaftOptions.HeartbeatTicks must be at least 1 (was {HeartbeatTicks}).");
+        }
+
+        if (ElectionTicks <= HeartbeatTicks)
+        {
+            throw new ArgumentException($"RaftOptions.ElectionTicks ({ElectionTicks}) must be greater than HeartbeatTicks ({HeartbeatTicks}).");
+        }
+
+        if (MaxInflightMessages < 1 || MaxEntriesPerMessage < 1 || MaxMessageBytes < 1 || MaxUncommittedEntries < 1)
+        {
+            throw new ArgumentException("RaftOptions.MaxInflightMessages, MaxEntriesPerMessage, MaxMessageBytes and MaxUncommittedEntries must be at least 1.");
+        }
+
+        ArgumentNullException.ThrowIfNull(Random, nameof(Random));
+    }
+}

@@ -1,0 +1,156 @@
+using System.Buffers.Binary;
+using ActorCluster.Grains.Raft;
+
+namespace ActorCluster.Simulation;
+
+/// <summary>The driver every node runs: persist, send, apply, advance — and crash and restart.</summary>
+public sealed partial class Simulation
+{
+    private void ProcessReadies(SimNode node, bool allowAsync)
+    {
+        while (node.Raft is { } raft && node.Persisting is null && raft.HasReady())
+        {
+            var ready = raft.GetReady();
+            if (ready.SoftState is { Role: RaftRole.Leader })
+            {
+                _stats.Elections++;
+            }
+
+            if (allowAsync && ready.MustSync)
+            {
+                // The write takes a while; the node keeps ticking and stepping meanwhile.
+                node.Persisting = ready;
+                Schedule(_now + 1 + _rng.Next(8), new SimEvent(SimEventKind.DiskDone, node.Id, node.Incarnation, null));
+                return;
+            }
+
+            CompleteReady(node, ready);
+        }
+    }
+
+    private void CompleteReady(SimNode node, Ready ready)
+    {
+        CheckPersist(node, ready);
+        if (node.Disk.Persist(ready) is { } contractError)
+        {
+            Violation($"n{node.Id} ready contract: {contractError}");
+            return;
+        }
+
+        foreach (var message in ready.Messages)
+        {
+            Send(message);
+        }
+
+        if (ready.Snapshot is { } snapshot)
+        {
+            CheckSnapshotRestore(node, snapshot);
+            node.RestoreStateMachine(snapshot);
+            if (snapshot.Index > 0)
+            {
+                _stats.SnapshotsInstalled++;
+            }
+        }
+
+        foreach (var entry in ready.CommittedEntries)
+        {
+            Apply(node, entry);
+        }
+
+        foreach (var read in ready.ReadStates)
+        {
+            CheckReadState(node, read);
+        }
+
+        node.Raft!.Advance(ready);
+    }
+
+    private void Apply(SimNode node, Entry entry)
+    {
+        CheckApply(node, entry);
+        node.AppliedIndex = entry.Index;
+        node.AppliedHash = Fnv.Mix(node.AppliedHash, Fnv.Hash(entry.Data));
+        if (entry.Type == EntryType.Normal && entry.Data.Length >= 8)
+        {
+            var command = BinaryPrimitives.ReadUInt64LittleEndian(entry.Data);
+            if (_proposals.TryGetValue(command, out var proposal) && proposal.Node == node.Id && proposal.Index == entry.Index)
+            {
+                if (proposal.Term == entry.Term)
+                {
+                    _stats.Acknowledged++;
+                    if (command >= _firstLivenessCommand)
+                    {
+                        _livenessReached = true;
+                    }
+                }
+
+                _proposals.Remove(command);
+            }
+        }
+    }
+
+    private void Crash(SimNode node, bool decommission)
+    {
+        if (!node.IsUp)
+        {
+            return;
+        }
+
+        // A crash during a write either loses it or lands it without any of its messages.
+        if (node.Persisting is { } ready && _rng.Chance(0.5))
+        {
+            CheckPersist(node, ready);
+            node.Disk.Persist(ready);
+        }
+
+        Trace(10, node.Id, decommission ? 1UL : 0, () => $"crash n{node.Id}{(decommission ? " (decommissioned)" : string.Empty)}");
+        node.Raft = null;
+        node.Persisting = null;
+        node.Incarnation++;
+        node.Decommissioned |= decommission;
+        _stats.Crashes += decommission ? 0 : 1;
+    }
+
+    private void Restart(SimNode node)
+    {
+        if (node.IsUp || node.Decommissioned)
+        {
+            return;
+        }
+
+        Trace(11, node.Id, 0, () => $"restart n{node.Id}");
+        var storage = node.Disk.Load();
+        node.AppliedIndex = 0;
+        node.AppliedHash = 0;
+        if (storage.Snapshot is { } snapshot)
+        {
+            node.RestoreStateMachine(snapshot);
+        }
+
+        node.Raft = RaftNode.Start(NodeOptions(node.Id), storage);
+        node.SeenCommit = node.Raft.CommitIndex;
+        ScheduleTick(node);
+        ProcessReadies(node, _options.AsyncDisk);
+    }
+
+    /// <summary>The application takes a snapshot of what it applied and compacts the log behind it.</summary>
+    private void TakeSnapshot(SimNode node)
+    {
+        var raft = node.Raft!;
+        var index = node.AppliedIndex;
+        if (index == 0 || !raft.CreateSnapshot(index, node.EncodeStateMachine()))
+        {
+            return;
+        }
+
+        node.Disk.SaveSnapshot(raft.LatestSnapshot!);
+        var retain = (ulong)_rng.Next(20);
+        var compactTo = index > retain ? index - retain : 0;
+        if (compactTo >= raft.FirstIndex)
+        {
+            raft.Compact(compactTo);
+        }
+
+        Trace(12, node.Id, index, () => $"snapshot n{node.Id} at {index}, compact to {compactTo}");
+    }
+}

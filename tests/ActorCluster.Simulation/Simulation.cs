@@ -1,0 +1,196 @@
+using ActorCluster.Grains.Raft;
+
+namespace ActorCluster.Simulation;
+
+/// <summary>
+/// A deterministic simulation of one Raft group: every node, the network, the disks, the faults
+/// and the clients are driven by one event loop and one seeded generator, so a seed is a replay.
+/// Invariants are checked after every event.
+/// </summary>
+public sealed partial class Simulation
+{
+    private readonly SimulationOptions _options;
+    private readonly SeededRandom _rng;
+    private readonly PriorityQueue<SimEvent, (long Time, long Seq)> _queue = new();
+    private readonly SortedDictionary<ulong, SimNode> _nodes = [];
+    private readonly HashSet<(ulong From, ulong To)> _blockedLinks = [];
+    private readonly List<string> _violations = [];
+    private readonly List<string> _trace = [];
+    private readonly SimulationStats _stats = new();
+    private long _seq;
+    private long _now;
+    private long _events;
+    private ulong _traceHash = Fnv.Offset;
+    private ulong _nextNodeId;
+    private double _dropRate;
+    private double _duplicateRate;
+    private bool _faultsActive = true;
+
+    public Simulation(SimulationOptions options)
+    {
+        _options = options;
+        _rng = new SeededRandom(options.Seed);
+        _dropRate = options.DropRate;
+        _duplicateRate = options.DuplicateRate;
+    }
+
+    /// <summary>Runs a seed to the end of its liveness phase or its first violations.</summary>
+    public SimulationResult Run()
+    {
+        var founders = Enumerable.Range(1, _options.Nodes).Select(i => (ulong)i).ToArray();
+        _nextNodeId = (ulong)_options.Nodes + 1;
+        var config = ClusterConfig.OfVoters(founders);
+        foreach (var id in founders)
+        {
+            var node = new SimNode(id);
+            _nodes[id] = node;
+            node.Raft = RaftNode.Bootstrap(NodeOptions(id), config);
+            // The bootstrap snapshot is written before the node can crash, as a real driver does.
+            ProcessReadies(node, allowAsync: false);
+            ScheduleTick(node);
+        }
+
+        var unit = _options.UnitsPerTick;
+        for (var tick = 1; tick <= _options.FaultTicks + _options.LivenessTicks; tick++)
+        {
+            Schedule(((long)tick * unit) + (unit / 2), new SimEvent(SimEventKind.Control, 0, tick, null));
+        }
+
+        var end = (long)(_options.FaultTicks + _options.LivenessTicks + 1) * unit;
+        while (_violations.Count == 0 && !_livenessReached && _queue.TryDequeue(out var ev, out var key))
+        {
+            if (key.Time > end)
+            {
+                break;
+            }
+
+            _now = key.Time;
+            _events++;
+            try
+            {
+                Handle(ev);
+                CheckInvariants();
+            }
+            catch (Exception e) when (e is InvalidOperationException or ArgumentException or IndexOutOfRangeException or NullReferenceException or KeyNotFoundException)
+            {
+                // The core asserts its own invariants by throwing; a throw is a failed seed.
+                Violation($"exception: {e.GetType().Name}: {e.Message} at {e.StackTrace?.Split('\n').FirstOrDefault()?.Trim()}");
+            }
+        }
+
+        if (_violations.Count == 0 && !_livenessReached)
+        {
+            Violation($"liveness: no new proposal committed within {_options.LivenessTicks} ticks after faults stopped");
+        }
+
+        _stats.CommitIndex = _maxCommitSeen;
+        return new SimulationResult(_options, _events, _traceHash, _violations, _stats, _trace);
+    }
+
+    private RaftOptions NodeOptions(ulong id) => new()
+    {
+        Id = id,
+        ElectionTicks = _options.ElectionTicks,
+        HeartbeatTicks = 1,
+        PreVote = _options.PreVote,
+        CheckQuorum = _options.CheckQuorum,
+        MaxInflightMessages = _options.MaxInflightMessages,
+        MaxEntriesPerMessage = _options.MaxEntriesPerMessage,
+        MaxUncommittedEntries = 64,
+        Random = new SeededRandom(_rng.NextUInt64()),
+        Knobs = _options.Knobs,
+    };
+
+    private void Handle(SimEvent ev)
+    {
+        switch (ev.Kind)
+        {
+            case SimEventKind.Tick:
+                if (_nodes[ev.Node] is { IsUp: true } ticked && ticked.Incarnation == ev.Incarnation)
+                {
+                    Trace(1, ev.Node, 0, () => $"tick n{ev.Node}");
+                    ticked.Raft!.Tick();
+                    ProcessReadies(ticked, _options.AsyncDisk);
+                    ScheduleTick(ticked);
+                }
+
+                break;
+            case SimEventKind.Deliver:
+                Deliver(ev.Message!);
+                break;
+            case SimEventKind.DiskDone:
+                if (_nodes[ev.Node] is { IsUp: true } writer && writer.Incarnation == ev.Incarnation && writer.Persisting is { } ready)
+                {
+                    Trace(3, ev.Node, 0, () => $"disk done n{ev.Node}");
+                    writer.Persisting = null;
+                    CompleteReady(writer, ready);
+                    ProcessReadies(writer, _options.AsyncDisk);
+                }
+
+                break;
+            case SimEventKind.Control:
+                Control(ev.Incarnation);
+                break;
+        }
+    }
+
+    private void Deliver(Message message)
+    {
+        var target = _nodes[message.To];
+        if (!target.IsUp)
+        {
+            _stats.MessagesDropped++;
+            return;
+        }
+
+        _stats.MessagesDelivered++;
+        Trace(2, message.To, (ulong)message.Type, () => $"deliver {message}");
+        target.Raft!.Step(message);
+        ProcessReadies(target, _options.AsyncDisk);
+    }
+
+    private void Send(Message message)
+    {
+        if (!_nodes.ContainsKey(message.To) || _blockedLinks.Contains((message.From, message.To)) || _rng.Chance(_dropRate))
+        {
+            _stats.MessagesDropped++;
+            return;
+        }
+
+        Schedule(_now + 1 + _rng.Next(_options.MaxDelayUnits), new SimEvent(SimEventKind.Deliver, message.To, 0, message));
+        if (_rng.Chance(_duplicateRate))
+        {
+            Schedule(_now + 1 + _rng.Next(_options.MaxDelayUnits), new SimEvent(SimEventKind.Deliver, message.To, 0, message));
+        }
+    }
+
+    private void ScheduleTick(SimNode node) =>
+        Schedule(_now + _options.UnitsPerTick, new SimEvent(SimEventKind.Tick, node.Id, node.Incarnation, null));
+
+    private void Schedule(long time, SimEvent ev) => _queue.Enqueue(ev, (time, _seq++));
+
+    private void Trace(ulong kind, ulong node, ulong detail, Func<string> describe)
+    {
+        _traceHash = Fnv.Mix(Fnv.Mix(Fnv.Mix(Fnv.Mix(_traceHash, (ulong)_now), kind), node), detail);
+        if (_options.RecordTrace)
+        {
+            _trace.Add($"[{_now / _options.UnitsPerTick}.{_now % _options.UnitsPerTick}] {describe()}");
+        }
+    }
+
+    private void Violation(string what)
+    {
+        _violations.Add($"t={_now / _options.UnitsPerTick}: {what}");
+        Trace(99, 0, 0, () => $"VIOLATION {what}");
+    }
+
+    private enum SimEventKind : byte
+    {
+        Tick,
+        Deliver,
+        DiskDone,
+        Control,
+    }
+
+    private sealed record SimEvent(SimEventKind Kind, ulong Node, int Incarnation, Message? Message);
+}

@@ -1,0 +1,66 @@
+namespace ActorCluster.Simulation;
+
+/// <summary>What one seed did, and every invariant it broke.</summary>
+public sealed record SimulationResult(
+    SimulationOptions Options,
+    long Events,
+    ulong TraceHash,
+    IReadOnlyList<string> Violations,
+    SimulationStats Stats,
+    IReadOnlyList<string> Trace)
+{
+    public bool Passed => Violations.Count == 0;
+
+    /// <summary>The one-line command that replays this seed with a trace.</summary>
+    public string ReplayCommand =>
+        $"dotnet run --project tests/ActorCluster.Simulation -- --seed {Options.Seed} --trace";
+}
+
+/// <summary>Counters that show a run exercised what it claims to.</summary>
+public sealed class SimulationStats
+{
+    public int Elections { get; set; }
+
+    public int Crashes { get; set; }
+
+    public int Partitions { get; set; }
+
+    public int ConfChanges { get; set; }
+
+    public int Transfers { get; set; }
+
+    public int SnapshotsInstalled { get; set; }
+
+    public int Proposals { get; set; }
+
+    public int Acknowledged { get; set; }
+
+    public int ReadsCompleted { get; set; }
+
+    public ulong CommitIndex { get; set; }
+
+    public long MessagesDropped { get; set; }
+
+    public long MessagesDelivered { get; set; }
+
+    public void Add(SimulationStats other)
+    {
+        Elections += other.Elections;
+        Crashes += other.Crashes;
+        Partitions += other.Partitions;
+        ConfChanges += other.ConfChanges;
+        Transfers += other.Transfers;
+        SnapshotsInstalled += other.SnapshotsInstalled;
+        Proposals += other.Proposals;
+        Acknowledged += other.Acknowledged;
+        ReadsCompleted += other.ReadsCompleted;
+        CommitIndex += other.CommitIndex;
+        MessagesDropped += other.MessagesDropped;
+        MessagesDelivered += other.MessagesDelivered;
+    }
+
+    public override string ToString() =>
+        $"elections={Elections} crashes={Crashes} partitions={Partitions} confChanges={ConfChanges} transfers={Transfers} " +
+        $"snapshotsInstalled={SnapshotsInstalled} proposals={Proposals} acknowledged={Acknowledged} reads={ReadsCompleted} " +
+        $"commits={CommitIndex} delivered={MessagesDelivered} dropped={MessagesDropped}";
+}
