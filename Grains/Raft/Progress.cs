@@ -54,8 +54,9 @@ internal sealed class Progress(ulong next, int maxInflight, bool isLearner)
 
     public void BecomeProbe()
     {
-        // After a snapshot, the follower has at least the snapshot: probe right after it.
-        Next = State == ProgressState.Snapshot ? Math.Max(Match + 1, PendingSnapshot + 1) : Match + 1;
+        // From the snapshot state this happens only when the snapshot went unanswered (an
+        // acknowledged one moves straight to replicate), so nothing beyond Match is assumed.
+        Next = Match + 1;
         ResetState(ProgressState.Probe);
     }
 

@@ -84,7 +84,8 @@ public sealed partial class RaftNode
         }
         else
         {
-            _replicationPending = true;
+            // Even an empty append helps: a rejection reveals entries the transferee lost.
+            MaybeSendAppend(transferee, pr, sendIfEmpty: true);
         }
 
         return ProposeStatus.Accepted;

@@ -78,15 +78,18 @@ public sealed partial class RaftNode
 
         if (m.Term < _term)
         {
-            if ((_options.CheckQuorum || _options.PreVote) && m.Type is MessageType.Heartbeat or MessageType.Append)
+            // §5.1: a stale request is rejected with the current term, so its sender (a deposed
+            // leader, or a candidate of an old election) learns it and steps down. This matters
+            // with pre-vote and check-quorum, where the newer term may never reach it otherwise.
+            switch (m.Type)
             {
-                // A stale leader (for instance one whose pre-vote-era partition healed) learns the
-                // newer term from this answer and steps down; otherwise it would go on forever.
-                Send(new Message { Type = MessageType.AppendResponse, From = _id, To = m.From, Term = _term });
-            }
-            else if (m.Type == MessageType.PreVote)
-            {
-                Send(new Message { Type = MessageType.PreVoteResponse, From = _id, To = m.From, Term = _term, Reject = true });
+                case MessageType.Heartbeat or MessageType.Append or MessageType.InstallSnapshot:
+                    Send(new Message { Type = MessageType.AppendResponse, From = _id, To = m.From, Term = _term });
+                    break;
+                case MessageType.PreVote or MessageType.Vote:
+                    var responseType = m.Type == MessageType.PreVote ? MessageType.PreVoteResponse : MessageType.VoteResponse;
+                    Send(new Message { Type = responseType, From = _id, To = m.From, Term = _term, Reject = true });
+                    break;
             }
 
             return false;

@@ -1,0 +1,154 @@
+using ActorCluster.Grains.Raft;
+using static ActorCluster.Tests.Raft.RaftHarness;
+
+namespace ActorCluster.Tests.Raft;
+
+/// <summary>Raft paper §7: snapshots, log compaction and InstallSnapshot.</summary>
+public sealed class RaftSnapshotTests
+{
+    [Fact]
+    public void S7_a_snapshot_compacts_the_log_behind_it()
+    {
+        var net = TestNetwork.Of(3);
+        var leader = net.Elect(1);
+        for (var i = 0; i < 10; i++)
+        {
+            net.Propose(1, $"v{i}");
+        }
+
+        Assert.True(leader.CreateSnapshot(8, [8]));
+        leader.Compact(8);
+        Assert.Equal(9UL, leader.FirstIndex);
+        Assert.False(leader.TryGetTerm(7, out _));
+        Assert.True(leader.TryGetTerm(8, out var term));
+        Assert.Equal(1UL, term);
+        Assert.Equal(8UL, leader.LatestSnapshot!.Index);
+        Assert.Equal(ClusterConfig.OfVoters(1, 2, 3), leader.LatestSnapshot.Metadata.Config);
+    }
+
+    [Fact]
+    public void S7_a_snapshot_cannot_pass_the_applied_index_and_compaction_cannot_pass_the_snapshot()
+    {
+        var net = TestNetwork.Of(3);
+        var leader = net.Elect(1);
+        net.Propose(1, "a");
+        Assert.Throws<ArgumentOutOfRangeException>(() => leader.CreateSnapshot(leader.AppliedIndex + 1, []));
+        Assert.Throws<ArgumentOutOfRangeException>(() => leader.Compact(1));
+        Assert.True(leader.CreateSnapshot(1, []));
+        Assert.False(leader.CreateSnapshot(1, []));
+    }
+
+    [Fact]
+    public void S7_a_follower_whose_next_entry_was_compacted_receives_InstallSnapshot()
+    {
+        var net = TestNetwork.Of(3);
+        var leader = net.Elect(1);
+        net.Isolate(3);
+        for (var i = 0; i < 10; i++)
+        {
+            net.Propose(1, $"v{i}");
+        }
+
+        var snapshotIndex = leader.AppliedIndex;
+        leader.CreateSnapshot(snapshotIndex, [1, 2, 3]);
+        leader.Compact(snapshotIndex);
+        net.Heal();
+        var lagging = net[3];
+        for (var i = 0; i < 5; i++)
+        {
+            net.TickAll();
+        }
+
+        var installs = net.Delivered.Where(m => m.Type == MessageType.InstallSnapshot).ToList();
+        var install = Assert.Single(installs);
+        Assert.Equal(3UL, install.To);
+        Assert.Equal(snapshotIndex, install.Snapshot!.Index);
+        Assert.Equal([1, 2, 3], install.Snapshot.Data);
+        Assert.Equal(leader.LastIndex, lagging.LastIndex);
+        Assert.Equal(leader.CommitIndex, lagging.CommitIndex);
+        Assert.Equal(snapshotIndex + 1, lagging.FirstIndex);
+    }
+
+    [Fact]
+    public void S7_the_follower_hands_the_snapshot_to_the_application_and_replaces_its_log()
+    {
+        var follower = WithLog(2, [1, 2, 3], term: 1, entryTerms: [1, 1]);
+        Drain(follower);
+        var snapshot = new Snapshot(new SnapshotMetadata(10, 2, ClusterConfig.OfVoters(1, 2, 3)), [42]);
+        follower.Step(new Message { Type = MessageType.InstallSnapshot, From = 1, To = 2, Term = 2, Snapshot = snapshot });
+        var ready = Assert.Single(DrainReadies(follower));
+        Assert.Same(snapshot, ready.Snapshot);
+        Assert.Empty(ready.CommittedEntries);
+        var reply = Assert.Single(ready.Messages);
+        Assert.Equal(MessageType.AppendResponse, reply.Type);
+        Assert.Equal(10UL, reply.Index);
+        Assert.Equal(10UL, follower.CommitIndex);
+        Assert.Equal(10UL, follower.AppliedIndex);
+        Assert.Equal(10UL, follower.LastIndex);
+        Assert.Equal(11UL, follower.FirstIndex);
+    }
+
+    [Fact]
+    public void S7_a_follower_that_already_holds_the_snapshots_last_entry_keeps_its_log()
+    {
+        var follower = WithLog(2, [1, 2, 3], term: 1, entryTerms: [1, 1, 1, 1]);
+        Drain(follower);
+        var snapshot = new Snapshot(new SnapshotMetadata(2, 1, ClusterConfig.OfVoters(1, 2, 3)), []);
+        follower.Step(new Message { Type = MessageType.InstallSnapshot, From = 1, To = 2, Term = 1, Snapshot = snapshot });
+        var ready = Assert.Single(DrainReadies(follower));
+        Assert.Null(ready.Snapshot);
+        Assert.Equal([1UL, 2UL], ready.CommittedEntries.Select(e => e.Index));
+        Assert.Equal(4UL, follower.LastIndex);
+        Assert.Equal(2UL, follower.CommitIndex);
+    }
+
+    [Fact]
+    public void S7_a_stale_snapshot_is_ignored()
+    {
+        var follower = WithLog(2, [1, 2, 3], term: 1, entryTerms: [1, 1, 1], commit: 3);
+        Drain(follower);
+        var snapshot = new Snapshot(new SnapshotMetadata(2, 1, ClusterConfig.OfVoters(1, 2, 3)), []);
+        follower.Step(new Message { Type = MessageType.InstallSnapshot, From = 1, To = 2, Term = 1, Snapshot = snapshot });
+        var ready = Assert.Single(DrainReadies(follower));
+        Assert.Null(ready.Snapshot);
+        Assert.Equal(3UL, Assert.Single(ready.Messages).Index);
+        Assert.Equal(1UL, follower.FirstIndex);
+    }
+
+    [Fact]
+    public void S7_a_lost_snapshot_is_sent_again_after_an_election_timeout()
+    {
+        var net = TestNetwork.Of(3);
+        var leader = net.Elect(1);
+        net.Isolate(3);
+        for (var i = 0; i < 5; i++)
+        {
+            net.Propose(1, $"v{i}");
+        }
+
+        leader.CreateSnapshot(leader.AppliedIndex, []);
+        leader.Compact(leader.AppliedIndex);
+        net.Heal();
+        net.Drop(MessageType.InstallSnapshot);
+        net.TickAll(3);
+        Assert.Equal(ProgressState.Snapshot, leader.GetStatus().Progress[3].State);
+        net.Heal();
+        net.TickAll(25);
+        Assert.Equal(leader.LastIndex, net[3].LastIndex);
+        Assert.Equal(ProgressState.Replicate, leader.GetStatus().Progress[3].State);
+    }
+
+    [Fact]
+    public void S7_a_restarted_node_resumes_from_its_snapshot_and_reapplies_only_what_follows()
+    {
+        var snapshot = new Snapshot(new SnapshotMetadata(5, 1, ClusterConfig.OfVoters(1, 2, 3)), [5]);
+        var entries = Entries(6, 1, 1, 2);
+        var node = RaftNode.Start(Options(1), new RaftStorageState(new HardState(2, 2, 7), snapshot, entries, Applied: 5));
+        Assert.Equal(2UL, node.Term);
+        Assert.Equal(7UL, node.CommitIndex);
+        var applied = DrainReadies(node).SelectMany(r => r.CommittedEntries).Select(e => e.Index);
+        Assert.Equal([6UL, 7UL], applied);
+        Assert.Equal(8UL, node.LastIndex);
+        Assert.Same(snapshot, node.LatestSnapshot);
+    }
+}
