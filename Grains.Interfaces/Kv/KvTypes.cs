@@ -1,0 +1,84 @@
+namespace ActorCluster.Grains.Interfaces.Kv;
+
+/// <summary>The writes a shard accepts.</summary>
+public enum WriteKind : byte
+{
+    /// <summary>Sets the value.</summary>
+    Put = 1,
+
+    /// <summary>Removes the key.</summary>
+    Delete = 2,
+
+    /// <summary>Sets (or, with no value, removes) the value only if the key's version is the expected one.</summary>
+    CompareAndSwap = 3,
+}
+
+/// <summary>How a read may be served.</summary>
+public enum ReadConsistency : byte
+{
+    /// <summary>
+    /// The default: the leader confirms it still leads (ReadIndex) and serves the read once its
+    /// state has applied everything committed before the read arrived. Never stale.
+    /// </summary>
+    Linearizable = 0,
+
+    /// <summary>
+    /// Served from whichever replica answers, from whatever it has applied: no round trip to a
+    /// quorum, but the value may be older than a write that already succeeded, and two stale
+    /// reads may go back in time. For dashboards and caches, not for decisions.
+    /// </summary>
+    Stale = 1,
+}
+
+/// <summary>The outcome of an operation on one key.</summary>
+public enum KvStatus : byte
+{
+    /// <summary>Done. For reads: the key exists.</summary>
+    Ok = 0,
+
+    /// <summary>The key does not exist (get, delete).</summary>
+    NotFound = 1,
+
+    /// <summary>A compare-and-swap found another version; nothing changed.</summary>
+    VersionMismatch = 2,
+
+    /// <summary>The request was malformed (key or value out of limits); nothing changed.</summary>
+    InvalidRequest = 3,
+
+    /// <summary>No leader answered in time. For a write the outcome is unknown: it may still apply.</summary>
+    Unavailable = 4,
+
+    /// <summary>A retry came back after its session's record was discarded; the outcome is unknown.</summary>
+    SessionExpired = 5,
+}
+
+/// <summary>
+/// A write as the client sends it. <see cref="ClientId"/> and <see cref="Sequence"/> make a retried
+/// write apply once (Raft thesis §6.3); <see cref="CompletedBelow"/> tells the shard that the client
+/// holds every answer below that sequence, so their records can go.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("ac.WriteRequest")]
+public sealed record WriteRequest(
+    [property: Id(0)] WriteKind Kind,
+    [property: Id(1)] string Key,
+    [property: Id(2)] byte[]? Value,
+    [property: Id(3)] ulong ExpectedVersion,
+    [property: Id(4)] ulong ClientId,
+    [property: Id(5)] ulong Sequence,
+    [property: Id(6)] ulong CompletedBelow);
+
+/// <summary>
+/// The answer to an operation. <see cref="Version"/> is the key's version — the log index of its
+/// last write, like etcd's mod_revision — after a successful write, of the value read, or (on a
+/// version mismatch) the current one; 0 means the key does not exist.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("ac.KvResponse")]
+public sealed record KvResponse(
+    [property: Id(0)] KvStatus Status,
+    [property: Id(1)] ulong Version,
+    [property: Id(2)] byte[]? Value = null,
+    [property: Id(3)] string? Error = null)
+{
+    /// <summary>Shorthand for an unavailable answer with its reason.</summary>
+    public static KvResponse Unavailable(string reason) => new(KvStatus.Unavailable, 0, null, reason);
+}

@@ -1,1 +1,0 @@
-namespace ActorCluster.Grains.Interfaces;
