@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+
 namespace ActorCluster.Grains.Raft;
 
 /// <summary>
@@ -62,6 +64,74 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
         ConfChangeType.RemoveNode => new(_voters.Where(id => id != change.NodeId), _learners.Where(id => id != change.NodeId)),
         _ => throw new ArgumentOutOfRangeException(nameof(change), change.Type, "Unknown membership change."),
     };
+
+    /// <summary>The stable binary form: voter count and ids, then learner count and ids.</summary>
+    public byte[] Encode()
+    {
+        var buffer = new byte[4 + (8 * _voters.Length) + 4 + (8 * _learners.Length)];
+        var offset = WriteIds(buffer, 0, _voters);
+        WriteIds(buffer, offset, _learners);
+        return buffer;
+    }
+
+    /// <summary>Decodes a configuration written by <see cref="Encode"/>.</summary>
+    /// <exception cref="FormatException">The bytes are not a configuration.</exception>
+    public static ClusterConfig Decode(ReadOnlySpan<byte> data)
+    {
+        var offset = 0;
+        var voters = ReadIds(data, ref offset);
+        var learners = ReadIds(data, ref offset);
+        if (offset != data.Length)
+        {
+            throw new FormatException("Trailing bytes after a configuration.");
+        }
+
+        try
+        {
+            return new ClusterConfig(voters, learners);
+        }
+        catch (ArgumentException e)
+        {
+            throw new FormatException($"Invalid configuration: {e.Message}", e);
+        }
+    }
+
+    private static int WriteIds(Span<byte> span, int offset, ulong[] ids)
+    {
+        BinaryPrimitives.WriteInt32LittleEndian(span[offset..], ids.Length);
+        offset += 4;
+        foreach (var id in ids)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(span[offset..], id);
+            offset += 8;
+        }
+
+        return offset;
+    }
+
+    private static ulong[] ReadIds(ReadOnlySpan<byte> data, ref int offset)
+    {
+        if (data.Length - offset < 4)
+        {
+            throw new FormatException("Truncated configuration.");
+        }
+
+        var count = BinaryPrimitives.ReadInt32LittleEndian(data[offset..]);
+        offset += 4;
+        if (count < 0 || count > (data.Length - offset) / 8)
+        {
+            throw new FormatException("Truncated configuration.");
+        }
+
+        var ids = new ulong[count];
+        for (var i = 0; i < count; i++)
+        {
+            ids[i] = BinaryPrimitives.ReadUInt64LittleEndian(data[offset..]);
+            offset += 8;
+        }
+
+        return ids;
+    }
 
     /// <inheritdoc />
     public bool Equals(ClusterConfig? other) =>

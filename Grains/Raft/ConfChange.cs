@@ -30,16 +30,12 @@ public sealed record ConfChangeEntry(ConfChange Change, ClusterConfig Config)
     /// <summary>Encodes the entry in its stable binary form.</summary>
     public byte[] Encode()
     {
-        var voters = Config.Voters;
-        var learners = Config.Learners;
-        var buffer = new byte[1 + 1 + 8 + 4 + (8 * voters.Count) + 4 + (8 * learners.Count)];
-        var span = buffer.AsSpan();
-        span[0] = FormatVersion;
-        span[1] = (byte)Change.Type;
-        BinaryPrimitives.WriteUInt64LittleEndian(span[2..], Change.NodeId);
-        var offset = 10;
-        offset = WriteIds(span, offset, voters);
-        WriteIds(span, offset, learners);
+        var config = Config.Encode();
+        var buffer = new byte[10 + config.Length];
+        buffer[0] = FormatVersion;
+        buffer[1] = (byte)Change.Type;
+        BinaryPrimitives.WriteUInt64LittleEndian(buffer.AsSpan(2), Change.NodeId);
+        config.CopyTo(buffer, 10);
         return buffer;
     }
 
@@ -53,51 +49,7 @@ public sealed record ConfChangeEntry(ConfChange Change, ClusterConfig Config)
         }
 
         var change = new ConfChange((ConfChangeType)data[1], BinaryPrimitives.ReadUInt64LittleEndian(data[2..]));
-        var offset = 10;
-        var voters = ReadIds(data, ref offset);
-        var learners = ReadIds(data, ref offset);
-        if (offset != data.Length)
-        {
-            throw new FormatException("Trailing bytes after a membership change entry.");
-        }
-
-        return new ConfChangeEntry(change, new ClusterConfig(voters, learners));
+        return new ConfChangeEntry(change, ClusterConfig.Decode(data[10..]));
     }
 
-    private static int WriteIds(Span<byte> span, int offset, IReadOnlyList<ulong> ids)
-    {
-        BinaryPrimitives.WriteInt32LittleEndian(span[offset..], ids.Count);
-        offset += 4;
-        foreach (var id in ids)
-        {
-            BinaryPrimitives.WriteUInt64LittleEndian(span[offset..], id);
-            offset += 8;
-        }
-
-        return offset;
-    }
-
-    private static ulong[] ReadIds(ReadOnlySpan<byte> data, ref int offset)
-    {
-        if (data.Length - offset < 4)
-        {
-            throw new FormatException("Truncated membership change entry.");
-        }
-
-        var count = BinaryPrimitives.ReadInt32LittleEndian(data[offset..]);
-        offset += 4;
-        if (count < 0 || count > (data.Length - offset) / 8)
-        {
-            throw new FormatException("Truncated membership change entry.");
-        }
-
-        var ids = new ulong[count];
-        for (var i = 0; i < count; i++)
-        {
-            ids[i] = BinaryPrimitives.ReadUInt64LittleEndian(data[offset..]);
-            offset += 8;
-        }
-
-        return ids;
-    }
 }

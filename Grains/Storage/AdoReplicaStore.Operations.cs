@@ -1,0 +1,209 @@
+using System.Data.Common;
+using ActorCluster.Grains.Raft;
+
+namespace ActorCluster.Grains.Storage;
+
+/// <summary>The operations a writer runs inside its batch transaction, and the read path.</summary>
+public sealed partial class AdoReplicaStore
+{
+    private static async Task<RaftStorageState> ReadReplicaAsync(DbConnection connection, ReplicaClaim claim, CancellationToken cancellationToken)
+    {
+        HardState hardState;
+        Snapshot? snapshot = null;
+        await using (var command = SqlDialect.Command(connection, null, "SELECT epoch, term, vote, commit_index, snapshot_index, snapshot_term, snapshot_config, snapshot_data FROM ac_replica WHERE replica_id = @id"))
+        {
+            command.Add("id", claim.ReplicaId);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false) || reader.GetInt64(0) != claim.Epoch)
+            {
+                throw new ReplicaFencedException($"Replica {claim.ReplicaId} was claimed by a newer activation than epoch {claim.Epoch}.");
+            }
+
+            hardState = new HardState((ulong)reader.GetInt64(1), (ulong)reader.GetInt64(2), (ulong)reader.GetInt64(3));
+            if (!reader.IsDBNull(6))
+            {
+                var metadata = new SnapshotMetadata((ulong)reader.GetInt64(4), (ulong)reader.GetInt64(5), ClusterConfig.Decode((byte[])reader.GetValue(6)));
+                snapshot = new Snapshot(metadata, reader.IsDBNull(7) ? [] : (byte[])reader.GetValue(7));
+            }
+        }
+
+        var entries = new List<Entry>();
+        var offset = snapshot?.Index ?? 0;
+        await using (var command = SqlDialect.Command(connection, null, "SELECT idx, term, kind, data FROM ac_log WHERE replica_id = @id AND idx > @after ORDER BY idx"))
+        {
+            command.Add("id", claim.ReplicaId);
+            command.Add("after", (long)offset);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var index = (ulong)reader.GetInt64(0);
+                if (index != offset + (ulong)entries.Count + 1)
+                {
+                    throw new InvalidDataException($"Replica {claim.ReplicaId}: stored log has a gap before index {index}.");
+                }
+
+                entries.Add(new Entry(index, (ulong)reader.GetInt64(1), (EntryType)reader.GetInt16(2), (byte[])reader.GetValue(3)));
+            }
+        }
+
+        var commit = Math.Min(hardState.Commit, offset + (ulong)entries.Count);
+        return new RaftStorageState(hardState with { Commit = commit }, snapshot, entries, snapshot?.Index ?? 0);
+    }
+
+    private abstract class PendingOperation(string replicaId)
+    {
+        public string ReplicaId { get; } = replicaId;
+
+        public abstract Task ExecuteAsync(AdoReplicaStore store, DbConnection connection, DbTransaction transaction);
+
+        public abstract void Complete();
+
+        public abstract void Fail(Exception error);
+    }
+
+    private sealed class ClaimOperation(string replicaId) : PendingOperation(replicaId)
+    {
+        private long _epoch;
+
+        public TaskCompletionSource<ReplicaClaim> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override async Task ExecuteAsync(AdoReplicaStore store, DbConnection connection, DbTransaction transaction)
+        {
+            await using var command = SqlDialect.Command(connection, transaction,
+                "INSERT INTO ac_replica (replica_id, epoch) VALUES (@id, 1) " +
+                "ON CONFLICT (replica_id) DO UPDATE SET epoch = ac_replica.epoch + 1 RETURNING epoch");
+            command.Add("id", ReplicaId);
+            _epoch = Convert.ToInt64(await command.ExecuteScalarAsync().ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        public override void Complete() => Completion.TrySetResult(new ReplicaClaim(ReplicaId, _epoch));
+
+        public override void Fail(Exception error) => Completion.TrySetException(error);
+    }
+
+    private sealed class CompositeOperation(WriteOperation[] parts) : PendingOperation(parts[0].ReplicaId)
+    {
+        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override async Task ExecuteAsync(AdoReplicaStore store, DbConnection connection, DbTransaction transaction)
+        {
+            foreach (var part in parts)
+            {
+                await part.ExecuteAsync(store, connection, transaction).ConfigureAwait(false);
+            }
+        }
+
+        public override void Complete()
+        {
+            foreach (var part in parts)
+            {
+                part.Complete();
+            }
+
+            Task.WhenAll(parts.Select(p => p.Completion.Task)).ContinueWith(
+                t => _ = t.IsFaulted ? Completion.TrySetException(t.Exception!.InnerExceptions) : Completion.TrySetResult(),
+                TaskScheduler.Default);
+        }
+
+        public override void Fail(Exception error)
+        {
+            foreach (var part in parts)
+            {
+                part.Fail(error);
+            }
+
+            Completion.TrySetException(error);
+        }
+    }
+
+    private sealed class WriteOperation(ReplicaClaim claim, ReplicaWrite write) : PendingOperation(claim.ReplicaId)
+    {
+        private bool _fenced;
+
+        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override async Task ExecuteAsync(AdoReplicaStore store, DbConnection connection, DbTransaction transaction)
+        {
+            var dialect = store._dialect;
+            if (!await FenceAsync(connection, transaction).ConfigureAwait(false))
+            {
+                // A newer activation owns the replica: write nothing, let the others in the batch commit.
+                _fenced = true;
+                return;
+            }
+
+            if (write.Snapshot is { } snapshot)
+            {
+                await using (var command = SqlDialect.Command(connection, transaction,
+                    "UPDATE ac_replica SET snapshot_index = @index, snapshot_term = @term, snapshot_config = @config, snapshot_data = @data WHERE replica_id = @id"))
+                {
+                    command.Add("id", ReplicaId);
+                    command.Add("index", (long)snapshot.Index);
+                    command.Add("term", (long)snapshot.Term);
+                    command.Add("config", snapshot.Metadata.Config.Encode());
+                    command.Add("data", snapshot.Data);
+                    await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+                }
+
+                await DeleteEntriesAsync(connection, transaction, write.SnapshotReplacesLog ? "" : " AND idx <= @index", (long)snapshot.Index).ConfigureAwait(false);
+            }
+
+            if (write.Entries.Length > 0)
+            {
+                await DeleteEntriesAsync(connection, transaction, " AND idx >= @index", (long)write.Entries[0].Index).ConfigureAwait(false);
+                await dialect.InsertEntriesAsync(connection, transaction, ReplicaId, write.Entries).ConfigureAwait(false);
+            }
+
+            if (write.CompactThrough > 0)
+            {
+                await DeleteEntriesAsync(connection, transaction, " AND idx <= @index", (long)write.CompactThrough).ConfigureAwait(false);
+            }
+        }
+
+        public override void Complete()
+        {
+            if (_fenced)
+            {
+                Completion.TrySetException(new ReplicaFencedException($"Replica {ReplicaId} was claimed by a newer activation than epoch {claim.Epoch}."));
+            }
+            else
+            {
+                Completion.TrySetResult();
+            }
+        }
+
+        public override void Fail(Exception error) => Completion.TrySetException(error);
+
+        /// <summary>Writes the hard state (or touches the row) only if the claim's epoch is still current.</summary>
+        private async Task<bool> FenceAsync(DbConnection connection, DbTransaction transaction)
+        {
+            var hardState = write.HardState;
+            var sql = hardState is null
+                ? "UPDATE ac_replica SET epoch = epoch WHERE replica_id = @id AND epoch = @epoch"
+                : "UPDATE ac_replica SET term = @term, vote = @vote, commit_index = @commit WHERE replica_id = @id AND epoch = @epoch";
+            await using var command = SqlDialect.Command(connection, transaction, sql);
+            command.Add("id", ReplicaId);
+            command.Add("epoch", claim.Epoch);
+            if (hardState is { } state)
+            {
+                command.Add("term", (long)state.Term);
+                command.Add("vote", (long)state.Vote);
+                command.Add("commit", (long)state.Commit);
+            }
+
+            return await command.ExecuteNonQueryAsync().ConfigureAwait(false) == 1;
+        }
+
+        private async Task DeleteEntriesAsync(DbConnection connection, DbTransaction transaction, string condition, long index)
+        {
+            await using var command = SqlDialect.Command(connection, transaction, "DELETE FROM ac_log WHERE replica_id = @id" + condition);
+            command.Add("id", ReplicaId);
+            if (condition.Length > 0)
+            {
+                command.Add("index", index);
+            }
+
+            await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,64 @@
+using ActorCluster.Grains.Raft;
+
+namespace ActorCluster.Grains.Storage;
+
+/// <summary>
+/// Durable state of Raft replicas: hard state, log entries and the latest snapshot, one record
+/// per replica. Every write is fenced by the epoch of the activation that claimed the replica, so a
+/// duplicate activation left behind by membership churn can never write again.
+/// </summary>
+/// <remarks>
+/// Thread-safe. A replica has at most one <see cref="SaveAsync"/> outstanding at a time (the ready
+/// loop awaits each), which is what keeps its writes in order.
+/// </remarks>
+public interface IReplicaStore
+{
+    /// <summary>Claims <paramref name="replicaId"/> for a new activation, fencing off every earlier claim.</summary>
+    Task<ReplicaClaim> ClaimAsync(string replicaId, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads what the replica persisted.</summary>
+    /// <exception cref="ReplicaFencedException">A newer activation claimed the replica.</exception>
+    Task<RaftStorageState> LoadAsync(ReplicaClaim claim, CancellationToken cancellationToken = default);
+
+    /// <summary>Persists one write atomically and durably (committed and synced before the task completes).</summary>
+    /// <exception cref="ReplicaFencedException">A newer activation claimed the replica; nothing was written.</exception>
+    Task SaveAsync(ReplicaClaim claim, ReplicaWrite write, CancellationToken cancellationToken = default);
+}
+
+/// <summary>An activation's claim on a replica; its epoch fences the activation's writes.</summary>
+public sealed record ReplicaClaim(string ReplicaId, long Epoch);
+
+/// <summary>
+/// One atomic write, in the order of the Raft ready contract: the snapshot (which, when it came
+/// from the leader, replaces the whole log), then the entries (which replace any stored entries from
+/// their first index on), then the hard state; finally entries through <see cref="CompactThrough"/>
+/// are dropped.
+/// </summary>
+public sealed record ReplicaWrite(
+    HardState? HardState,
+    Entry[] Entries,
+    Snapshot? Snapshot = null,
+    bool SnapshotReplacesLog = false,
+    ulong CompactThrough = 0)
+{
+    /// <summary>True when there is nothing to write.</summary>
+    public bool IsEmpty => HardState is null && Entries.Length == 0 && Snapshot is null && CompactThrough == 0;
+}
+
+/// <summary>A newer activation of the replica has claimed it; this one must stop without answering.</summary>
+public sealed class ReplicaFencedException : Exception
+{
+    public ReplicaFencedException()
+    {
+    }
+
+    public ReplicaFencedException(string message)
+        : base(message)
+    {
+    }
+
+    public ReplicaFencedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

@@ -1,0 +1,82 @@
+namespace ActorCluster.Grains.Storage;
+
+/// <summary>The SQLite schema: replica state, and the tables and queries Orleans' ADO.NET grain storage uses.</summary>
+internal static class SqliteSchema
+{
+    public const string Replicas = """
+        CREATE TABLE IF NOT EXISTS ac_replica (
+            replica_id TEXT NOT NULL PRIMARY KEY,
+            epoch INTEGER NOT NULL,
+            term INTEGER NOT NULL DEFAULT 0,
+            vote INTEGER NOT NULL DEFAULT 0,
+            commit_index INTEGER NOT NULL DEFAULT 0,
+            snapshot_index INTEGER NOT NULL DEFAULT 0,
+            snapshot_term INTEGER NOT NULL DEFAULT 0,
+            snapshot_config BLOB NULL,
+            snapshot_data BLOB NULL
+        );
+        CREATE TABLE IF NOT EXISTS ac_log (
+            replica_id TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            term INTEGER NOT NULL,
+            kind INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (replica_id, idx)
+        ) WITHOUT ROWID;
+        """;
+
+    /// <summary>
+    /// Orleans' contract: a query table keyed by name, a storage table, and three queries whose
+    /// parameter and column names Orleans binds. Versions give optimistic concurrency: a write
+    /// with a stale version changes nothing and returns the old version, which Orleans turns into
+    /// an InconsistentStateException.
+    /// </summary>
+    public const string OrleansPersistence = """
+        CREATE TABLE IF NOT EXISTS OrleansQuery (
+            QueryKey TEXT NOT NULL PRIMARY KEY,
+            QueryText TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS OrleansStorage (
+            GrainIdHash INTEGER NOT NULL,
+            GrainIdN0 INTEGER NOT NULL,
+            GrainIdN1 INTEGER NOT NULL,
+            GrainTypeHash INTEGER NOT NULL,
+            GrainTypeString TEXT NOT NULL,
+            GrainIdExtensionString TEXT NOT NULL,
+            ServiceId TEXT NOT NULL,
+            PayloadBinary BLOB NULL,
+            ModifiedOn TEXT NOT NULL,
+            Version INTEGER NULL,
+            PRIMARY KEY (GrainIdHash, GrainTypeHash, GrainIdN0, GrainIdN1, GrainTypeString, GrainIdExtensionString, ServiceId)
+        );
+        INSERT INTO OrleansQuery (QueryKey, QueryText) VALUES ('WriteToStorageKey', '
+            INSERT INTO OrleansStorage (GrainIdHash, GrainIdN0, GrainIdN1, GrainTypeHash, GrainTypeString, GrainIdExtensionString, ServiceId, PayloadBinary, ModifiedOn, Version)
+            SELECT @GrainIdHash, @GrainIdN0, @GrainIdN1, @GrainTypeHash, @GrainTypeString, COALESCE(@GrainIdExtensionString, ''''), @ServiceId, @PayloadBinary, datetime(''now''), 1
+            WHERE @GrainStateVersion IS NULL OR EXISTS (
+                SELECT 1 FROM OrleansStorage
+                WHERE GrainIdHash = @GrainIdHash AND GrainTypeHash = @GrainTypeHash AND GrainIdN0 = @GrainIdN0 AND GrainIdN1 = @GrainIdN1
+                  AND GrainTypeString = @GrainTypeString AND GrainIdExtensionString = COALESCE(@GrainIdExtensionString, '''') AND ServiceId = @ServiceId)
+            ON CONFLICT (GrainIdHash, GrainTypeHash, GrainIdN0, GrainIdN1, GrainTypeString, GrainIdExtensionString, ServiceId) DO UPDATE
+            SET PayloadBinary = excluded.PayloadBinary, ModifiedOn = excluded.ModifiedOn, Version = OrleansStorage.Version + 1
+            WHERE @GrainStateVersion IS NOT NULL AND OrleansStorage.Version = @GrainStateVersion;
+            SELECT COALESCE(@GrainStateVersion, 0) + 1 AS NewGrainStateVersion WHERE changes() > 0
+            UNION ALL
+            SELECT @GrainStateVersion AS NewGrainStateVersion WHERE changes() = 0 AND @GrainStateVersion IS NOT NULL;')
+        ON CONFLICT (QueryKey) DO UPDATE SET QueryText = excluded.QueryText;
+        INSERT INTO OrleansQuery (QueryKey, QueryText) VALUES ('ReadFromStorageKey', '
+            SELECT PayloadBinary, Version FROM OrleansStorage
+            WHERE GrainIdHash = @GrainIdHash AND GrainTypeHash = @GrainTypeHash AND GrainIdN0 = @GrainIdN0 AND GrainIdN1 = @GrainIdN1
+              AND GrainTypeString = @GrainTypeString AND GrainIdExtensionString = COALESCE(@GrainIdExtensionString, '''') AND ServiceId = @ServiceId
+            LIMIT 1;')
+        ON CONFLICT (QueryKey) DO UPDATE SET QueryText = excluded.QueryText;
+        INSERT INTO OrleansQuery (QueryKey, QueryText) VALUES ('ClearStorageKey', '
+            UPDATE OrleansStorage SET PayloadBinary = NULL, ModifiedOn = datetime(''now''), Version = Version + 1
+            WHERE Version = @GrainStateVersion
+              AND GrainIdHash = @GrainIdHash AND GrainTypeHash = @GrainTypeHash AND GrainIdN0 = @GrainIdN0 AND GrainIdN1 = @GrainIdN1
+              AND GrainTypeString = @GrainTypeString AND GrainIdExtensionString = COALESCE(@GrainIdExtensionString, '''') AND ServiceId = @ServiceId;
+            SELECT @GrainStateVersion + 1 AS NewGrainStateVersion WHERE changes() > 0
+            UNION ALL
+            SELECT @GrainStateVersion AS NewGrainStateVersion WHERE changes() = 0 AND @GrainStateVersion IS NOT NULL;')
+        ON CONFLICT (QueryKey) DO UPDATE SET QueryText = excluded.QueryText;
+        """;
+}

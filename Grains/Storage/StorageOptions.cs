@@ -1,0 +1,58 @@
+namespace ActorCluster.Grains.Storage;
+
+/// <summary>Which database keeps replica state.</summary>
+public enum StorageProvider
+{
+    /// <summary>Embedded SQLite files under <see cref="StorageOptions.DataDirectory"/>: nothing to install.</summary>
+    Sqlite,
+
+    /// <summary>PostgreSQL at <see cref="StorageOptions.ConnectionString"/>: for clusters of many processes.</summary>
+    PostgreSql,
+}
+
+/// <summary>Storage settings (configuration section <c>ActorCluster:Storage</c>).</summary>
+public sealed class StorageOptions
+{
+    public const string Section = "ActorCluster:Storage";
+
+    public StorageProvider Provider { get; set; } = StorageProvider.Sqlite;
+
+    /// <summary>Where SQLite files live (created if missing).</summary>
+    public string DataDirectory { get; set; } = "data";
+
+    /// <summary>The PostgreSQL connection string (Npgsql format).</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>Most replica writes committed in one transaction (group commit).</summary>
+    public int MaxWritesPerBatch { get; set; } = 1024;
+
+    /// <summary>Concurrent writer connections (PostgreSQL only; SQLite always has one writer per file).</summary>
+    public int PostgreSqlWriters { get; set; } = 4;
+
+    /// <summary>The SQLite file for replica state.</summary>
+    public string SqlitePath => Path.Combine(DataDirectory, "replicas.db");
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
+    public void Validate()
+    {
+        if (Provider == StorageProvider.PostgreSql && string.IsNullOrWhiteSpace(ConnectionString))
+        {
+            throw new ArgumentException($"{Section}:ConnectionString is required when {Section}:Provider is PostgreSql.");
+        }
+
+        if (Provider == StorageProvider.Sqlite && string.IsNullOrWhiteSpace(DataDirectory))
+        {
+            throw new ArgumentException($"{Section}:DataDirectory must name a directory.");
+        }
+
+        if (MaxWritesPerBatch is < 1 or > 100_000)
+        {
+            throw new ArgumentException($"{Section}:MaxWritesPerBatch must be between 1 and 100000 (was {MaxWritesPerBatch}).");
+        }
+
+        if (PostgreSqlWriters is < 1 or > 64)
+        {
+            throw new ArgumentException($"{Section}:PostgreSqlWriters must be between 1 and 64 (was {PostgreSqlWriters}).");
+        }
+    }
+}

@@ -1,0 +1,195 @@
+using System.Data.Common;
+using ActorCluster.Grains.Raft;
+using ActorCluster.Grains.Storage;
+
+namespace ActorCluster.Tests.Storage;
+
+/// <summary>Replica storage on real SQLite and real PostgreSQL: durability, truncation, snapshots, fencing, atomic batches.</summary>
+public sealed class ReplicaStoreTests
+{
+    public static TheoryData<StorageProvider> Providers => [StorageProvider.Sqlite, StorageProvider.PostgreSql];
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_new_replica_loads_empty_and_every_claim_raises_the_epoch(StorageProvider provider)
+    {
+        await using var store = await OpenAsync(provider);
+        var id = StorageFixture.UniqueReplica("0/1");
+        var first = await store.ClaimAsync(id);
+        var second = await store.ClaimAsync(id);
+        Assert.Equal(first.Epoch + 1, second.Epoch);
+        var state = await store.LoadAsync(second);
+        Assert.Equal(default, state.HardState);
+        Assert.Null(state.Snapshot);
+        Assert.Empty(state.Entries);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Hard_state_entries_and_snapshot_survive_reopening_the_store(StorageProvider provider)
+    {
+        var options = await StorageFixture.FreshAsync(provider);
+        var id = StorageFixture.UniqueReplica("0/1");
+        var snapshot = new Snapshot(new SnapshotMetadata(0, 0, ClusterConfig.OfVoters(1, 2, 3)), []);
+        await using (var store = await AdoReplicaStore.OpenAsync(options))
+        {
+            var claim = await store.ClaimAsync(id);
+            await store.SaveAsync(claim, new ReplicaWrite(null, [], snapshot, SnapshotReplacesLog: true));
+            await store.SaveAsync(claim, new ReplicaWrite(new HardState(3, 2, 2), Entries(1, 1, 2, 3)));
+        }
+
+        await using (var reopened = await AdoReplicaStore.OpenAsync(options))
+        {
+            var state = await reopened.LoadAsync(await reopened.ClaimAsync(id));
+            Assert.Equal(new HardState(3, 2, 2), state.HardState);
+            Assert.Equal(ClusterConfig.OfVoters(1, 2, 3), state.Snapshot!.Metadata.Config);
+            Assert.Equal([1UL, 2UL, 3UL], state.Entries.Select(e => e.Index));
+            Assert.Equal([1UL, 2UL, 3UL], state.Entries.Select(e => e.Term));
+            Assert.Equal([(byte)1], state.Entries[0].Data);
+            Assert.Equal(EntryType.Normal, state.Entries[0].Type);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Entries_replace_the_stored_suffix_from_their_first_index(StorageProvider provider)
+    {
+        await using var store = await OpenAsync(provider);
+        var claim = await store.ClaimAsync(StorageFixture.UniqueReplica("0/1"));
+        await store.SaveAsync(claim, new ReplicaWrite(new HardState(1, 1, 1), Entries(1, 1, 1, 1, 1)));
+        await store.SaveAsync(claim, new ReplicaWrite(new HardState(2, 2, 1), Entries(3, 2)));
+        var state = await store.LoadAsync(claim);
+        Assert.Equal([1UL, 1UL, 2UL], state.Entries.Select(e => e.Term));
+        Assert.Equal(3, state.Entries.Count);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_snapshot_from_the_leader_replaces_the_log_and_a_local_one_compacts_it(StorageProvider provider)
+    {
+        await using var store = await OpenAsync(provider);
+        var claim = await store.ClaimAsync(StorageFixture.UniqueReplica("0/1"));
+        await store.SaveAsync(claim, new ReplicaWrite(new HardState(1, 1, 6), Entries(1, 1, 1, 1, 1, 1, 1)));
+        var local = new Snapshot(new SnapshotMetadata(4, 1, ClusterConfig.OfVoters(1, 2, 3)), [4]);
+        await store.SaveAsync(claim, new ReplicaWrite(null, [], local, SnapshotReplacesLog: false, CompactThrough: 4));
+        var state = await store.LoadAsync(claim);
+        Assert.Equal(4UL, state.Snapshot!.Index);
+        Assert.Equal([4], state.Snapshot.Data);
+        Assert.Equal([5UL, 6UL], state.Entries.Select(e => e.Index));
+        Assert.Equal(4UL, state.Applied);
+
+        var installed = new Snapshot(new SnapshotMetadata(20, 3, ClusterConfig.OfVoters(1, 2, 3)), [20]);
+        await store.SaveAsync(claim, new ReplicaWrite(new HardState(3, 0, 20), [], installed, SnapshotReplacesLog: true));
+        state = await store.LoadAsync(claim);
+        Assert.Equal(20UL, state.Snapshot!.Index);
+        Assert.Empty(state.Entries);
+        Assert.Equal(20UL, state.HardState.Commit);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_fenced_off_activation_can_neither_write_nor_load(StorageProvider provider)
+    {
+        await using var store = await OpenAsync(provider);
+        var id = StorageFixture.UniqueReplica("0/1");
+        var old = await store.ClaimAsync(id);
+        await store.SaveAsync(old, new ReplicaWrite(new HardState(1, 1, 0), Entries(1, 1)));
+        var current = await store.ClaimAsync(id);
+        await Assert.ThrowsAsync<ReplicaFencedException>(() => store.SaveAsync(old, new ReplicaWrite(new HardState(2, 3, 0), Entries(2, 2))));
+        await Assert.ThrowsAsync<ReplicaFencedException>(() => store.LoadAsync(old));
+        var state = await store.LoadAsync(current);
+        Assert.Equal(new HardState(1, 1, 0), state.HardState);
+        Assert.Single(state.Entries);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Two_activations_racing_their_writes_leave_exactly_the_newest_claims_history(StorageProvider provider)
+    {
+        await using var store = await OpenAsync(provider);
+        var id = StorageFixture.UniqueReplica("0/1");
+        for (var round = 0; round < 20; round++)
+        {
+            var a = await store.ClaimAsync(id);
+            var b = await store.ClaimAsync(id);
+            // Both activations vote in the same term at once: only the newer claim's vote may land.
+            var results = await Task.WhenAll(
+                Outcome(store.SaveAsync(a, new ReplicaWrite(new HardState((ulong)round + 1, 100, 0), []))),
+                Outcome(store.SaveAsync(b, new ReplicaWrite(new HardState((ulong)round + 1, 200, 0), []))));
+            Assert.Equal([false, true], results);
+            Assert.Equal(200UL, (await store.LoadAsync(b)).HardState.Vote);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_batch_is_atomic_one_failing_write_rolls_back_all_of_it(StorageProvider provider)
+    {
+        await using var store = await OpenAsync(provider);
+        var good = await store.ClaimAsync(StorageFixture.UniqueReplica("0/1"));
+        var bad = await store.ClaimAsync(StorageFixture.UniqueReplica("0/2"));
+        await store.SaveAsync(good, new ReplicaWrite(new HardState(1, 1, 1), Entries(1, 1)));
+        // The second write repeats an index, which the database refuses half-way through the batch.
+        Entry[] duplicate = [.. Entries(1, 1), .. Entries(1, 1)];
+        await Assert.ThrowsAnyAsync<DbException>(() => store.SaveAllAsync([
+            (good, new ReplicaWrite(new HardState(2, 2, 1), Entries(2, 2))),
+            (bad, new ReplicaWrite(new HardState(5, 5, 0), duplicate)),
+        ]));
+        var state = await store.LoadAsync(good);
+        Assert.Equal(new HardState(1, 1, 1), state.HardState);
+        Assert.Single(state.Entries);
+        Assert.Equal(default, (await store.LoadAsync(bad)).HardState);
+        // The store keeps working after the failed batch.
+        await store.SaveAsync(good, new ReplicaWrite(new HardState(2, 2, 2), Entries(2, 2)));
+        Assert.Equal(2, (await store.LoadAsync(good)).Entries.Count);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Many_replicas_writing_at_once_are_group_committed_and_each_keeps_its_order(StorageProvider provider)
+    {
+        await using var store = await OpenAsync(provider);
+        var replicas = await Task.WhenAll(Enumerable.Range(0, 32).Select(i => store.ClaimAsync(StorageFixture.UniqueReplica($"{i}/1"))));
+        await Task.WhenAll(replicas.Select(async claim =>
+        {
+            for (ulong i = 1; i <= 50; i++)
+            {
+                await store.SaveAsync(claim, new ReplicaWrite(new HardState(1, 1, i), Entries(i, 1)));
+            }
+        }));
+        foreach (var claim in replicas)
+        {
+            var state = await store.LoadAsync(claim);
+            Assert.Equal(50, state.Entries.Count);
+            Assert.Equal(50UL, state.HardState.Commit);
+        }
+    }
+
+    [Fact]
+    public void Invalid_storage_settings_are_refused_naming_the_setting()
+    {
+        var postgres = Assert.Throws<ArgumentException>(() => new StorageOptions { Provider = StorageProvider.PostgreSql }.Validate());
+        Assert.Contains("ActorCluster:Storage:ConnectionString", postgres.Message, StringComparison.Ordinal);
+        var batch = Assert.Throws<ArgumentException>(() => new StorageOptions { MaxWritesPerBatch = 0 }.Validate());
+        Assert.Contains("MaxWritesPerBatch", batch.Message, StringComparison.Ordinal);
+    }
+
+    private static async Task<AdoReplicaStore> OpenAsync(StorageProvider provider) =>
+        await AdoReplicaStore.OpenAsync(await StorageFixture.FreshAsync(provider));
+
+    private static async Task<bool> Outcome(Task save)
+    {
+        try
+        {
+            await save;
+            return true;
+        }
+        catch (ReplicaFencedException)
+        {
+            return false;
+        }
+    }
+
+    private static Entry[] Entries(ulong first, params ulong[] terms) =>
+        [.. terms.Select((t, i) => new Entry(first + (ulong)i, t, EntryType.Normal, [(byte)(first + (ulong)i)]))];
+}
