@@ -1,0 +1,53 @@
+namespace ActorCluster.Client;
+
+/// <summary>How the client finds the cluster and how patient it is (configuration section <c>ActorCluster:Client</c>).</summary>
+public sealed class ActorClusterClientOptions
+{
+    public const string Section = "ActorCluster:Client";
+
+    /// <summary>Gateways to connect to ("host:port"); the local development cluster's by default.</summary>
+    public IList<string> Gateways { get; } = [];
+
+    /// <summary>The Orleans cluster id.</summary>
+    public string ClusterId { get; set; } = "actorcluster";
+
+    /// <summary>The Orleans service id.</summary>
+    public string ServiceId { get; set; } = "actorcluster";
+
+    /// <summary>When set, find gateways in PostgreSQL membership instead of <see cref="Gateways"/>.</summary>
+    public string? PostgresConnectionString { get; set; }
+
+    /// <summary>How long one operation may take, retries included.</summary>
+    public int TimeoutMilliseconds { get; set; } = 10_000;
+
+    /// <summary>How many times an operation is retried after a failed attempt.</summary>
+    public int Retries { get; set; } = 3;
+
+    public TimeSpan Timeout => TimeSpan.FromMilliseconds(TimeoutMilliseconds);
+
+    /// <summary>The local development cluster's gateways.</summary>
+    public static IReadOnlyList<string> LocalGateways { get; } = ["localhost:30000", "localhost:30001", "localhost:30002"];
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
+    public void Validate()
+    {
+        if (TimeoutMilliseconds is < 10 or > 3_600_000)
+        {
+            throw new ArgumentException($"{Section}:TimeoutMilliseconds must be between 10 and 3600000 (was {TimeoutMilliseconds}).");
+        }
+
+        if (Retries is < 0 or > 100)
+        {
+            throw new ArgumentException($"{Section}:Retries must be between 0 and 100 (was {Retries}).");
+        }
+
+        foreach (var gateway in Gateways)
+        {
+            var colon = gateway.LastIndexOf(':');
+            if (colon <= 0 || !int.TryParse(gateway.AsSpan(colon + 1), out var port) || port is < 1 or > 65535)
+            {
+                throw new ArgumentException($"{Section}:Gateways: '{gateway}' is not host:port.");
+            }
+        }
+    }
+}

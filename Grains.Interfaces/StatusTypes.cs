@@ -1,0 +1,37 @@
+namespace ActorCluster.Grains.Interfaces;
+
+/// <summary>The ring layout: shard count, replicas per shard and the layout's epoch.</summary>
+[GenerateSerializer, Immutable, Alias("ac.RingDescriptor")]
+public sealed record RingDescriptor(
+    [property: Id(0)] int Shards,
+    [property: Id(1)] int ReplicationFactor,
+    [property: Id(2)] long Epoch);
+
+/// <summary>One replica's view of its Raft group.</summary>
+[GenerateSerializer, Immutable, Alias("ac.ReplicaStatus")]
+public sealed record ReplicaStatus(
+    [property: Id(0)] int Shard,
+    [property: Id(1)] int Slot,
+    [property: Id(2)] string Silo,
+    [property: Id(3)] string Role,
+    [property: Id(4)] ulong Term,
+    [property: Id(5)] int LeaderSlot,
+    [property: Id(6)] ulong CommitIndex,
+    [property: Id(7)] ulong AppliedIndex,
+    [property: Id(8)] ulong LastIndex,
+    [property: Id(9)] ulong SnapshotIndex,
+    [property: Id(10)] int Keys);
+
+/// <summary>A shard and the replicas that answered (an unreachable replica is absent).</summary>
+[GenerateSerializer, Immutable, Alias("ac.ShardStatus")]
+public sealed record ShardStatus(
+    [property: Id(0)] int Shard,
+    [property: Id(1)] int LeaderSlot,
+    [property: Id(2)] IReadOnlyList<ReplicaStatus> Replicas);
+
+/// <summary>The whole cluster as its ring grain sees it.</summary>
+[GenerateSerializer, Immutable, Alias("ac.ClusterStatus")]
+public sealed record ClusterStatus(
+    [property: Id(0)] RingDescriptor Ring,
+    [property: Id(1)] IReadOnlyList<string> Silos,
+    [property: Id(2)] IReadOnlyList<ShardStatus> Shards);

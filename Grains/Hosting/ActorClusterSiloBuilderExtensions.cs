@@ -1,0 +1,89 @@
+using ActorCluster.Grains.Placement;
+using ActorCluster.Grains.Replicas;
+using ActorCluster.Grains.Shards;
+using ActorCluster.Grains.Storage;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Orleans.Hosting;
+
+/// <summary>Adds ActorCluster's grains, placement, storage and start-up checks to a silo.</summary>
+public static class ActorClusterSiloBuilderExtensions
+{
+    /// <summary>
+    /// Registers everything an ActorCluster silo needs, configured from <paramref name="configuration"/>
+    /// (sections <c>ActorCluster:Ring</c>, <c>:Raft</c>, <c>:Shard</c>, <c>:Storage</c>). Pass a
+    /// <paramref name="store"/> to share one replica store between silos of one process.
+    /// </summary>
+    public static ISiloBuilder AddActorCluster(this ISiloBuilder silo, IConfiguration configuration, IReplicaStore? store = null)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        var storage = Bind<StorageOptions>(configuration, StorageOptions.Section, o => o.Validate());
+        var ring = Bind<RingOptions>(configuration, RingOptions.Section, o => o.Validate());
+        var raft = Bind<ReplicaOptions>(configuration, ReplicaOptions.Section, o => o.Validate());
+        var shard = Bind<ShardOptions>(configuration, ShardOptions.Section, o => o.Validate());
+
+        var services = silo.Services;
+        services.AddSingleton(Options.Create(ring));
+        services.AddSingleton(Options.Create(raft));
+        services.AddSingleton(Options.Create(shard));
+        services.AddSingleton(Options.Create(storage));
+        services.TryAddSingleton<LeaderCache>();
+        if (store is not null)
+        {
+            services.AddSingleton(store);
+        }
+        else
+        {
+            services.AddSingleton<IReplicaStore>(_ => AdoReplicaStore.OpenAsync(storage).GetAwaiter().GetResult());
+        }
+
+        silo.AddPlacementDirector<ConsistentHashPlacement, ConsistentHashPlacementDirector>();
+        silo.AddAdoNetGrainStorage(RingGrain.StorageName, options =>
+        {
+            // Orleans maps the invariant "System.Data.SQLite" to Microsoft.Data.Sqlite.
+            options.Invariant = storage.Provider == StorageProvider.Sqlite ? "System.Data.SQLite" : "Npgsql";
+            options.ConnectionString = storage.Provider == StorageProvider.Sqlite
+                ? $"Data Source={Path.GetFullPath(storage.SqlitePath)}"
+                : storage.ConnectionString;
+        });
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RingStartup>();
+        return silo;
+    }
+
+    /// <summary>Uses PostgreSQL for cluster membership (schema applied by the replica store at start-up).</summary>
+    public static ISiloBuilder UseActorClusterPostgresClustering(this ISiloBuilder silo, string connectionString)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        _ = new NpgsqlConnectionStringBuilder(connectionString);
+        return silo.UseAdoNetClustering(options =>
+        {
+            options.Invariant = "Npgsql";
+            options.ConnectionString = connectionString;
+        });
+    }
+
+    /// <summary>Binds and validates one options section, so a bad setting stops the silo with its name.</summary>
+    public static T Bind<T>(IConfiguration configuration, string section, Action<T> validate)
+        where T : class, new()
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        ArgumentNullException.ThrowIfNull(validate);
+        var options = new T();
+        try
+        {
+            configuration.GetSection(section).Bind(options);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new ArgumentException($"{section}: {e.Message}", e);
+        }
+
+        validate(options);
+        return options;
+    }
+}

@@ -1,0 +1,24 @@
+using Microsoft.Extensions.Logging;
+
+namespace ActorCluster.Grains.Replicas;
+
+public sealed partial class RaftReplicaGrain
+{
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Replica {Replica} activated (epoch {Epoch}): term {Term}, commit {Commit}, snapshot {SnapshotIndex}, {Entries} stored entries")]
+    private partial void LogActivated(string replica, long epoch, ulong term, ulong commit, ulong snapshotIndex, int entries);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Replica} is {Role} in term {Term} (leader slot {Leader})")]
+    private partial void LogRole(string replica, Raft.RaftRole role, ulong term, ulong leader);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {Replica} stopped: {Reason}")]
+    private partial void LogStopped(string replica, string reason, Exception error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {Replica} ignored a malformed message batch: {Error}")]
+    private partial void LogBadMessage(string replica, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Replica {Replica} could not decode the command at index {Index}: {Error}")]
+    private partial void LogBadEntry(string replica, ulong index, string error);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Replica {Replica} took a snapshot at {Index} ({Bytes} bytes)")]
+    private partial void LogSnapshot(string replica, ulong index, int bytes);
+}

@@ -1,0 +1,186 @@
+using ActorCluster.Grains.Interfaces.Kv;
+using ActorCluster.Grains.Kv;
+using ActorCluster.Grains.Raft;
+using ActorCluster.Grains.Storage;
+
+namespace ActorCluster.Grains.Replicas;
+
+/// <summary>The ready loop: persist, then send, then apply, then advance (the core's contract).</summary>
+public sealed partial class RaftReplicaGrain
+{
+    private void SchedulePump()
+    {
+        if (!_pumping && _stoppedReason is null && _raft is not null)
+        {
+            _pumping = true;
+            _ = PumpAsync();
+        }
+    }
+
+    private async Task PumpAsync()
+    {
+        try
+        {
+            // Runs on the activation's scheduler: other calls interleave only at the awaits below,
+            // where the core accepts input while its ready is being written.
+            while (_stoppedReason is null && _raft!.HasReady())
+            {
+                var ready = _raft.GetReady();
+                var write = new ReplicaWrite(ready.HardState, ready.Entries, ready.Snapshot, SnapshotReplacesLog: true);
+                if (!write.IsEmpty)
+                {
+                    await store.SaveAsync(_claim!, write);
+                }
+
+                Send(ready.Messages);
+                Apply(ready);
+                _raft.Advance(ready);
+                await MaybeSnapshotAsync();
+            }
+        }
+        catch (ReplicaFencedException e)
+        {
+            // A newer activation of this replica exists: stop without answering anyone.
+            Fail("fenced off by a newer activation", e);
+        }
+        catch (Exception e) when (e is System.Data.Common.DbException or IOException or InvalidOperationException or TimeoutException)
+        {
+            // Whatever was not persisted may not be acknowledged: stop, and let a new activation reload.
+            Fail("storage or state failure", e);
+        }
+        finally
+        {
+            _pumping = false;
+        }
+    }
+
+    private void Send(IReadOnlyList<Message> messages)
+    {
+        if (messages.Count == 0)
+        {
+            return;
+        }
+
+        // One one-way call per peer per ready, whatever the number of messages.
+        foreach (var group in messages.GroupBy(m => m.To))
+        {
+            var envelope = new RaftEnvelope(RaftWireCodec.Encode([.. group]));
+            PeerOf((int)group.Key).Deliver(envelope).Ignore();
+        }
+    }
+
+    private void Apply(Ready ready)
+    {
+        if (ready.SoftState is { } soft)
+        {
+            OnRoleChanged(soft);
+        }
+
+        if (ready.Snapshot is { Index: > 0 } snapshot)
+        {
+            _kv.Restore(snapshot.Data);
+            ReplicaMetrics.SnapshotsInstalled.Add(1);
+        }
+
+        foreach (var entry in ready.CommittedEntries)
+        {
+            var response = ApplyEntry(entry);
+            if (_pendingWrites.Remove(entry.Index, out var pending))
+            {
+                // Same term: it is our proposal. Another term: a new leader overwrote it; the
+                // client's retry (same client id and sequence) will apply it at most once.
+                pending.Completion.TrySetResult(entry.Term == pending.Term && response is not null
+                    ? ReplicaReply.Done(response)
+                    : ReplicaReply.Retry("the entry was replaced by a new leader"));
+            }
+        }
+
+        if (ready.CommittedEntries.Length > 0)
+        {
+            ReplicaMetrics.Applied.Add(ready.CommittedEntries.Length);
+            ServeReadsUpTo(_kv.AppliedIndex);
+        }
+
+        foreach (var read in ready.ReadStates)
+        {
+            OnReadIndex(read);
+        }
+    }
+
+    private KvResponse? ApplyEntry(Entry entry)
+    {
+        if (entry.Type != EntryType.Normal || entry.Data.Length == 0)
+        {
+            _kv.ApplyNoop(entry.Index);
+            return null;
+        }
+
+        KvCommand command;
+        try
+        {
+            command = KvCommand.Decode(entry.Data);
+        }
+        catch (FormatException e)
+        {
+            // Every replica decodes the same bytes the same way, so skipping keeps them equal.
+            LogBadEntry(_key, entry.Index, e.Message);
+            _kv.ApplyNoop(entry.Index);
+            return new KvResponse(KvStatus.InvalidRequest, 0, null, "undecodable command");
+        }
+
+        return _kv.Apply(entry.Index, command);
+    }
+
+    private void OnRoleChanged(SoftState soft)
+    {
+        LogRole(_key, soft.Role, _raft!.Term, soft.Leader);
+        if (soft.Role == RaftRole.Leader)
+        {
+            ReplicaMetrics.LeaderChanges.Add(1);
+        }
+        else
+        {
+            // Whatever this node was waiting for as leader may still commit under the next one:
+            // the outcome is unknown, so callers retry (deduplicated by client session).
+            FailPending("leadership changed");
+        }
+    }
+
+    private void FailPending(string reason)
+    {
+        foreach (var pending in _pendingWrites.Values)
+        {
+            pending.Completion.TrySetResult(ReplicaReply.Retry(reason));
+        }
+
+        _pendingWrites.Clear();
+        FailReads(reason);
+    }
+
+    private async Task MaybeSnapshotAsync()
+    {
+        var applied = _kv.AppliedIndex;
+        var last = _raft!.LatestSnapshot?.Index ?? 0;
+        if (applied - last < (ulong)_options.SnapshotEntries)
+        {
+            return;
+        }
+
+        var data = _kv.CreateSnapshot();
+        if (!_raft.CreateSnapshot(applied, data))
+        {
+            return;
+        }
+
+        // Storage keeps only what follows the snapshot; memory keeps a tail for lagging followers.
+        await store.SaveAsync(_claim!, new ReplicaWrite(null, [], _raft.LatestSnapshot, SnapshotReplacesLog: false));
+        var compactTo = applied > (ulong)_options.RetainEntries ? applied - (ulong)_options.RetainEntries : 0;
+        if (compactTo >= _raft.FirstIndex)
+        {
+            _raft.Compact(compactTo);
+        }
+
+        ReplicaMetrics.SnapshotsTaken.Add(1);
+        LogSnapshot(_key, applied, data.Length);
+    }
+}

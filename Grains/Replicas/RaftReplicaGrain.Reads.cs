@@ -1,0 +1,136 @@
+using ActorCluster.Grains.Interfaces.Kv;
+using ActorCluster.Grains.Raft;
+
+namespace ActorCluster.Grains.Replicas;
+
+/// <summary>
+/// Reads. Linearizable reads are batched: every read that arrives while a ReadIndex round is in
+/// flight joins the next round, so one heartbeat round to a quorum confirms leadership for many
+/// reads; each is served once the state machine has applied up to the confirmed index.
+/// </summary>
+public sealed partial class RaftReplicaGrain
+{
+    private readonly List<PendingRead> _readsWaitingForRound = [];
+    private readonly Dictionary<ulong, List<PendingRead>> _readsInRound = [];
+    private readonly List<(ulong Index, List<PendingRead> Reads)> _readsWaitingForApply = [];
+    private ulong _nextReadContext;
+
+    public Task<ReplicaReply> Read(string key, ReadConsistency consistency)
+    {
+        if (_stoppedReason is not null || _raft is null)
+        {
+            return Task.FromResult(ReplicaReply.Retry($"replica stopped: {_stoppedReason ?? "starting"}"));
+        }
+
+        if (KeyRules.ValidateKey(key) is { } error)
+        {
+            return Task.FromResult(ReplicaReply.Done(new KvResponse(KvStatus.InvalidRequest, 0, null, error)));
+        }
+
+        if (consistency == ReadConsistency.Stale)
+        {
+            return Task.FromResult(ReplicaReply.Done(_kv.Get(key)));
+        }
+
+        if (_raft.Role != RaftRole.Leader)
+        {
+            return Task.FromResult(ReplicaReply.NotLeader((int)_raft.Leader));
+        }
+
+        var read = new PendingRead(key);
+        _readsWaitingForRound.Add(read);
+        if (_readsInRound.Count == 0)
+        {
+            StartReadRound();
+        }
+
+        return read.Completion.Task;
+    }
+
+    private void StartReadRound()
+    {
+        if (_readsWaitingForRound.Count == 0)
+        {
+            return;
+        }
+
+        var context = ++_nextReadContext;
+        if (Raft.ReadIndex(context) != ProposeStatus.Accepted)
+        {
+            FailReads("not the leader");
+            return;
+        }
+
+        _readsInRound[context] = [.. _readsWaitingForRound];
+        _readsWaitingForRound.Clear();
+        ReplicaMetrics.ReadRounds.Add(1);
+        SchedulePump();
+    }
+
+    private void OnReadIndex(ReadState state)
+    {
+        if (!_readsInRound.Remove(state.Context, out var reads))
+        {
+            return;
+        }
+
+        if (_kv.AppliedIndex >= state.Index)
+        {
+            Serve(reads);
+        }
+        else
+        {
+            _readsWaitingForApply.Add((state.Index, reads));
+        }
+
+        StartReadRound();
+    }
+
+    private void ServeReadsUpTo(ulong applied)
+    {
+        for (var i = _readsWaitingForApply.Count - 1; i >= 0; i--)
+        {
+            if (_readsWaitingForApply[i].Index <= applied)
+            {
+                Serve(_readsWaitingForApply[i].Reads);
+                _readsWaitingForApply.RemoveAt(i);
+            }
+        }
+    }
+
+    private void Serve(List<PendingRead> reads)
+    {
+        foreach (var read in reads)
+        {
+            read.Completion.TrySetResult(ReplicaReply.Done(_kv.Get(read.Key)));
+        }
+    }
+
+    private void FailReads(string reason)
+    {
+        var reply = ReplicaReply.Retry(reason);
+        foreach (var read in _readsWaitingForRound)
+        {
+            read.Completion.TrySetResult(reply);
+        }
+
+        foreach (var reads in _readsInRound.Values.Concat(_readsWaitingForApply.Select(w => w.Reads)))
+        {
+            foreach (var read in reads)
+            {
+                read.Completion.TrySetResult(reply);
+            }
+        }
+
+        _readsWaitingForRound.Clear();
+        _readsInRound.Clear();
+        _readsWaitingForApply.Clear();
+    }
+
+    private sealed class PendingRead(string key)
+    {
+        public string Key { get; } = key;
+
+        public TaskCompletionSource<ReplicaReply> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

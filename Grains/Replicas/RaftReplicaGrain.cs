@@ -1,0 +1,256 @@
+using ActorCluster.Grains.Interfaces;
+using ActorCluster.Grains.Interfaces.Kv;
+using ActorCluster.Grains.Kv;
+using ActorCluster.Grains.Placement;
+using ActorCluster.Grains.Raft;
+using ActorCluster.Grains.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+
+namespace ActorCluster.Grains.Replicas;
+
+/// <summary>
+/// Drives one Raft core inside a grain: a timer ticks it, peers' one-way calls step it, client
+/// calls propose and read through it, and a single ready loop persists, sends, applies and
+/// advances. The grain is reentrant so that proposals and messages keep arriving while a ready
+/// is being written; the core is built for exactly that (one ready in flight, inputs any time).
+/// </summary>
+[Reentrant]
+[ConsistentHashPlacement]
+public sealed partial class RaftReplicaGrain(
+    IReplicaStore store,
+    IOptions<ReplicaOptions> replicaOptions,
+    IOptions<RingOptions> ringOptions,
+    ILogger<RaftReplicaGrain> logger) : Grain, IRaftReplicaGrain
+{
+    private readonly ReplicaOptions _options = replicaOptions.Value;
+    private readonly int _replicationFactor = ringOptions.Value.ReplicationFactor;
+    private readonly KvStateMachine _kv = new();
+    private readonly Dictionary<ulong, PendingWrite> _pendingWrites = [];
+    private string _key = string.Empty;
+    private int _shard;
+    private int _slot;
+    private ReplicaClaim? _claim;
+    private RaftNode? _raft;
+    private IGrainTimer? _timer;
+    private bool _pumping;
+    private string? _stoppedReason;
+
+    private RaftNode Raft => _raft ?? throw new InvalidOperationException("The replica is not started.");
+
+    private bool IsLeader => _raft is { Role: RaftRole.Leader } && _stoppedReason is null;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var key = _key = this.GetPrimaryKeyString();
+        if (!ReplicaId.TryParse(key, out _shard, out _slot) || _slot > _replicationFactor)
+        {
+            throw new ArgumentException($"'{key}' is not a replica key of this ring (shard/slot, slot 1..{_replicationFactor}).");
+        }
+
+        // Claiming first fences off any older activation of this replica still running elsewhere.
+        _claim = await store.ClaimAsync(key, cancellationToken);
+        var stored = await store.LoadAsync(_claim, cancellationToken);
+        var raftOptions = new RaftOptions
+        {
+            Id = (ulong)_slot,
+            ElectionTicks = _options.ElectionTicks,
+            HeartbeatTicks = _options.HeartbeatTicks,
+            PreVote = true,
+            CheckQuorum = true,
+            MaxUncommittedEntries = _options.MaxUncommittedEntries,
+            MaxEntriesPerMessage = _options.MaxEntriesPerMessage,
+            MaxInflightMessages = _options.MaxInflightMessages,
+            Random = new SeededRandom((ulong)Random.Shared.NextInt64()),
+        };
+        var isNew = stored.Snapshot is null && stored.Entries.Count == 0 && stored.HardState == default;
+        if (isNew)
+        {
+            var founders = Enumerable.Range(1, _replicationFactor).Select(s => (ulong)s).ToArray();
+            _raft = RaftNode.Bootstrap(raftOptions, ClusterConfig.OfVoters(founders));
+        }
+        else
+        {
+            if (stored.Snapshot is { } snapshot)
+            {
+                _kv.Restore(snapshot.Data);
+            }
+
+            _raft = RaftNode.Start(raftOptions, stored);
+        }
+
+        LogActivated(key, _claim.Epoch, stored.HardState.Term, stored.HardState.Commit, stored.Snapshot?.Index ?? 0, stored.Entries.Count);
+        _timer = this.RegisterGrainTimer(OnTickAsync, new GrainTimerCreationOptions(_options.Tick, _options.Tick) { Interleave = true, KeepAlive = true });
+        // Wake the peers, so that a group whose replicas were all deactivated comes back together.
+        for (var peer = 1; peer <= _replicationFactor; peer++)
+        {
+            if (peer != _slot)
+            {
+                PeerOf(peer).Wake().Ignore();
+            }
+        }
+
+        SchedulePump();
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (IsLeader && _stoppedReason is null)
+        {
+            // Hand leadership over before going, so the shard does not wait out an election timeout.
+            var successor = Raft.GetStatus().Progress.Where(p => !p.Value.IsLearner).OrderByDescending(p => p.Value.Match).Select(p => p.Key).FirstOrDefault();
+            if (successor != RaftNode.None && Raft.TransferLeadership(successor) == ProposeStatus.Accepted)
+            {
+                SchedulePump();
+                for (var i = 0; i < 50 && _pumping; i++)
+                {
+                    await Task.Delay(10, cancellationToken);
+                }
+            }
+        }
+
+        Stop($"deactivated ({reason.ReasonCode})");
+    }
+
+    public Task Wake() => Task.CompletedTask;
+
+    public Task Deliver(RaftEnvelope envelope)
+    {
+        ArgumentNullException.ThrowIfNull(envelope);
+        if (_stoppedReason is not null || _raft is null)
+        {
+            return Task.CompletedTask;
+        }
+
+        try
+        {
+            foreach (var message in RaftWireCodec.Decode(envelope.Payload))
+            {
+                if (message.To == (ulong)_slot)
+                {
+                    _raft.Step(message);
+                }
+            }
+        }
+        catch (FormatException e)
+        {
+            LogBadMessage(_key, e.Message);
+            return Task.CompletedTask;
+        }
+        catch (InvalidOperationException e)
+        {
+            // The core refuses input that would break its invariants (for instance an append that
+            // would overwrite a committed entry). Stop rather than go on in an unknown state.
+            Fail("Raft invariant violated", e);
+            return Task.CompletedTask;
+        }
+
+        SchedulePump();
+        return Task.CompletedTask;
+    }
+
+    public Task<ReplicaReply> Propose(WriteRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (_stoppedReason is not null)
+        {
+            return Task.FromResult(ReplicaReply.Retry($"replica stopped: {_stoppedReason}"));
+        }
+
+        if (RequestError(request) is { } error)
+        {
+            return Task.FromResult(ReplicaReply.Done(new KvResponse(KvStatus.InvalidRequest, 0, null, error)));
+        }
+
+        var result = Raft.Propose(KvCommand.From(request).Encode());
+        switch (result.Status)
+        {
+            case ProposeStatus.Accepted:
+                var pending = new PendingWrite(result.Term);
+                _pendingWrites[result.LastIndex] = pending;
+                ReplicaMetrics.Proposals.Add(1);
+                SchedulePump();
+                return pending.Completion.Task;
+            case ProposeStatus.NotLeader:
+                return Task.FromResult(ReplicaReply.NotLeader((int)result.LeaderHint));
+            default:
+                return Task.FromResult(ReplicaReply.Retry(result.Status.ToString()));
+        }
+    }
+
+    public Task<ReplicaStatus> GetStatus()
+    {
+        var status = _raft?.GetStatus();
+        return Task.FromResult(new ReplicaStatus(
+            _shard,
+            _slot,
+            RuntimeIdentity,
+            _stoppedReason is null ? status?.Role.ToString() ?? "Starting" : "Stopped",
+            status?.Term ?? 0,
+            (int)(status?.Leader ?? 0),
+            status?.Commit ?? 0,
+            status?.Applied ?? 0,
+            status?.LastIndex ?? 0,
+            status?.SnapshotIndex ?? 0,
+            _kv.Count));
+    }
+
+    public Task<bool> TransferLeadership(int slot)
+    {
+        if (!IsLeader || slot < 1 || slot > _replicationFactor)
+        {
+            return Task.FromResult(false);
+        }
+
+        var accepted = Raft.TransferLeadership((ulong)slot) == ProposeStatus.Accepted;
+        SchedulePump();
+        return Task.FromResult(accepted);
+    }
+
+    private static string? RequestError(WriteRequest request) =>
+        KeyRules.ValidateKey(request.Key)
+        ?? (request.Value is { } value ? KeyRules.ValidateValue(value) : null)
+        ?? (request.Kind == WriteKind.Put && request.Value is null ? "a put needs a value" : null)
+        ?? (request.Kind is < WriteKind.Put or > WriteKind.CompareAndSwap ? $"unknown write kind {request.Kind}" : null);
+
+    private Task OnTickAsync(CancellationToken cancellationToken)
+    {
+        if (_stoppedReason is null && _raft is not null)
+        {
+            _raft.Tick();
+            SchedulePump();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private IRaftReplicaGrain PeerOf(int slot) => GrainFactory.GetGrain<IRaftReplicaGrain>(ReplicaId.Format(_shard, slot));
+
+    /// <summary>Stops for good: answers nothing more, fails what waits, and lets Orleans collect the activation.</summary>
+    private void Stop(string reason)
+    {
+        if (_stoppedReason is not null)
+        {
+            return;
+        }
+
+        _stoppedReason = reason;
+        _timer?.Dispose();
+        FailPending($"replica stopped: {reason}");
+        DeactivateOnIdle();
+    }
+
+    private void Fail(string what, Exception error)
+    {
+        LogStopped(_key, what, error);
+        Stop(what);
+    }
+
+    private sealed class PendingWrite(ulong term)
+    {
+        public ulong Term { get; } = term;
+
+        public TaskCompletionSource<ReplicaReply> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

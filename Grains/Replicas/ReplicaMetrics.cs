@@ -1,0 +1,23 @@
+using System.Diagnostics.Metrics;
+
+namespace ActorCluster.Grains.Replicas;
+
+/// <summary>The replicas' OpenTelemetry instruments (meter <c>ActorCluster.Raft</c>).</summary>
+public static class ReplicaMetrics
+{
+    public const string MeterName = "ActorCluster.Raft";
+
+    private static readonly Meter Meter = new(MeterName);
+
+    public static readonly Counter<long> Proposals = Meter.CreateCounter<long>("actorcluster.raft.proposals", description: "Writes proposed by leaders");
+
+    public static readonly Counter<long> Applied = Meter.CreateCounter<long>("actorcluster.raft.applied", description: "Committed entries applied");
+
+    public static readonly Counter<long> LeaderChanges = Meter.CreateCounter<long>("actorcluster.raft.leader_changes", description: "Replicas that became leader");
+
+    public static readonly Counter<long> ReadRounds = Meter.CreateCounter<long>("actorcluster.raft.read_index_rounds", description: "ReadIndex rounds (each confirms leadership for a batch of reads)");
+
+    public static readonly Counter<long> SnapshotsTaken = Meter.CreateCounter<long>("actorcluster.raft.snapshots_taken", description: "Snapshots taken, each followed by log compaction");
+
+    public static readonly Counter<long> SnapshotsInstalled = Meter.CreateCounter<long>("actorcluster.raft.snapshots_installed", description: "Snapshots received from a leader and installed");
+}

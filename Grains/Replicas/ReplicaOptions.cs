@@ -1,0 +1,80 @@
+namespace ActorCluster.Grains.Replicas;
+
+/// <summary>Raft timing and log bounds of every replica (configuration section <c>ActorCluster:Raft</c>).</summary>
+public sealed class ReplicaOptions
+{
+    public const string Section = "ActorCluster:Raft";
+
+    /// <summary>Length of one Raft tick.</summary>
+    public int TickMilliseconds { get; set; } = 50;
+
+    /// <summary>Election timeout in ticks (randomized up to twice this).</summary>
+    public int ElectionTicks { get; set; } = 10;
+
+    /// <summary>Heartbeat interval in ticks.</summary>
+    public int HeartbeatTicks { get; set; } = 2;
+
+    /// <summary>Applied entries after which the replica snapshots its state and compacts its log.</summary>
+    public int SnapshotEntries { get; set; } = 10_000;
+
+    /// <summary>Entries kept behind a snapshot so that slightly lagging followers need no snapshot.</summary>
+    public int RetainEntries { get; set; } = 1_000;
+
+    /// <summary>Uncommitted entries a leader holds before it pushes back on proposals.</summary>
+    public int MaxUncommittedEntries { get; set; } = 16_384;
+
+    /// <summary>Entries per append message.</summary>
+    public int MaxEntriesPerMessage { get; set; } = 1_024;
+
+    /// <summary>Append messages in flight per follower.</summary>
+    public int MaxInflightMessages { get; set; } = 64;
+
+    public TimeSpan Tick => TimeSpan.FromMilliseconds(TickMilliseconds);
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting and its allowed range.</summary>
+    public void Validate()
+    {
+        Check(TickMilliseconds, 5, 10_000, nameof(TickMilliseconds));
+        Check(ElectionTicks, 3, 1_000, nameof(ElectionTicks));
+        Check(HeartbeatTicks, 1, ElectionTicks - 1, nameof(HeartbeatTicks));
+        Check(SnapshotEntries, 10, 100_000_000, nameof(SnapshotEntries));
+        Check(RetainEntries, 0, SnapshotEntries, nameof(RetainEntries));
+        Check(MaxUncommittedEntries, 16, 10_000_000, nameof(MaxUncommittedEntries));
+        Check(MaxEntriesPerMessage, 1, 100_000, nameof(MaxEntriesPerMessage));
+        Check(MaxInflightMessages, 1, 10_000, nameof(MaxInflightMessages));
+    }
+
+    private static void Check(int value, int min, int max, string name)
+    {
+        if (value < min || value > max)
+        {
+            throw new ArgumentException($"{Section}:{name} must be between {min} and {max} (was {value}).");
+        }
+    }
+}
+
+/// <summary>The ring's shape (configuration section <c>ActorCluster:Ring</c>); fixed once a cluster has data.</summary>
+public sealed class RingOptions
+{
+    public const string Section = "ActorCluster:Ring";
+
+    /// <summary>Number of shards (Raft groups).</summary>
+    public int Shards { get; set; } = 16;
+
+    /// <summary>Replicas per shard.</summary>
+    public int ReplicationFactor { get; set; } = 3;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting and its allowed range.</summary>
+    public void Validate()
+    {
+        if (Shards < 1 || Shards > Interfaces.Ring.KeyRing.MaxShards)
+        {
+            throw new ArgumentException($"{Section}:Shards must be between 1 and {Interfaces.Ring.KeyRing.MaxShards} (was {Shards}).");
+        }
+
+        if (ReplicationFactor is < 1 or > 7)
+        {
+            throw new ArgumentException($"{Section}:ReplicationFactor must be between 1 and 7 (was {ReplicationFactor}).");
+        }
+    }
+}

@@ -1,0 +1,36 @@
+using System.Text;
+using ActorCluster.Client;
+using ActorCluster.Grains.Interfaces.Kv;
+
+namespace ActorCluster.Tests.Cluster;
+
+/// <summary>Every operation end to end on a three-silo cluster.</summary>
+public sealed class KeyValueClusterTests
+{
+    [Fact]
+    public async Task Put_get_delete_and_compare_and_swap_work_end_to_end()
+    {
+        await using var test = await TestCluster.StartAsync();
+        var client = test.Client;
+        var version = await client.PutAsync("alpha", "one"u8.ToArray());
+        Assert.True(version > 0);
+        var read = await client.GetAsync("alpha");
+        Assert.Equal("one", Encoding.UTF8.GetString(read!.Value.Value));
+        Assert.Equal(version, read.Value.Version);
+
+        var stale = await client.GetAsync("alpha", ReadConsistency.Stale);
+        Assert.True(stale is null || stale.Value.Version <= version);
+
+        var swapped = await client.CompareAndSwapAsync("alpha", version, "two"u8.ToArray());
+        Assert.True(swapped.Succeeded);
+        Assert.True(swapped.Version > version);
+        var refused = await client.CompareAndSwapAsync("alpha", version, "three"u8.ToArray());
+        Assert.Equal(new CasResult(false, swapped.Version), refused);
+        Assert.Equal("two", Encoding.UTF8.GetString((await client.GetAsync("alpha"))!.Value.Value));
+
+        Assert.True(await client.DeleteAsync("alpha"));
+        Assert.False(await client.DeleteAsync("alpha"));
+        Assert.Null(await client.GetAsync("alpha"));
+        Assert.True((await client.CompareAndSwapAsync("alpha", 0, "created"u8.ToArray())).Succeeded);
+    }
+}

@@ -1,0 +1,65 @@
+using ActorCluster.Client;
+using ActorCluster.Grains.Storage;
+using ActorCluster.Tests.Storage;
+using Microsoft.Extensions.Configuration;
+using Orleans.TestingHost;
+
+namespace ActorCluster.Tests.Cluster;
+
+/// <summary>
+/// An in-process Orleans cluster running ActorCluster: several silos sharing one replica store
+/// (shared storage topology), fast Raft timings, and a client.
+/// </summary>
+internal sealed class TestCluster : IAsyncDisposable
+{
+    private TestCluster(InProcessTestCluster cluster, AdoReplicaStore store, StorageOptions storage, ActorClusterClient client)
+    {
+        Cluster = cluster;
+        Store = store;
+        Storage = storage;
+        Client = client;
+    }
+
+    public InProcessTestCluster Cluster { get; }
+
+    public AdoReplicaStore Store { get; }
+
+    public StorageOptions Storage { get; }
+
+    public ActorClusterClient Client { get; private set; }
+
+    public static IConfiguration Configuration(StorageOptions storage, int shards) => new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+    {
+        ["ActorCluster:Ring:Shards"] = shards.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["ActorCluster:Ring:ReplicationFactor"] = "3",
+        ["ActorCluster:Raft:TickMilliseconds"] = "20",
+        ["ActorCluster:Raft:ElectionTicks"] = "10",
+        ["ActorCluster:Raft:HeartbeatTicks"] = "2",
+        ["ActorCluster:Raft:SnapshotEntries"] = "200",
+        ["ActorCluster:Raft:RetainEntries"] = "20",
+        ["ActorCluster:Shard:OperationTimeoutMilliseconds"] = "20000",
+        ["ActorCluster:Shard:AttemptTimeoutMilliseconds"] = "1500",
+        ["ActorCluster:Storage:Provider"] = storage.Provider.ToString(),
+        ["ActorCluster:Storage:DataDirectory"] = storage.DataDirectory,
+        ["ActorCluster:Storage:ConnectionString"] = storage.ConnectionString,
+    }).Build();
+
+    public static async Task<TestCluster> StartAsync(int silos = 3, int shards = 4, StorageProvider provider = StorageProvider.Sqlite, StorageOptions? storage = null)
+    {
+        storage ??= await StorageFixture.FreshAsync(provider);
+        var store = await AdoReplicaStore.OpenAsync(storage);
+        var configuration = Configuration(storage, shards);
+        var builder = new InProcessTestClusterBuilder((short)silos);
+        builder.ConfigureSilo((_, silo) => silo.AddActorCluster(configuration, store));
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        var client = await ActorClusterClient.FromClusterClientAsync(cluster.Client, new ActorClusterClientOptions { TimeoutMilliseconds = 30_000, Retries = 10 });
+        return new TestCluster(cluster, store, storage, client);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Cluster.DisposeAsync();
+        await Store.DisposeAsync();
+    }
+}
