@@ -1,0 +1,46 @@
+using System.Diagnostics;
+using ActorCluster.Client;
+using ActorCluster.Grains.Interfaces;
+
+namespace ActorCluster.Tests.Cluster;
+
+/// <summary>Helpers for cluster tests: keys of one shard, and polling a condition with a deadline.</summary>
+internal static class ClusterAssertions
+{
+    /// <summary>Keys that all hash to <paramref name="shard"/>.</summary>
+    public static List<string> KeysOfShard(ActorClusterClient client, int shard, int count, string prefix = "k") =>
+        [.. Enumerable.Range(0, 100_000).Select(i => $"{prefix}-{i}").Where(k => client.ShardOf(k) == shard).Take(count)];
+
+    /// <summary>Polls until <paramref name="condition"/> holds; fails with <paramref name="what"/> at the deadline.</summary>
+    public static async Task<TimeSpan> EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < timeout)
+        {
+            if (await condition())
+            {
+                return watch.Elapsed;
+            }
+
+            await Task.Delay(50);
+        }
+
+        Assert.Fail($"Not within {timeout.TotalSeconds:0.#}s: {what}");
+        return watch.Elapsed;
+    }
+
+    public static Task<ShardStatus> StatusOf(ActorClusterClient client, int shard) =>
+        client.Cluster.GetGrain<IShardGrain>(shard).GetStatus();
+
+    /// <summary>Waits for the shard to have a leader and returns its status.</summary>
+    public static async Task<ShardStatus> LeaderOf(ActorClusterClient client, int shard)
+    {
+        ShardStatus? status = null;
+        await EventuallyAsync(async () =>
+        {
+            status = await StatusOf(client, shard);
+            return status.LeaderSlot != 0;
+        }, TimeSpan.FromSeconds(30), $"shard {shard} elects a leader");
+        return status!;
+    }
+}

@@ -1,0 +1,83 @@
+using System.Diagnostics;
+using System.Text;
+using Xunit.Abstractions;
+using static ActorCluster.Tests.Cluster.ClusterAssertions;
+
+namespace ActorCluster.Tests.Cluster;
+
+/// <summary>Killing silos: leader failover, durability of acknowledged writes, catch-up after return.</summary>
+public sealed class FailoverClusterTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Killing_the_silo_of_a_shards_leader_loses_no_acknowledged_write_and_writes_resume_quickly()
+    {
+        await using var test = await TestCluster.StartAsync(silos: 3);
+        var client = test.Client;
+        const int shard = 1;
+        var keys = KeysOfShard(client, shard, 60);
+        var acknowledged = new Dictionary<string, ulong>();
+        foreach (var key in keys.Take(40))
+        {
+            acknowledged[key] = await client.PutAsync(key, Encoding.UTF8.GetBytes($"v-{key}"));
+        }
+
+        var status = await LeaderOf(client, shard);
+        var leader = status.Replicas.Single(r => r.Slot == status.LeaderSlot);
+        var victim = test.Cluster.Silos.Single(s => s.SiloAddress.ToString() == leader.Silo);
+        output.WriteLine($"killing {victim.SiloAddress}, host of shard {shard}'s leader (slot {leader.Slot}, term {leader.Term})");
+        await test.Cluster.KillSiloAsync(victim);
+
+        var watch = Stopwatch.StartNew();
+        acknowledged[keys[40]] = await client.PutAsync(keys[40], Encoding.UTF8.GetBytes($"v-{keys[40]}"));
+        output.WriteLine($"first write after the kill took {watch.ElapsedMilliseconds} ms");
+        // Election timeouts here are 200-400 ms; allow for failure detection of the dead replica.
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"write resumed after {watch.Elapsed}");
+
+        foreach (var key in keys.Skip(41))
+        {
+            acknowledged[key] = await client.PutAsync(key, Encoding.UTF8.GetBytes($"v-{key}"));
+        }
+
+        foreach (var (key, version) in acknowledged)
+        {
+            var entry = await client.GetAsync(key);
+            Assert.NotNull(entry);
+            Assert.Equal($"v-{key}", Encoding.UTF8.GetString(entry.Value.Value));
+            Assert.Equal(version, entry.Value.Version);
+        }
+
+        var after = await LeaderOf(client, shard);
+        Assert.True(after.Replicas.Single(r => r.Slot == after.LeaderSlot).Term > leader.Term);
+    }
+
+    [Fact]
+    public async Task A_replica_of_a_killed_silo_is_reactivated_on_a_live_silo_and_catches_up()
+    {
+        await using var test = await TestCluster.StartAsync(silos: 3);
+        var client = test.Client;
+        const int shard = 2;
+        var keys = KeysOfShard(client, shard, 30);
+        foreach (var key in keys.Take(10))
+        {
+            await client.PutAsync(key, [1]);
+        }
+
+        var status = await LeaderOf(client, shard);
+        var follower = status.Replicas.First(r => r.Slot != status.LeaderSlot);
+        await test.Cluster.KillSiloAsync(test.Cluster.Silos.Single(s => s.SiloAddress.ToString() == follower.Silo));
+        foreach (var key in keys.Skip(10))
+        {
+            await client.PutAsync(key, [2]);
+        }
+
+        await test.Cluster.StartAdditionalSiloAsync();
+        var elapsed = await EventuallyAsync(async () =>
+        {
+            var now = await StatusOf(client, shard);
+            var leader = now.Replicas.SingleOrDefault(r => r.Slot == now.LeaderSlot);
+            var back = now.Replicas.SingleOrDefault(r => r.Slot == follower.Slot);
+            return leader is not null && back is not null && back.Silo != follower.Silo && back.AppliedIndex == leader.CommitIndex && back.Keys == 30;
+        }, TimeSpan.FromSeconds(60), $"replica {follower.Slot} re-activated elsewhere and caught up");
+        output.WriteLine($"replica {shard}/{follower.Slot} caught up {elapsed.TotalSeconds:0.0}s after the new silo started");
+    }
+}
