@@ -1,4 +1,83 @@
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
-app.MapGet("/healthz", () => "ok");
-await app.RunAsync();
+using ActorCluster.Grains.Storage;
+using ActorCluster.Silo;
+
+// dotnet run --project Silo                      the local development cluster (3 silos, SQLite)
+// dotnet run --project Silo -- --mode Single ... one silo per process (see README for the switches)
+var configuration = SiloSettings.LoadConfiguration(args);
+SiloSettings settings;
+StorageOptions storage;
+try
+{
+    settings = ActorClusterSiloBuilderExtensions.Bind<SiloSettings>(configuration, SiloSettings.Section, _ => { });
+    storage = ActorClusterSiloBuilderExtensions.Bind<StorageOptions>(configuration, StorageOptions.Section, s => s.Validate());
+    settings.Validate(storage);
+    ActorClusterSiloBuilderExtensions.Bind<ActorCluster.Grains.Replicas.RingOptions>(configuration, ActorCluster.Grains.Replicas.RingOptions.Section, r => r.Validate());
+    ActorClusterSiloBuilderExtensions.Bind<ActorCluster.Grains.Replicas.ReplicaOptions>(configuration, ActorCluster.Grains.Replicas.ReplicaOptions.Section, r => r.Validate());
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine($"Invalid configuration: {e.Message}");
+    return 2;
+}
+
+AdoReplicaStore store;
+try
+{
+    store = await AdoReplicaStore.OpenAsync(storage);
+}
+catch (Exception e) when (e is System.Data.Common.DbException or IOException or UnauthorizedAccessException or ArgumentException)
+{
+    Console.Error.WriteLine($"Cannot open storage ({storage.Provider}): {e.Message}");
+    return 3;
+}
+
+await using (store)
+{
+    var count = settings.Mode == SiloMode.Local ? settings.LocalSilos : 1;
+    var silos = new List<WebApplication>();
+    for (var i = 0; i < count; i++)
+    {
+        var name = settings.Name ?? (count > 1 ? $"silo-{i}" : $"silo-{Environment.MachineName}-{settings.SiloPort}");
+        var endpoints = new SiloHost.Endpoints(
+            count > 1 ? $"{name}" : name,
+            settings.SiloPort + i,
+            settings.GatewayPort + i,
+            settings.HttpPort == 0 ? 0 : settings.HttpPort + i,
+            settings.Mode == SiloMode.Local ? settings.SiloPort : settings.PrimarySiloPort);
+        silos.Add(SiloHost.Build(configuration, settings, storage, endpoints, store));
+    }
+
+    // The first silo of a local cluster is the primary: it must be up before the others join.
+    await silos[0].StartAsync();
+    await Task.WhenAll(silos.Skip(1).Select(s => s.StartAsync()));
+
+    var ring = configuration.GetSection("ActorCluster:Ring");
+    Console.WriteLine();
+    Console.WriteLine($"ActorCluster {(count > 1 ? $"local development cluster: {count} silos" : "silo")} up; " +
+        $"{ring["Shards"]} shards x {ring["ReplicationFactor"]} replicas; storage {store.Description}");
+    Console.WriteLine($"  gateways:  {string.Join(", ", Enumerable.Range(0, count).Select(i => $"localhost:{settings.GatewayPort + i}"))}");
+    if (settings.HttpPort > 0)
+    {
+        Console.WriteLine($"  dashboard: http://localhost:{settings.HttpPort}/dashboard");
+        Console.WriteLine($"  metrics:   http://localhost:{settings.HttpPort}/metrics   health: /healthz /readyz");
+    }
+
+    Console.WriteLine("Press Ctrl+C to stop.");
+    var stopping = new TaskCompletionSource();
+    Console.CancelKeyPress += (_, e) =>
+    {
+        e.Cancel = true;
+        stopping.TrySetResult();
+    };
+    AppDomain.CurrentDomain.ProcessExit += (_, _) => stopping.TrySetResult();
+    await stopping.Task;
+
+    // Secondary silos first, the primary (membership holder) last.
+    foreach (var silo in Enumerable.Reverse(silos))
+    {
+        await silo.StopAsync(TimeSpan.FromSeconds(20));
+        await silo.DisposeAsync();
+    }
+}
+
+return 0;

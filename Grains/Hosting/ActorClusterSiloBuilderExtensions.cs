@@ -42,7 +42,9 @@ public static class ActorClusterSiloBuilderExtensions
             services.AddSingleton<IReplicaStore>(_ => AdoReplicaStore.OpenAsync(storage).GetAwaiter().GetResult());
         }
 
-        silo.AddPlacementDirector<ConsistentHashPlacement, ConsistentHashPlacementDirector>();
+        // One director instance: Orleans places with it, and replicas ask it where they belong.
+        services.TryAddSingleton<ConsistentHashPlacementDirector>();
+        silo.AddPlacementDirector<ConsistentHashPlacement>(sp => sp.GetRequiredService<ConsistentHashPlacementDirector>());
         silo.AddAdoNetGrainStorage(RingGrain.StorageName, options =>
         {
             // Orleans maps the invariant "System.Data.SQLite" to Microsoft.Data.Sqlite.

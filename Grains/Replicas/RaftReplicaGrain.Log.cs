@@ -21,4 +21,7 @@ public sealed partial class RaftReplicaGrain
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Replica {Replica} took a snapshot at {Index} ({Bytes} bytes)")]
     private partial void LogSnapshot(string replica, ulong index, int bytes);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Replica} moves from {From} to {To}, where the placement puts it")]
+    private partial void LogMigrating(string replica, SiloAddress from, SiloAddress to);
 }

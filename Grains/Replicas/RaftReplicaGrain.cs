@@ -22,6 +22,9 @@ public sealed partial class RaftReplicaGrain(
     IReplicaStore store,
     IOptions<ReplicaOptions> replicaOptions,
     IOptions<RingOptions> ringOptions,
+    ConsistentHashPlacementDirector placement,
+    IClusterMembershipService membership,
+    ILocalSiloDetails localSilo,
     ILogger<RaftReplicaGrain> logger) : Grain, IRaftReplicaGrain
 {
     private readonly ReplicaOptions _options = replicaOptions.Value;
@@ -220,6 +223,7 @@ public sealed partial class RaftReplicaGrain(
         {
             _raft.Tick();
             SchedulePump();
+            MaybeReconcilePlacement();
         }
 
         return Task.CompletedTask;

@@ -1,0 +1,170 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using ActorCluster.Grains.Interfaces;
+using ActorCluster.Grains.Interfaces.Kv;
+using Microsoft.Extensions.Configuration;
+
+namespace ActorCluster.Client.Cli;
+
+/// <summary>put, get, delete, cas, status and bench.</summary>
+internal static class Commands
+{
+    public const string Usage = """
+        actorcluster: a client for an ActorCluster key-value cluster
+
+          put <key> <value>                         set a key; prints its new version
+          get <key> [--stale]                       print a key's value (linearizable unless --stale)
+          delete <key>                              delete a key
+          cas <key> <version> (<value> | --delete)  set (or delete) only if the key is at <version> (0: absent)
+          status [--json]                           silos, shards, leaders, terms, commit indexes
+          bench [--clients 64] [--duration 10s] [--warmup 2s] [--keys 10000] [--key-size 16]
+                [--value-size 256] [--mix write|read|<write fraction>] [--stale] [--json]
+
+        connection (default: the local development cluster):
+          --gateway host:port        a gateway; repeat for several
+          --postgres <connection>    find gateways in PostgreSQL membership instead
+          --cluster-id <id>          Orleans cluster id (default: actorcluster)
+          --timeout 10s              per operation, retries included
+
+        exit codes: 0 done; 1 not found or version mismatch; 2 usage; 3 cluster unavailable;
+                    4 timeout (a write's outcome is unknown); 5 invalid key or value
+        """;
+
+    public static async Task<int> RunAsync(CommandLine line)
+    {
+        var command = line.Positional[0];
+        if (command is not ("put" or "get" or "delete" or "cas" or "status" or "bench"))
+        {
+            throw new UsageException($"unknown command '{command}'");
+        }
+
+        var options = ClientOptions(line);
+        await using var client = await ActorClusterClient.ConnectAsync(options);
+        return command switch
+        {
+            "put" => await PutAsync(client, line),
+            "get" => await GetAsync(client, line),
+            "delete" => await DeleteAsync(client, line),
+            "cas" => await CompareAndSwapAsync(client, line),
+            "status" => await StatusAsync(client, line),
+            _ => await Bench.RunAsync(client, line),
+        };
+    }
+
+    /// <summary>Client options from appsettings.json, ACTORCLUSTER_ environment variables and the switches.</summary>
+    public static ActorClusterClientOptions ClientOptions(CommandLine line)
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true)
+            .AddEnvironmentVariables("ACTORCLUSTER_")
+            .Build();
+        var options = new ActorClusterClientOptions
+        {
+            ClusterId = configuration["ActorCluster:ClusterId"] ?? "actorcluster",
+            ServiceId = configuration["ActorCluster:ServiceId"] ?? "actorcluster",
+        };
+        configuration.GetSection(ActorClusterClientOptions.Section).Bind(options);
+        var gateways = line.Values("--gateway").SelectMany(g => g.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+        if (gateways.Count > 0)
+        {
+            options.Gateways.Clear();
+            foreach (var gateway in gateways)
+            {
+                options.Gateways.Add(gateway);
+            }
+        }
+
+        options.PostgresConnectionString = line.Value("--postgres") ?? options.PostgresConnectionString;
+        options.ClusterId = line.Value("--cluster-id") ?? options.ClusterId;
+        options.TimeoutMilliseconds = (int)line.Duration("--timeout", options.Timeout).TotalMilliseconds;
+        options.Validate();
+        return options;
+    }
+
+    private static async Task<int> PutAsync(ActorClusterClient client, CommandLine line)
+    {
+        var key = line.Positional1(1, "<key>");
+        var value = Encoding.UTF8.GetBytes(line.Positional1(2, "<value>"));
+        var version = await client.PutAsync(key, value);
+        Print(line, $"version {version}", new { key, version });
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<int> GetAsync(ActorClusterClient client, CommandLine line)
+    {
+        var key = line.Positional1(1, "<key>");
+        var entry = await client.GetAsync(key, line.Has("--stale") ? ReadConsistency.Stale : ReadConsistency.Linearizable);
+        if (entry is not { } found)
+        {
+            Console.Error.WriteLine($"not found: {key}");
+            return ExitCodes.NotDone;
+        }
+
+        Print(line, Encoding.UTF8.GetString(found.Value), new { key, value = Encoding.UTF8.GetString(found.Value), version = found.Version });
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<int> DeleteAsync(ActorClusterClient client, CommandLine line)
+    {
+        var key = line.Positional1(1, "<key>");
+        if (!await client.DeleteAsync(key))
+        {
+            Console.Error.WriteLine($"not found: {key}");
+            return ExitCodes.NotDone;
+        }
+
+        Print(line, "deleted", new { key, deleted = true });
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<int> CompareAndSwapAsync(ActorClusterClient client, CommandLine line)
+    {
+        var key = line.Positional1(1, "<key>");
+        var versionText = line.Positional1(2, "<version>");
+        if (!ulong.TryParse(versionText, NumberStyles.None, CultureInfo.InvariantCulture, out var expected))
+        {
+            throw new UsageException($"<version> must be a whole number (was '{versionText}')");
+        }
+
+        var value = line.Has("--delete") ? null : Encoding.UTF8.GetBytes(line.Positional1(3, "<value> or --delete"));
+        var result = await client.CompareAndSwapAsync(key, expected, value);
+        if (!result.Succeeded)
+        {
+            Console.Error.WriteLine(result.Version == 0 ? $"version mismatch: {key} does not exist" : $"version mismatch: {key} is at version {result.Version}");
+            return ExitCodes.NotDone;
+        }
+
+        Print(line, $"version {result.Version}", new { key, version = result.Version });
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<int> StatusAsync(ActorClusterClient client, CommandLine line)
+    {
+        var status = await client.Cluster.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetStatus();
+        if (line.Has("--json"))
+        {
+            Console.WriteLine(JsonSerializer.Serialize(status, JsonOptions));
+            return ExitCodes.Ok;
+        }
+
+        Console.WriteLine($"ring: {status.Ring.Shards} shards x {status.Ring.ReplicationFactor} replicas (epoch {status.Ring.Epoch})");
+        Console.WriteLine($"silos ({status.Silos.Count}): {string.Join(", ", status.Silos)}");
+        Console.WriteLine();
+        Console.WriteLine($"{"shard",5}  {"leader",6}  {"term",5}  {"commit",8}  replicas (slot: role applied @silo)");
+        foreach (var shard in status.Shards)
+        {
+            var leader = shard.Replicas.FirstOrDefault(r => r.Slot == shard.LeaderSlot);
+            var replicas = string.Join("  ", shard.Replicas.OrderBy(r => r.Slot).Select(r => $"{r.Slot}: {r.Role} {r.AppliedIndex} @{r.Silo}"));
+            Console.WriteLine($"{shard.Shard,5}  {(shard.LeaderSlot == 0 ? "-" : shard.LeaderSlot.ToString(CultureInfo.InvariantCulture)),6}  {leader?.Term ?? 0,5}  {leader?.CommitIndex ?? 0,8}  {replicas}");
+        }
+
+        var leaderless = status.Shards.Count(s => s.LeaderSlot == 0);
+        return leaderless == 0 ? ExitCodes.Ok : ExitCodes.NotDone;
+    }
+
+    private static void Print(CommandLine line, string text, object json) =>
+        Console.WriteLine(line.Has("--json") ? JsonSerializer.Serialize(json, JsonOptions) : text);
+
+    public static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+}

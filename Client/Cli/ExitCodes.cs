@@ -1,0 +1,19 @@
+namespace ActorCluster.Client.Cli;
+
+/// <summary>Process exit codes of the command line.</summary>
+internal static class ExitCodes
+{
+    public const int Ok = 0;
+
+    /// <summary>The key does not exist, or a compare-and-swap found another version.</summary>
+    public const int NotDone = 1;
+
+    public const int Usage = 2;
+
+    public const int Unavailable = 3;
+
+    /// <summary>No answer in time; a write's outcome is unknown.</summary>
+    public const int Timeout = 4;
+
+    public const int InvalidInput = 5;
+}

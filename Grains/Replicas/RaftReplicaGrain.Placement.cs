@@ -1,0 +1,88 @@
+using ActorCluster.Grains.Raft;
+using Orleans.Runtime.Placement;
+
+namespace ActorCluster.Grains.Replicas;
+
+/// <summary>
+/// Placement reconciliation. Orleans places a grain only when it activates, so after silos join
+/// or leave a replica may sit where the consistent-hash placement no longer puts it. Every few
+/// seconds each replica compares its silo with its target; a misplaced leader first hands
+/// leadership to a follower, a misplaced follower migrates (with a placement hint). Slots take
+/// turns, so a shard moves one replica at a time and keeps its quorum.
+/// </summary>
+public sealed partial class RaftReplicaGrain
+{
+    private static readonly TimeSpan PlacementCheckPeriod = TimeSpan.FromSeconds(2);
+    private DateTime _nextPlacementCheck = DateTime.UtcNow + PlacementCheckPeriod;
+
+    private void MaybeReconcilePlacement()
+    {
+        var now = DateTime.UtcNow;
+        if (now < _nextPlacementCheck || _raft is null)
+        {
+            return;
+        }
+
+        _nextPlacementCheck = now + PlacementCheckPeriod;
+        var turn = (int)(now.Ticks / PlacementCheckPeriod.Ticks % _replicationFactor) + 1;
+        if (turn != _slot)
+        {
+            return;
+        }
+
+        var active = membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active)
+            .Select(m => m.SiloAddress)
+            .ToArray();
+        if (active.Length == 0)
+        {
+            return;
+        }
+
+        var target = placement.TargetOf(_shard, _slot, active);
+        if (target.Equals(localSilo.SiloAddress))
+        {
+            return;
+        }
+
+        if (_raft.Role == RaftRole.Leader)
+        {
+            _ = HandLeadershipToWellPlacedFollowerAsync(active);
+            return;
+        }
+
+        // Only a follower of a healthy group moves: the others keep the quorum meanwhile.
+        if (_raft.Leader == RaftNode.None || _raft.CommitIndex > _raft.AppliedIndex)
+        {
+            return;
+        }
+
+        LogMigrating(_key, localSilo.SiloAddress, target);
+        RequestContext.Set(IPlacementDirector.PlacementHintKey, target);
+        this.MigrateOnIdle();
+    }
+
+    /// <summary>
+    /// Moves leadership away before this leader moves, but only to an up-to-date follower that
+    /// already sits where it belongs: handing it to another misplaced replica would only make that
+    /// one the next leader to move, and leadership would circle without anyone moving.
+    /// </summary>
+    private async Task HandLeadershipToWellPlacedFollowerAsync(SiloAddress[] active)
+    {
+        var candidates = _raft!.GetStatus().Progress
+            .Where(p => !p.Value.IsLearner && p.Value.Match == _raft.LastIndex)
+            .Select(p => (int)p.Key)
+            .ToList();
+        var management = GrainFactory.GetGrain<IManagementGrain>(0);
+        foreach (var slot in candidates)
+        {
+            var where = await management.GetActivationAddress(PeerOf(slot));
+            if (where is not null && where.Equals(placement.TargetOf(_shard, slot, active)) && IsLeader)
+            {
+                _raft.TransferLeadership((ulong)slot);
+                SchedulePump();
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+using System.Net;
+using ActorCluster.Grains.Replicas;
+using ActorCluster.Grains.Storage;
+using Microsoft.Extensions.Logging.Console;
+using OpenTelemetry.Metrics;
+using OpenTelemetry;
+using Orleans.Configuration;
+using Orleans.Dashboard;
+
+namespace ActorCluster.Silo;
+
+/// <summary>Builds one silo: Orleans, ActorCluster, Dashboard, health, metrics and tracing.</summary>
+internal static class SiloHost
+{
+    /// <summary>The endpoints a silo listens on.</summary>
+    public sealed record Endpoints(string Name, int SiloPort, int GatewayPort, int HttpPort, int PrimarySiloPort);
+
+    public static WebApplication Build(IConfiguration configuration, SiloSettings settings, StorageOptions storage, Endpoints endpoints, IReplicaStore store)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        // A copy, not a chain: settings written into one silo's configuration must not leak into another's.
+        builder.Configuration.AddInMemoryCollection(configuration.AsEnumerable());
+        builder.Logging.ClearProviders();
+        builder.Logging.AddConsole(o => o.FormatterName = SiloConsoleFormatter.Name)
+            .AddConsoleFormatter<SiloConsoleFormatter, SiloConsoleFormatterOptions>(o => o.SiloName = endpoints.Name);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            if (endpoints.HttpPort > 0)
+            {
+                kestrel.ListenAnyIP(endpoints.HttpPort);
+            }
+        });
+
+        var clusterId = configuration["ActorCluster:ClusterId"] ?? "actorcluster";
+        var serviceId = configuration["ActorCluster:ServiceId"] ?? "actorcluster";
+        builder.UseOrleans(silo =>
+        {
+            silo.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = clusterId;
+                o.ServiceId = serviceId;
+            });
+            silo.Configure<SiloOptions>(o => o.SiloName = endpoints.Name);
+            if (settings.Kubernetes)
+            {
+                silo.UseKubernetesHosting();
+            }
+
+            if (settings.Clustering == ClusteringKind.Localhost)
+            {
+                silo.UseLocalhostClustering(endpoints.SiloPort, endpoints.GatewayPort, new IPEndPoint(IPAddress.Loopback, endpoints.PrimarySiloPort), serviceId, clusterId);
+            }
+            else
+            {
+                silo.UseActorClusterPostgresClustering(storage.ConnectionString!);
+                if (!settings.Kubernetes)
+                {
+                    var address = settings.AdvertisedAddress is { Length: > 0 } advertised ? IPAddress.Parse(advertised) : IPAddress.Loopback;
+                    silo.ConfigureEndpoints(address, endpoints.SiloPort, endpoints.GatewayPort, listenOnAnyHostAddress: true);
+                }
+            }
+
+            silo.AddActorCluster(configuration, store);
+            silo.AddActivityPropagation();
+            silo.AddDashboard();
+        });
+
+        builder.Services.AddSingleton<SiloReadiness>();
+        builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<SiloReadiness>());
+        var telemetry = builder.Services.AddOpenTelemetry()
+            .WithMetrics(metrics => metrics
+                .AddMeter("Microsoft.Orleans", ReplicaMetrics.MeterName)
+                .AddRuntimeInstrumentation()
+                .AddPrometheusExporter())
+            .WithTracing(tracing => tracing
+                .AddSource("Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application", "ActorCluster.*"));
+        if (!string.IsNullOrEmpty(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            telemetry.UseOtlpExporter();
+        }
+
+        var app = builder.Build();
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapGet("/readyz", (SiloReadiness readiness) => readiness.IsReady ? Results.Text("ready") : Results.StatusCode(StatusCodes.Status503ServiceUnavailable));
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapOrleansDashboard(routePrefix: "/dashboard");
+        app.MapGet("/", () => Results.Redirect("/dashboard"));
+        return app;
+    }
+}
+
+/// <summary>Ready once the silo is active in the cluster; not ready again from the moment it starts to stop.</summary>
+internal sealed class SiloReadiness : ILifecycleParticipant<ISiloLifecycle>
+{
+    private volatile bool _ready;
+
+    public bool IsReady => _ready;
+
+    public void Participate(ISiloLifecycle lifecycle) => lifecycle.Subscribe(
+        nameof(SiloReadiness),
+        ServiceLifecycleStage.Active,
+        _ =>
+        {
+            _ready = true;
+            return Task.CompletedTask;
+        },
+        _ =>
+        {
+            _ready = false;
+            return Task.CompletedTask;
+        });
+}
+
+/// <summary>Console log lines prefixed with the silo's name, so three silos in one console stay apart.</summary>
+internal sealed class SiloConsoleFormatter(Microsoft.Extensions.Options.IOptionsMonitor<SiloConsoleFormatterOptions> options) : ConsoleFormatter(Name)
+{
+    public new const string Name = "silo";
+
+    public override void Write<TState>(in Microsoft.Extensions.Logging.Abstractions.LogEntry<TState> logEntry, Microsoft.Extensions.Logging.IExternalScopeProvider? scopeProvider, TextWriter textWriter)
+    {
+        var message = logEntry.Formatter(logEntry.State, logEntry.Exception);
+        if (message is null && logEntry.Exception is null)
+        {
+            return;
+        }
+
+        var level = logEntry.LogLevel switch
+        {
+            LogLevel.Trace => "trce",
+            LogLevel.Debug => "dbug",
+            LogLevel.Information => "info",
+            LogLevel.Warning => "warn",
+            LogLevel.Error => "fail",
+            _ => "crit",
+        };
+        textWriter.Write($"{DateTime.UtcNow:HH:mm:ss.fff} [{options.CurrentValue.SiloName}] {level}: {logEntry.Category}: {message}");
+        if (logEntry.Exception is { } error)
+        {
+            textWriter.Write($" {error.GetType().Name}: {error.Message}");
+        }
+
+        textWriter.WriteLine();
+    }
+}
+
+internal sealed class SiloConsoleFormatterOptions : ConsoleFormatterOptions
+{
+    public string SiloName { get; set; } = "silo";
+}

@@ -1,0 +1,127 @@
+using System.Net;
+using ActorCluster.Grains.Storage;
+
+namespace ActorCluster.Silo;
+
+/// <summary>How this process runs silos (configuration section <c>ActorCluster:Silo</c>).</summary>
+public sealed class SiloSettings
+{
+    public const string Section = "ActorCluster:Silo";
+
+    /// <summary><c>Local</c>: a development cluster of <see cref="LocalSilos"/> silos in this process. <c>Single</c>: one silo.</summary>
+    public SiloMode Mode { get; set; } = SiloMode.Local;
+
+    /// <summary>Silos of the local development cluster.</summary>
+    public int LocalSilos { get; set; } = 3;
+
+    /// <summary>This silo's name (default: derived from the machine and port).</summary>
+    public string? Name { get; set; }
+
+    /// <summary>How silos find each other: <c>Localhost</c> (development) or <c>PostgreSql</c> (membership table).</summary>
+    public ClusteringKind Clustering { get; set; } = ClusteringKind.Localhost;
+
+    /// <summary>The address other silos and clients use to reach this one (default: loopback).</summary>
+    public string? AdvertisedAddress { get; set; }
+
+    public int SiloPort { get; set; } = 11111;
+
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>Dashboard, health and metrics (0 disables the web endpoint).</summary>
+    public int HttpPort { get; set; } = 8080;
+
+    /// <summary>With localhost clustering, the silo port of the primary silo (which holds membership).</summary>
+    public int PrimarySiloPort { get; set; } = 11111;
+
+    /// <summary>Use Orleans' Kubernetes hosting (pod name, IP and namespace from the environment).</summary>
+    public bool Kubernetes { get; set; }
+
+    /// <summary>Command-line switches and the settings they set.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Switches = new Dictionary<string, string>
+    {
+        ["--mode"] = $"{Section}:Mode",
+        ["--silos"] = $"{Section}:LocalSilos",
+        ["--name"] = $"{Section}:Name",
+        ["--clustering"] = $"{Section}:Clustering",
+        ["--address"] = $"{Section}:AdvertisedAddress",
+        ["--silo-port"] = $"{Section}:SiloPort",
+        ["--gateway-port"] = $"{Section}:GatewayPort",
+        ["--http-port"] = $"{Section}:HttpPort",
+        ["--primary-port"] = $"{Section}:PrimarySiloPort",
+        ["--storage"] = $"{StorageOptions.Section}:Provider",
+        ["--data-dir"] = $"{StorageOptions.Section}:DataDirectory",
+        ["--connection-string"] = $"{StorageOptions.Section}:ConnectionString",
+        ["--shards"] = "ActorCluster:Ring:Shards",
+        ["--replication-factor"] = "ActorCluster:Ring:ReplicationFactor",
+        ["--cluster-id"] = "ActorCluster:ClusterId",
+        ["--service-id"] = "ActorCluster:ServiceId",
+    };
+
+    /// <summary>
+    /// Configuration from the shipped appsettings.json, an appsettings.json in the working
+    /// directory, <c>ACTORCLUSTER_</c> environment variables (<c>ACTORCLUSTER_Storage__Provider</c>) and
+    /// command-line switches, later sources winning.
+    /// </summary>
+    public static IConfigurationRoot LoadConfiguration(string[] args) => new ConfigurationBuilder()
+        .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true)
+        .AddJsonFile(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json"), optional: true)
+        .AddEnvironmentVariables("ACTORCLUSTER_")
+        .AddEnvironmentVariables()
+        .AddCommandLine(args, Switches.ToDictionary(s => s.Key, s => s.Value))
+        .Build();
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting and what it allows.</summary>
+    public void Validate(StorageOptions storage)
+    {
+        ArgumentNullException.ThrowIfNull(storage);
+        if (LocalSilos is < 1 or > 16)
+        {
+            throw new ArgumentException($"{Section}:LocalSilos must be between 1 and 16 (was {LocalSilos}).");
+        }
+
+        CheckPort(SiloPort, nameof(SiloPort));
+        CheckPort(GatewayPort, nameof(GatewayPort));
+        CheckPort(PrimarySiloPort, nameof(PrimarySiloPort));
+        if (HttpPort != 0)
+        {
+            CheckPort(HttpPort, nameof(HttpPort));
+        }
+
+        if (AdvertisedAddress is { Length: > 0 } address && !IPAddress.TryParse(address, out _))
+        {
+            throw new ArgumentException($"{Section}:AdvertisedAddress must be an IP address (was '{address}').");
+        }
+
+        if (Clustering == ClusteringKind.PostgreSql && storage.Provider != StorageProvider.PostgreSql)
+        {
+            throw new ArgumentException($"{Section}:Clustering PostgreSql needs {StorageOptions.Section}:Provider PostgreSql (its connection string holds the membership table).");
+        }
+
+        if (Mode == SiloMode.Local && Clustering != ClusteringKind.Localhost)
+        {
+            throw new ArgumentException($"{Section}:Mode Local runs its silos with Localhost clustering; use Mode Single for {Clustering}.");
+        }
+    }
+
+    private static void CheckPort(int port, string name)
+    {
+        if (port is < 1 or > 65535)
+        {
+            throw new ArgumentException($"{Section}:{name} must be between 1 and 65535 (was {port}).");
+        }
+    }
+}
+
+/// <summary>How many silos this process runs.</summary>
+public enum SiloMode
+{
+    Local,
+    Single,
+}
+
+/// <summary>The membership provider.</summary>
+public enum ClusteringKind
+{
+    Localhost,
+    PostgreSql,
+}
