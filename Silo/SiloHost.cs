@@ -62,7 +62,10 @@ internal static class SiloHost
 
             silo.AddActorCluster(configuration, store);
             silo.AddActivityPropagation();
-            silo.AddDashboard();
+            if (settings.Dashboard)
+            {
+                silo.AddDashboard();
+            }
         });
 
         builder.Services.AddSingleton<SiloReadiness>();
@@ -83,8 +86,11 @@ internal static class SiloHost
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/readyz", (SiloReadiness readiness) => readiness.IsReady ? Results.Text("ready") : Results.StatusCode(StatusCodes.Status503ServiceUnavailable));
         app.MapPrometheusScrapingEndpoint("/metrics");
-        app.MapOrleansDashboard(routePrefix: "/dashboard");
-        app.MapGet("/", () => Results.Redirect("/dashboard"));
+        if (settings.Dashboard)
+        {
+            app.MapOrleansDashboard(routePrefix: "/dashboard");
+            app.MapGet("/", () => Results.Redirect("/dashboard"));
+        }
         return app;
     }
 }

@@ -33,6 +33,9 @@ public sealed class SiloSettings
     /// <summary>With localhost clustering, the silo port of the primary silo (which holds membership).</summary>
     public int PrimarySiloPort { get; set; } = 11111;
 
+    /// <summary>Serve the Orleans Dashboard at /dashboard (it profiles every grain call, which costs CPU).</summary>
+    public bool Dashboard { get; set; } = true;
+
     /// <summary>Use Orleans' Kubernetes hosting (pod name, IP and namespace from the environment).</summary>
     public bool Kubernetes { get; set; }
 
@@ -54,6 +57,7 @@ public sealed class SiloSettings
         ["--shards"] = "ActorCluster:Ring:Shards",
         ["--replication-factor"] = "ActorCluster:Ring:ReplicationFactor",
         ["--cluster-id"] = "ActorCluster:ClusterId",
+        ["--dashboard"] = $"{Section}:Dashboard",
         ["--service-id"] = "ActorCluster:ServiceId",
     };
 

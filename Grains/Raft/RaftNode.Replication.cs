@@ -143,7 +143,7 @@ public sealed partial class RaftNode
         _replicationPending = false;
         foreach (var (id, pr) in _progress)
         {
-            while (MaybeSendAppend(id, pr, sendIfEmpty: pr.SentCommit < _log.Committed) && pr.State == ProgressState.Replicate)
+            while (MaybeSendAppend(id, pr, sendIfEmpty: _options.BroadcastCommit && pr.SentCommit < _log.Committed) && pr.State == ProgressState.Replicate)
             {
             }
         }

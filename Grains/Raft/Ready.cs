@@ -42,4 +42,29 @@ public sealed class Ready
 
     /// <summary>True when the entries or hard state must reach stable storage before sending.</summary>
     public bool MustSync => HardState is not null || Entries.Length > 0 || Snapshot is not null;
+
+    /// <summary>
+    /// True when <paramref name="message"/> may be sent before this ready is persisted (thesis
+    /// §10.2.1: the leader writes its log in parallel with replicating it). That holds for what a
+    /// leader sends to followers — appends, heartbeats, snapshots, TimeoutNow — as long as this
+    /// ready does not change the term or vote: the leader counts its own entries toward a quorum
+    /// only once they are durable, so nothing is acknowledged that could be lost. Votes and every
+    /// answer (which promise what this node stored) always wait for the write.
+    /// </summary>
+    public bool MaySendBeforePersisting(Message message, HardState persisted)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var termOrVoteChanges = HardState is { } next && (next.Term != persisted.Term || next.Vote != persisted.Vote);
+        return !termOrVoteChanges && Snapshot is null
+            && message.Type is MessageType.Append or MessageType.Heartbeat or MessageType.InstallSnapshot or MessageType.TimeoutNow;
+    }
+
+    /// <summary>
+    /// True when the only thing to persist is a higher commit index. A driver may skip such a
+    /// write: the commit index is recovered from the leader after a restart, and a lower stored
+    /// one only means re-applying fewer entries from the local log at start-up.
+    /// </summary>
+    public bool OnlyCommitChanged(HardState persisted) =>
+        Entries.Length == 0 && Snapshot is null
+        && HardState is { } next && next.Term == persisted.Term && next.Vote == persisted.Vote;
 }

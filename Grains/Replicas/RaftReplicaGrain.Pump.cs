@@ -26,13 +26,22 @@ public sealed partial class RaftReplicaGrain
             while (_stoppedReason is null && _raft!.HasReady())
             {
                 var ready = _raft.GetReady();
-                var write = new ReplicaWrite(ready.HardState, ready.Entries, ready.Snapshot, SnapshotReplacesLog: true);
-                if (!write.IsEmpty)
+                // A leader's appends go out while its own write is under way (thesis §10.2.1).
+                var early = ready.Messages.Where(m => ready.MaySendBeforePersisting(m, _persistedHardState)).ToList();
+                Send(early);
+                if (!ready.OnlyCommitChanged(_persistedHardState))
                 {
-                    await store.SaveAsync(_claim!, write);
+                    var overwrites = ready.Entries.Length > 0 && ready.Snapshot is null && ready.Entries[0].Index <= _persistedLastIndex;
+                    var write = new ReplicaWrite(ready.HardState, ready.Entries, ready.Snapshot, SnapshotReplacesLog: true, MayOverwrite: overwrites);
+                    if (!write.IsEmpty)
+                    {
+                        await store.SaveAsync(_claim!, write);
+                        _persistedHardState = ready.HardState ?? _persistedHardState;
+                        _persistedLastIndex = ready.Entries.Length > 0 ? ready.Entries[^1].Index : ready.Snapshot?.Index ?? _persistedLastIndex;
+                    }
                 }
 
-                Send(ready.Messages);
+                Send(early.Count == 0 ? ready.Messages : [.. ready.Messages.Except(early)]);
                 Apply(ready);
                 _raft.Advance(ready);
                 await MaybeSnapshotAsync();

@@ -35,6 +35,8 @@ public sealed partial class RaftReplicaGrain(
     private int _shard;
     private int _slot;
     private ReplicaClaim? _claim;
+    private HardState _persistedHardState;
+    private ulong _persistedLastIndex;
     private RaftNode? _raft;
     private IGrainTimer? _timer;
     private bool _pumping;
@@ -62,11 +64,16 @@ public sealed partial class RaftReplicaGrain(
             HeartbeatTicks = _options.HeartbeatTicks,
             PreVote = true,
             CheckQuorum = true,
+            // Followers learn the commit index from the next append or heartbeat: two fewer
+            // messages per write when writes arrive one at a time.
+            BroadcastCommit = false,
             MaxUncommittedEntries = _options.MaxUncommittedEntries,
             MaxEntriesPerMessage = _options.MaxEntriesPerMessage,
             MaxInflightMessages = _options.MaxInflightMessages,
             Random = new SeededRandom((ulong)Random.Shared.NextInt64()),
         };
+        _persistedHardState = stored.HardState;
+        _persistedLastIndex = (stored.Snapshot?.Index ?? 0) + (ulong)stored.Entries.Count;
         var isNew = stored.Snapshot is null && stored.Entries.Count == 0 && stored.HardState == default;
         if (isNew)
         {

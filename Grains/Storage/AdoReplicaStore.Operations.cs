@@ -54,7 +54,7 @@ public sealed partial class AdoReplicaStore
     {
         public string ReplicaId { get; } = replicaId;
 
-        public abstract Task ExecuteAsync(AdoReplicaStore store, DbConnection connection, DbTransaction transaction);
+        public abstract Task ExecuteAsync(AdoReplicaStore store, WriterSession session);
 
         public abstract void Complete();
 
@@ -67,12 +67,12 @@ public sealed partial class AdoReplicaStore
 
         public TaskCompletionSource<ReplicaClaim> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public override async Task ExecuteAsync(AdoReplicaStore store, DbConnection connection, DbTransaction transaction)
+        public override async Task ExecuteAsync(AdoReplicaStore store, WriterSession session)
         {
-            await using var command = SqlDialect.Command(connection, transaction,
+            var command = session.Command(
                 "INSERT INTO ac_replica (replica_id, epoch) VALUES (@id, 1) " +
                 "ON CONFLICT (replica_id) DO UPDATE SET epoch = ac_replica.epoch + 1 RETURNING epoch");
-            command.Add("id", ReplicaId);
+            command.Set("id", ReplicaId);
             _epoch = Convert.ToInt64(await command.ExecuteScalarAsync().ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
         }
 
@@ -85,11 +85,11 @@ public sealed partial class AdoReplicaStore
     {
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public override async Task ExecuteAsync(AdoReplicaStore store, DbConnection connection, DbTransaction transaction)
+        public override async Task ExecuteAsync(AdoReplicaStore store, WriterSession session)
         {
             foreach (var part in parts)
             {
-                await part.ExecuteAsync(store, connection, transaction).ConfigureAwait(false);
+                await part.ExecuteAsync(store, session).ConfigureAwait(false);
             }
         }
 
@@ -122,10 +122,9 @@ public sealed partial class AdoReplicaStore
 
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public override async Task ExecuteAsync(AdoReplicaStore store, DbConnection connection, DbTransaction transaction)
+        public override async Task ExecuteAsync(AdoReplicaStore store, WriterSession session)
         {
-            var dialect = store._dialect;
-            if (!await FenceAsync(connection, transaction).ConfigureAwait(false))
+            if (!await FenceAsync(session).ConfigureAwait(false))
             {
                 // A newer activation owns the replica: write nothing, let the others in the batch commit.
                 _fenced = true;
@@ -134,29 +133,30 @@ public sealed partial class AdoReplicaStore
 
             if (write.Snapshot is { } snapshot)
             {
-                await using (var command = SqlDialect.Command(connection, transaction,
-                    "UPDATE ac_replica SET snapshot_index = @index, snapshot_term = @term, snapshot_config = @config, snapshot_data = @data WHERE replica_id = @id"))
-                {
-                    command.Add("id", ReplicaId);
-                    command.Add("index", (long)snapshot.Index);
-                    command.Add("term", (long)snapshot.Term);
-                    command.Add("config", snapshot.Metadata.Config.Encode());
-                    command.Add("data", snapshot.Data);
-                    await command.ExecuteNonQueryAsync().ConfigureAwait(false);
-                }
-
-                await DeleteEntriesAsync(connection, transaction, write.SnapshotReplacesLog ? "" : " AND idx <= @index", (long)snapshot.Index).ConfigureAwait(false);
+                var command = session.Command(
+                    "UPDATE ac_replica SET snapshot_index = @index, snapshot_term = @term, snapshot_config = @config, snapshot_data = @data WHERE replica_id = @id");
+                command.Set("id", ReplicaId);
+                command.Set("index", (long)snapshot.Index);
+                command.Set("term", (long)snapshot.Term);
+                command.Set("config", snapshot.Metadata.Config.Encode());
+                command.Set("data", snapshot.Data);
+                await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+                await DeleteEntriesAsync(session, write.SnapshotReplacesLog ? "" : " AND idx <= @index", (long)snapshot.Index).ConfigureAwait(false);
             }
 
             if (write.Entries.Length > 0)
             {
-                await DeleteEntriesAsync(connection, transaction, " AND idx >= @index", (long)write.Entries[0].Index).ConfigureAwait(false);
-                await dialect.InsertEntriesAsync(connection, transaction, ReplicaId, write.Entries).ConfigureAwait(false);
+                if (write.MayOverwrite)
+                {
+                    await DeleteEntriesAsync(session, " AND idx >= @index", (long)write.Entries[0].Index).ConfigureAwait(false);
+                }
+
+                await store._dialect.InsertEntriesAsync(session, ReplicaId, write.Entries).ConfigureAwait(false);
             }
 
             if (write.CompactThrough > 0)
             {
-                await DeleteEntriesAsync(connection, transaction, " AND idx <= @index", (long)write.CompactThrough).ConfigureAwait(false);
+                await DeleteEntriesAsync(session, " AND idx <= @index", (long)write.CompactThrough).ConfigureAwait(false);
             }
         }
 
@@ -175,32 +175,31 @@ public sealed partial class AdoReplicaStore
         public override void Fail(Exception error) => Completion.TrySetException(error);
 
         /// <summary>Writes the hard state (or touches the row) only if the claim's epoch is still current.</summary>
-        private async Task<bool> FenceAsync(DbConnection connection, DbTransaction transaction)
+        private async Task<bool> FenceAsync(WriterSession session)
         {
             var hardState = write.HardState;
-            var sql = hardState is null
+            var command = session.Command(hardState is null
                 ? "UPDATE ac_replica SET epoch = epoch WHERE replica_id = @id AND epoch = @epoch"
-                : "UPDATE ac_replica SET term = @term, vote = @vote, commit_index = @commit WHERE replica_id = @id AND epoch = @epoch";
-            await using var command = SqlDialect.Command(connection, transaction, sql);
-            command.Add("id", ReplicaId);
-            command.Add("epoch", claim.Epoch);
+                : "UPDATE ac_replica SET term = @term, vote = @vote, commit_index = @commit WHERE replica_id = @id AND epoch = @epoch");
+            command.Set("id", ReplicaId);
+            command.Set("epoch", claim.Epoch);
             if (hardState is { } state)
             {
-                command.Add("term", (long)state.Term);
-                command.Add("vote", (long)state.Vote);
-                command.Add("commit", (long)state.Commit);
+                command.Set("term", (long)state.Term);
+                command.Set("vote", (long)state.Vote);
+                command.Set("commit", (long)state.Commit);
             }
 
             return await command.ExecuteNonQueryAsync().ConfigureAwait(false) == 1;
         }
 
-        private async Task DeleteEntriesAsync(DbConnection connection, DbTransaction transaction, string condition, long index)
+        private async Task DeleteEntriesAsync(WriterSession session, string condition, long index)
         {
-            await using var command = SqlDialect.Command(connection, transaction, "DELETE FROM ac_log WHERE replica_id = @id" + condition);
-            command.Add("id", ReplicaId);
+            var command = session.Command("DELETE FROM ac_log WHERE replica_id = @id" + condition);
+            command.Set("id", ReplicaId);
             if (condition.Length > 0)
             {
-                command.Add("index", index);
+                command.Set("index", index);
             }
 
             await command.ExecuteNonQueryAsync().ConfigureAwait(false);

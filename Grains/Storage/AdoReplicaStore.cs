@@ -1,4 +1,3 @@
-using System.Data.Common;
 using System.IO.Hashing;
 using System.Text;
 using System.Threading.Channels;
@@ -113,7 +112,7 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
 
     private async Task WriteLoopAsync(ChannelReader<PendingOperation> reader)
     {
-        DbConnection? connection = null;
+        WriterSession? session = null;
         var batch = new List<PendingOperation>(_maxBatch);
         try
         {
@@ -128,10 +127,10 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
                 batch.Sort(static (a, b) => string.CompareOrdinal(a.ReplicaId, b.ReplicaId));
                 try
                 {
-                    connection ??= await _dialect.OpenWriterAsync(CancellationToken.None).ConfigureAwait(false);
-                    await CommitBatchAsync(connection, batch).ConfigureAwait(false);
+                    session ??= new WriterSession(await _dialect.OpenWriterAsync(CancellationToken.None).ConfigureAwait(false));
+                    await CommitBatchAsync(session, batch).ConfigureAwait(false);
                 }
-                catch (Exception e) when (e is DbException or InvalidOperationException or IOException or TimeoutException)
+                catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException or IOException or TimeoutException)
                 {
                     foreach (var operation in batch)
                     {
@@ -139,10 +138,10 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
                     }
 
                     // The connection may be broken; the next batch opens a fresh one.
-                    if (connection is not null)
+                    if (session is not null)
                     {
-                        await connection.DisposeAsync().ConfigureAwait(false);
-                        connection = null;
+                        await session.DisposeAsync().ConfigureAwait(false);
+                        session = null;
                     }
                 }
 
@@ -151,24 +150,26 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
         }
         finally
         {
-            if (connection is not null)
+            if (session is not null)
             {
-                await connection.DisposeAsync().ConfigureAwait(false);
+                await session.DisposeAsync().ConfigureAwait(false);
             }
         }
     }
 
-    private async Task CommitBatchAsync(DbConnection connection, List<PendingOperation> batch)
+    private async Task CommitBatchAsync(WriterSession session, List<PendingOperation> batch)
     {
-        var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
+        var transaction = await session.Connection.BeginTransactionAsync().ConfigureAwait(false);
         await using (transaction.ConfigureAwait(false))
         {
+            session.Transaction = transaction;
             foreach (var operation in batch)
             {
-                await operation.ExecuteAsync(this, connection, transaction).ConfigureAwait(false);
+                await operation.ExecuteAsync(this, session).ConfigureAwait(false);
             }
 
             await transaction.CommitAsync().ConfigureAwait(false);
+            session.Transaction = null;
         }
 
         foreach (var operation in batch)

@@ -34,12 +34,22 @@ public sealed record ReplicaClaim(string ReplicaId, long Epoch);
 /// their first index on), then the hard state; finally entries through <see cref="CompactThrough"/>
 /// are dropped.
 /// </summary>
+/// <param name="HardState">The hard state to store, if it changed.</param>
+/// <param name="Entries">Entries to append, replacing stored ones from the first index on when <paramref name="MayOverwrite"/>.</param>
+/// <param name="Snapshot">A snapshot to store.</param>
+/// <param name="SnapshotReplacesLog">True for a snapshot from the leader (drop every entry), false for a local one (drop the entries it covers).</param>
+/// <param name="CompactThrough">Drop entries up to this index (0: none).</param>
+/// <param name="MayOverwrite">
+/// False when the writer knows that nothing is stored at or after the first entry's index (the
+/// common append), which spares the store a delete; true (the safe default) otherwise.
+/// </param>
 public sealed record ReplicaWrite(
     HardState? HardState,
     Entry[] Entries,
     Snapshot? Snapshot = null,
     bool SnapshotReplacesLog = false,
-    ulong CompactThrough = 0)
+    ulong CompactThrough = 0,
+    bool MayOverwrite = true)
 {
     /// <summary>True when there is nothing to write.</summary>
     public bool IsEmpty => HardState is null && Entries.Length == 0 && Snapshot is null && CompactThrough == 0;

@@ -41,7 +41,7 @@ internal sealed class PostgresDialect(string connectionString) : SqlDialect
         }
     }
 
-    public override async Task InsertEntriesAsync(DbConnection connection, DbTransaction transaction, string replicaId, Entry[] entries)
+    public override async Task InsertEntriesAsync(WriterSession session, string replicaId, Entry[] entries)
     {
         var indexes = new long[entries.Length];
         var terms = new long[entries.Length];
@@ -55,15 +55,21 @@ internal sealed class PostgresDialect(string connectionString) : SqlDialect
             data[i] = entries[i].Data;
         }
 
-        await using var command = new NpgsqlCommand(
-            "INSERT INTO ac_log (replica_id, idx, term, kind, data) SELECT @id, * FROM unnest(@idx, @term, @kind, @data)",
-            (NpgsqlConnection)connection,
-            (NpgsqlTransaction)transaction);
-        command.Parameters.AddWithValue("id", replicaId);
-        command.Parameters.AddWithValue("idx", NpgsqlDbType.Array | NpgsqlDbType.Bigint, indexes);
-        command.Parameters.AddWithValue("term", NpgsqlDbType.Array | NpgsqlDbType.Bigint, terms);
-        command.Parameters.AddWithValue("kind", NpgsqlDbType.Array | NpgsqlDbType.Smallint, kinds);
-        command.Parameters.AddWithValue("data", NpgsqlDbType.Array | NpgsqlDbType.Bytea, data);
+        var command = (NpgsqlCommand)session.Command("INSERT INTO ac_log (replica_id, idx, term, kind, data) SELECT @id, * FROM unnest(@idx, @term, @kind, @data)");
+        if (command.Parameters.Count == 0)
+        {
+            command.Parameters.Add(new NpgsqlParameter("id", NpgsqlDbType.Varchar));
+            command.Parameters.Add(new NpgsqlParameter("idx", NpgsqlDbType.Array | NpgsqlDbType.Bigint));
+            command.Parameters.Add(new NpgsqlParameter("term", NpgsqlDbType.Array | NpgsqlDbType.Bigint));
+            command.Parameters.Add(new NpgsqlParameter("kind", NpgsqlDbType.Array | NpgsqlDbType.Smallint));
+            command.Parameters.Add(new NpgsqlParameter("data", NpgsqlDbType.Array | NpgsqlDbType.Bytea));
+        }
+
+        command.Parameters["id"].Value = replicaId;
+        command.Parameters["idx"].Value = indexes;
+        command.Parameters["term"].Value = terms;
+        command.Parameters["kind"].Value = kinds;
+        command.Parameters["data"].Value = data;
         await command.ExecuteNonQueryAsync().ConfigureAwait(false);
     }
 }

@@ -18,7 +18,7 @@ internal abstract class SqlDialect
     public abstract Task MigrateAsync(CancellationToken cancellationToken);
 
     /// <summary>Appends entries in one round trip where the database allows.</summary>
-    public abstract Task InsertEntriesAsync(DbConnection connection, DbTransaction transaction, string replicaId, Entry[] entries);
+    public abstract Task InsertEntriesAsync(WriterSession session, string replicaId, Entry[] entries);
 
     public static DbCommand Command(DbConnection connection, DbTransaction? transaction, string sql)
     {
@@ -46,5 +46,18 @@ internal static class DbCommandExtensions
         parameter.ParameterName = name;
         parameter.Value = value;
         command.Parameters.Add(parameter);
+    }
+
+    /// <summary>Sets a parameter of a reused command, adding it the first time.</summary>
+    public static void Set(this DbCommand command, string name, object value)
+    {
+        if (command.Parameters.Contains(name))
+        {
+            command.Parameters[name].Value = value;
+        }
+        else
+        {
+            command.Add(name, value);
+        }
     }
 }

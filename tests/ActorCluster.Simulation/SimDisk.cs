@@ -20,7 +20,7 @@ internal sealed class SimDisk
     public ulong LastIndex => OffsetIndex + (ulong)_entries.Count;
 
     /// <summary>Persists a ready per its contract; returns an error when the ready breaks it.</summary>
-    public string? Persist(Ready ready)
+    public string? Persist(Ready ready, bool skipHardState = false)
     {
         if (ready.Snapshot is { } snapshot)
         {
@@ -55,7 +55,7 @@ internal sealed class SimDisk
             }
         }
 
-        if (ready.HardState is { } hardState)
+        if (ready.HardState is { } hardState && !skipHardState)
         {
             HardState = hardState;
         }

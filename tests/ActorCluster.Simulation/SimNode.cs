@@ -21,6 +21,9 @@ internal sealed class SimNode(ulong id)
     /// <summary>A ready whose write is in flight (asynchronous disk).</summary>
     public Ready? Persisting { get; set; }
 
+    /// <summary>Messages of the ready in flight already sent before its write.</summary>
+    public HashSet<Message> SentEarly { get; } = new(ReferenceEqualityComparer.Instance);
+
     /// <summary>Removed from the configuration and shut down for good.</summary>
     public bool Decommissioned { get; set; }
 

@@ -16,7 +16,19 @@ public sealed partial class Simulation
                 _stats.Elections++;
             }
 
-            if (allowAsync && ready.MustSync)
+            if (_options.SendBeforePersisting)
+            {
+                foreach (var message in ready.Messages)
+                {
+                    if (ready.MaySendBeforePersisting(message, node.Disk.HardState))
+                    {
+                        node.SentEarly.Add(message);
+                        Send(message);
+                    }
+                }
+            }
+
+            if (allowAsync && ready.MustSync && !(_options.SkipCommitOnlyWrites && ready.OnlyCommitChanged(node.Disk.HardState)))
             {
                 // The write takes a while; the node keeps ticking and stepping meanwhile.
                 node.Persisting = ready;
@@ -31,7 +43,8 @@ public sealed partial class Simulation
     private void CompleteReady(SimNode node, Ready ready)
     {
         CheckPersist(node, ready);
-        if (node.Disk.Persist(ready) is { } contractError)
+        var skipHardState = _options.SkipCommitOnlyWrites && ready.OnlyCommitChanged(node.Disk.HardState);
+        if (node.Disk.Persist(ready, skipHardState) is { } contractError)
         {
             Violation($"n{node.Id} ready contract: {contractError}");
             return;
@@ -39,8 +52,13 @@ public sealed partial class Simulation
 
         foreach (var message in ready.Messages)
         {
-            Send(message);
+            if (!node.SentEarly.Remove(message))
+            {
+                Send(message);
+            }
         }
+
+        node.SentEarly.Clear();
 
         if (ready.Snapshot is { } snapshot)
         {
@@ -106,6 +124,7 @@ public sealed partial class Simulation
         Trace(10, node.Id, decommission ? 1UL : 0, () => $"crash n{node.Id}{(decommission ? " (decommissioned)" : string.Empty)}");
         node.Raft = null;
         node.Persisting = null;
+        node.SentEarly.Clear();
         node.Incarnation++;
         node.Decommissioned |= decommission;
         _stats.Crashes += decommission ? 0 : 1;

@@ -97,6 +97,7 @@ public sealed partial class Simulation
         MaxInflightMessages = _options.MaxInflightMessages,
         MaxEntriesPerMessage = _options.MaxEntriesPerMessage,
         MaxUncommittedEntries = 64,
+        BroadcastCommit = _options.BroadcastCommit,
         Random = new SeededRandom(_rng.NextUInt64()),
         Knobs = _options.Knobs,
     };

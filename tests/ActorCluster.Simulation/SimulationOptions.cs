@@ -56,6 +56,15 @@ public sealed record SimulationOptions
     /// <summary>Persist readies asynchronously (the node keeps stepping while a write is in flight).</summary>
     public bool AsyncDisk { get; init; } = true;
 
+    /// <summary>The driver sends a leader's appends before its own write completes (thesis §10.2.1).</summary>
+    public bool SendBeforePersisting { get; init; }
+
+    /// <summary>The driver skips writes that would only raise the stored commit index.</summary>
+    public bool SkipCommitOnlyWrites { get; init; }
+
+    /// <summary>Leaders tell followers about each commit at once (otherwise with the next append or heartbeat).</summary>
+    public bool BroadcastCommit { get; init; } = true;
+
     public bool PreVote { get; init; } = true;
 
     public bool CheckQuorum { get; init; } = true;
@@ -96,6 +105,9 @@ public sealed record SimulationOptions
                 Transfers = rng.Chance(0.5),
                 Snapshots = rng.Chance(0.3),
                 AsyncDisk = rng.Chance(0.5),
+                SendBeforePersisting = rng.Chance(0.5),
+                SkipCommitOnlyWrites = rng.Chance(0.5),
+                BroadcastCommit = rng.Chance(0.5),
                 PreVote = rng.Chance(0.3),
                 CheckQuorum = rng.Chance(0.3),
             };
@@ -120,6 +132,9 @@ public sealed record SimulationOptions
             Transfers = rng.Chance(0.6),
             Snapshots = rng.Chance(0.7),
             AsyncDisk = rng.Chance(0.7),
+            SendBeforePersisting = rng.Chance(0.5),
+            SkipCommitOnlyWrites = rng.Chance(0.5),
+            BroadcastCommit = rng.Chance(0.5),
             PreVote = rng.Chance(0.85),
             CheckQuorum = rng.Chance(0.85),
         };
@@ -129,5 +144,5 @@ public sealed record SimulationOptions
     public override string ToString() =>
         $"seed={Seed} nodes={Nodes} ticks={FaultTicks} delay<={MaxDelayUnits} batch={MaxEntriesPerMessage} inflight={MaxInflightMessages} drop={DropRate:0.00} dup={DuplicateRate:0.00} " +
         $"partitions={Partitions}/{PartitionRate:0.000} crashes={Crashes}/{CrashRate:0.000}/{MaxDowntimeTicks} membership={MembershipChanges} transfers={Transfers} " +
-        $"snapshots={Snapshots} asyncDisk={AsyncDisk} preVote={PreVote} checkQuorum={CheckQuorum}";
+        $"snapshots={Snapshots} asyncDisk={AsyncDisk} early={SendBeforePersisting} skipCommit={SkipCommitOnlyWrites} broadcastCommit={BroadcastCommit} preVote={PreVote} checkQuorum={CheckQuorum}";
 }

@@ -317,4 +317,25 @@ public sealed class RaftReplicationTests
         oldEntryIndex = 2;
         return s1;
     }
+
+    [Theory]
+    [InlineData(true, 1)]
+    [InlineData(false, 0)]
+    public void A_commit_is_announced_with_one_message_per_follower_or_left_to_the_next_heartbeat(bool broadcastCommit, int expectedNotices)
+    {
+        ulong[] ids = [1, 2, 3];
+        var leader = RaftNode.Bootstrap(new RaftOptions { Id = 1, BroadcastCommit = broadcastCommit, Random = new SeededRandom(1) }, ClusterConfig.OfVoters(ids));
+        var net = new TestNetwork(leader, NewNode(2, ids), NewNode(3, ids));
+        net.Elect(1);
+        var index = leader.Propose([1]).LastIndex;
+        Drain(leader);
+        leader.Step(Msg(MessageType.AppendResponse, 2, 1, leader.Term, index: index));
+        var notices = Drain(leader).Where(m => m.Type == MessageType.Append && m.To == 2).ToList();
+        Assert.Equal(index, leader.CommitIndex);
+        Assert.Equal(expectedNotices, notices.Count);
+        Assert.All(notices, m => Assert.Equal(index, m.Commit));
+        // Either way the next heartbeat carries the commit index.
+        leader.Tick();
+        Assert.Contains(Drain(leader), m => m.Type == MessageType.Heartbeat && m.To == 2 && m.Commit == index);
+    }
 }
