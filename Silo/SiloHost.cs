@@ -74,12 +74,14 @@ internal static class SiloHost
             .WithMetrics(metrics => metrics
                 .AddMeter("Microsoft.Orleans", ReplicaMetrics.MeterName)
                 .AddRuntimeInstrumentation()
-                .AddPrometheusExporter())
-            .WithTracing(tracing => tracing
-                .AddSource("Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application", "ActorCluster.*"));
+                .AddPrometheusExporter());
         if (!string.IsNullOrEmpty(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
         {
-            telemetry.UseOtlpExporter();
+            // Traces only when there is somewhere to send them: recording an activity for every
+            // grain call costs CPU whether or not anyone reads it.
+            telemetry
+                .WithTracing(tracing => tracing.AddSource("Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application", "ActorCluster.*"))
+                .UseOtlpExporter();
         }
 
         var app = builder.Build();

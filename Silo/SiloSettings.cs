@@ -1,4 +1,5 @@
 using System.Net;
+using ActorCluster.Grains.Interfaces.Configuration;
 using ActorCluster.Grains.Storage;
 
 namespace ActorCluster.Silo;
@@ -63,14 +64,15 @@ public sealed class SiloSettings
 
     /// <summary>
     /// Configuration from the shipped appsettings.json, an appsettings.json in the working
-    /// directory, <c>ACTORCLUSTER_</c> environment variables (<c>ACTORCLUSTER_Storage__Provider</c>) and
-    /// command-line switches, later sources winning.
+    /// directory, environment variables (<c>ACTORCLUSTER_STORAGE__PROVIDER=PostgreSql</c>, plus the
+    /// usual ones such as <c>OTEL_EXPORTER_OTLP_ENDPOINT</c>) and command-line switches, later
+    /// sources winning.
     /// </summary>
     public static IConfigurationRoot LoadConfiguration(string[] args) => new ConfigurationBuilder()
         .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true)
         .AddJsonFile(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json"), optional: true)
-        .AddEnvironmentVariables("ACTORCLUSTER_")
         .AddEnvironmentVariables()
+        .AddActorClusterEnvironment()
         .AddCommandLine(args, Switches.ToDictionary(s => s.Key, s => s.Value))
         .Build();
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using ActorCluster.Grains.Interfaces;
+using ActorCluster.Grains.Interfaces.Configuration;
 using ActorCluster.Grains.Interfaces.Kv;
 using Microsoft.Extensions.Configuration;
 
@@ -52,12 +53,12 @@ internal static class Commands
         };
     }
 
-    /// <summary>Client options from appsettings.json, ACTORCLUSTER_ environment variables and the switches.</summary>
+    /// <summary>Client options from appsettings.json, ACTORCLUSTER_* environment variables and the switches.</summary>
     public static ActorClusterClientOptions ClientOptions(CommandLine line)
     {
         var configuration = new ConfigurationBuilder()
             .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true)
-            .AddEnvironmentVariables("ACTORCLUSTER_")
+            .AddActorClusterEnvironment()
             .Build();
         var options = new ActorClusterClientOptions
         {

@@ -59,7 +59,7 @@ public sealed class RingOptions
     public const string Section = "ActorCluster:Ring";
 
     /// <summary>Number of shards (Raft groups).</summary>
-    public int Shards { get; set; } = 16;
+    public int Shards { get; set; } = 8;
 
     /// <summary>Replicas per shard.</summary>
     public int ReplicationFactor { get; set; } = 3;
