@@ -9,8 +9,7 @@ public sealed partial class AdoReplicaStore
     private static async Task<RaftStorageState> ReadReplicaAsync(DbConnection connection, ReplicaClaim claim, CancellationToken cancellationToken)
     {
         HardState hardState;
-        Snapshot? snapshot = null;
-        await using (var command = SqlDialect.Command(connection, null, "SELECT epoch, term, vote, commit_index, snapshot_index, snapshot_term, snapshot_config, snapshot_data FROM ac_replica WHERE replica_id = @id"))
+        await using (var command = SqlDialect.Command(connection, null, "SELECT epoch, term, vote, commit_index FROM ac_replica WHERE replica_id = @id"))
         {
             command.Add("id", claim.ReplicaId);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -20,10 +19,17 @@ public sealed partial class AdoReplicaStore
             }
 
             hardState = new HardState((ulong)reader.GetInt64(1), (ulong)reader.GetInt64(2), (ulong)reader.GetInt64(3));
-            if (!reader.IsDBNull(6))
+        }
+
+        Snapshot? snapshot = null;
+        await using (var command = SqlDialect.Command(connection, null, "SELECT snapshot_index, snapshot_term, snapshot_config, snapshot_data FROM ac_snapshot WHERE replica_id = @id"))
+        {
+            command.Add("id", claim.ReplicaId);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                var metadata = new SnapshotMetadata((ulong)reader.GetInt64(4), (ulong)reader.GetInt64(5), ClusterConfig.Decode((byte[])reader.GetValue(6)));
-                snapshot = new Snapshot(metadata, reader.IsDBNull(7) ? [] : (byte[])reader.GetValue(7));
+                var metadata = new SnapshotMetadata((ulong)reader.GetInt64(0), (ulong)reader.GetInt64(1), ClusterConfig.Decode((byte[])reader.GetValue(2)));
+                snapshot = new Snapshot(metadata, (byte[])reader.GetValue(3));
             }
         }
 
@@ -134,7 +140,9 @@ public sealed partial class AdoReplicaStore
             if (write.Snapshot is { } snapshot)
             {
                 var command = session.Command(
-                    "UPDATE ac_replica SET snapshot_index = @index, snapshot_term = @term, snapshot_config = @config, snapshot_data = @data WHERE replica_id = @id");
+                    "INSERT INTO ac_snapshot (replica_id, snapshot_index, snapshot_term, snapshot_config, snapshot_data) VALUES (@id, @index, @term, @config, @data) " +
+                    "ON CONFLICT (replica_id) DO UPDATE SET snapshot_index = excluded.snapshot_index, snapshot_term = excluded.snapshot_term, " +
+                    "snapshot_config = excluded.snapshot_config, snapshot_data = excluded.snapshot_data");
                 command.Set("id", ReplicaId);
                 command.Set("index", (long)snapshot.Index);
                 command.Set("term", (long)snapshot.Term);

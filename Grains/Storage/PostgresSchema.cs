@@ -13,11 +13,15 @@ internal static class PostgresSchema
             epoch bigint NOT NULL,
             term bigint NOT NULL DEFAULT 0,
             vote bigint NOT NULL DEFAULT 0,
-            commit_index bigint NOT NULL DEFAULT 0,
-            snapshot_index bigint NOT NULL DEFAULT 0,
-            snapshot_term bigint NOT NULL DEFAULT 0,
-            snapshot_config bytea NULL,
-            snapshot_data bytea NULL
+            commit_index bigint NOT NULL DEFAULT 0
+        );
+        -- Apart from the hard state: an update writes a new version of the whole row.
+        CREATE TABLE IF NOT EXISTS ac_snapshot (
+            replica_id varchar(200) NOT NULL PRIMARY KEY,
+            snapshot_index bigint NOT NULL,
+            snapshot_term bigint NOT NULL,
+            snapshot_config bytea NOT NULL,
+            snapshot_data bytea NOT NULL
         );
         CREATE TABLE IF NOT EXISTS ac_log (
             replica_id varchar(200) NOT NULL,

@@ -9,11 +9,15 @@ internal static class SqliteSchema
             epoch INTEGER NOT NULL,
             term INTEGER NOT NULL DEFAULT 0,
             vote INTEGER NOT NULL DEFAULT 0,
-            commit_index INTEGER NOT NULL DEFAULT 0,
-            snapshot_index INTEGER NOT NULL DEFAULT 0,
-            snapshot_term INTEGER NOT NULL DEFAULT 0,
-            snapshot_config BLOB NULL,
-            snapshot_data BLOB NULL
+            commit_index INTEGER NOT NULL DEFAULT 0
+        );
+        -- Apart from the hard state: updating a row rewrites all of it, snapshot included.
+        CREATE TABLE IF NOT EXISTS ac_snapshot (
+            replica_id TEXT NOT NULL PRIMARY KEY,
+            snapshot_index INTEGER NOT NULL,
+            snapshot_term INTEGER NOT NULL,
+            snapshot_config BLOB NOT NULL,
+            snapshot_data BLOB NOT NULL
         );
         CREATE TABLE IF NOT EXISTS ac_log (
             replica_id TEXT NOT NULL,

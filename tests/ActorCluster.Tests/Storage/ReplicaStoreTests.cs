@@ -166,6 +166,31 @@ public sealed class ReplicaStoreTests
     }
 
     [Fact]
+    public async Task The_row_that_every_write_updates_holds_no_snapshot_bytes()
+    {
+        // Regression: with the snapshot in the hard-state row, every vote or commit write copied
+        // the whole snapshot again, and writes slowed down by half once shards took snapshots.
+        var options = await StorageFixture.FreshAsync(StorageProvider.Sqlite);
+        await using var store = await AdoReplicaStore.OpenAsync(options);
+        var id = StorageFixture.UniqueReplica("0/1");
+        var claim = await store.ClaimAsync(id);
+        var big = new Snapshot(new SnapshotMetadata(10, 1, ClusterConfig.OfVoters(1, 2, 3)), new byte[2 * 1024 * 1024]);
+        await store.SaveAsync(claim, new ReplicaWrite(new HardState(1, 1, 10), [], big, SnapshotReplacesLog: true));
+        await store.SaveAsync(claim, new ReplicaWrite(new HardState(2, 1, 10), Entries(11, 2), MayOverwrite: false));
+
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={options.SqlitePath}");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT * FROM ac_replica WHERE replica_id = @id";
+        command.Parameters.AddWithValue("id", id);
+        await using var reader = await command.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        var rowBytes = Enumerable.Range(0, reader.FieldCount).Sum(i => reader.IsDBNull(i) ? 0 : reader.GetValue(i) is byte[] bytes ? bytes.Length : 8);
+        Assert.True(rowBytes < 1024, $"the hard-state row holds {rowBytes} bytes");
+        Assert.Equal(2 * 1024 * 1024, (await store.LoadAsync(claim)).Snapshot!.Data.Length);
+    }
+
+    [Fact]
     public void Invalid_storage_settings_are_refused_naming_the_setting()
     {
         var postgres = Assert.Throws<ArgumentException>(() => new StorageOptions { Provider = StorageProvider.PostgreSql }.Validate());
