@@ -41,6 +41,8 @@ internal static class SiloHost
                 o.ServiceId = serviceId;
             });
             silo.Configure<SiloOptions>(o => o.SiloName = endpoints.Name);
+            // Failure detection can be tuned (faster in fault tests) under Orleans:ClusterMembership.
+            silo.Configure<ClusterMembershipOptions>(configuration.GetSection("Orleans:ClusterMembership"));
             if (settings.Kubernetes)
             {
                 silo.UseKubernetesHosting();
@@ -88,6 +90,20 @@ internal static class SiloHost
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/readyz", (SiloReadiness readiness) => readiness.IsReady ? Results.Text("ready") : Results.StatusCode(StatusCodes.Status503ServiceUnavailable));
         app.MapPrometheusScrapingEndpoint("/metrics");
+        if (settings.FaultInjection)
+        {
+            app.MapPut("/faults/partition", (string? block, NetworkFaults faults) =>
+            {
+                faults.Block((block ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+                return Results.Text($"dropping Raft messages from: {string.Join(", ", faults.Blocked)}");
+            });
+            app.MapDelete("/faults/partition", (NetworkFaults faults) =>
+            {
+                faults.Heal();
+                return Results.Text("healed");
+            });
+        }
+
         if (settings.Dashboard)
         {
             app.MapOrleansDashboard(routePrefix: "/dashboard");

@@ -37,6 +37,12 @@ public sealed class SiloSettings
     /// <summary>Serve the Orleans Dashboard at /dashboard (it profiles every grain call, which costs CPU).</summary>
     public bool Dashboard { get; set; } = true;
 
+    /// <summary>
+    /// Accept fault-injection commands over HTTP (<c>PUT /faults/partition?block=host:port,...</c>,
+    /// <c>DELETE /faults/partition</c>): for fault tests, never for production.
+    /// </summary>
+    public bool FaultInjection { get; set; }
+
     /// <summary>Use Orleans' Kubernetes hosting (pod name, IP and namespace from the environment).</summary>
     public bool Kubernetes { get; set; }
 
@@ -59,6 +65,7 @@ public sealed class SiloSettings
         ["--replication-factor"] = "ActorCluster:Ring:ReplicationFactor",
         ["--cluster-id"] = "ActorCluster:ClusterId",
         ["--dashboard"] = $"{Section}:Dashboard",
+        ["--fault-injection"] = $"{Section}:FaultInjection",
         ["--service-id"] = "ActorCluster:ServiceId",
     };
 

@@ -20,8 +20,12 @@ public sealed record Operation(
 {
     public bool IsUnknown => Outcome == EventType.Info;
 
-    /// <summary>Pairs each process's invoke with its next completion; drops operations that certainly failed.</summary>
-    public static List<Operation> FromHistory(IEnumerable<HistoryEvent> history)
+    /// <summary>
+    /// Pairs each process's invoke with its next completion. Drops operations that certainly
+    /// failed, and reads whose outcome is unknown (a read changes nothing, so an unanswered one
+    /// tells nothing).
+    /// </summary>
+    public static List<Operation> FromHistory(IEnumerable<HistoryEvent> history, bool dropUnknownReads = true)
     {
         var open = new Dictionary<int, HistoryEvent>();
         var operations = new List<Operation>();
@@ -29,7 +33,7 @@ public sealed record Operation(
         {
             if (e.Type == EventType.Invoke)
             {
-                if (open.Remove(e.Process, out var unfinished))
+                if (open.Remove(e.Process, out var unfinished) && !(dropUnknownReads && unfinished.Function == "read"))
                 {
                     operations.Add(Unknown(operations.Count, unfinished));
                 }
@@ -43,7 +47,7 @@ public sealed record Operation(
                 throw new FormatException($"Process {e.Process} completed an operation it never invoked (time {e.Time}).");
             }
 
-            if (e.Type == EventType.Fail)
+            if (e.Type == EventType.Fail || (dropUnknownReads && e.Type == EventType.Info && call.Function == "read"))
             {
                 continue;
             }
@@ -53,7 +57,7 @@ public sealed record Operation(
                 : new Operation(operations.Count, call.Process, call.Function, call.Key, call.Value, call.Expected, call.Time, e.Time, EventType.Ok, e.Value, e.Version));
         }
 
-        foreach (var call in open.Values)
+        foreach (var call in open.Values.Where(c => !dropUnknownReads || c.Function != "read"))
         {
             operations.Add(Unknown(operations.Count, call));
         }

@@ -21,6 +21,10 @@ internal static class Commands
           status [--json]                           silos, shards, leaders, terms, commit indexes
           bench [--clients 64] [--duration 10s] [--warmup 2s] [--keys 10000] [--key-size 16]
                 [--value-size 256] [--mix write|read|<write fraction>] [--stale] [--json]
+          chaos [--duration 60s] [--nemesis kill,pause,partition,membership] [--json]
+                [--postgres <connection>] [--out <dir>] [--seed <n>] [--stale-reads]
+                                                    start a multi-process cluster on loopback, inject faults
+                                                    while clients work, check the history is linearizable
 
         connection (default: the local development cluster):
           --gateway host:port        a gateway; repeat for several
@@ -35,9 +39,14 @@ internal static class Commands
     public static async Task<int> RunAsync(CommandLine line)
     {
         var command = line.Positional[0];
-        if (command is not ("put" or "get" or "delete" or "cas" or "status" or "bench"))
+        if (command is not ("put" or "get" or "delete" or "cas" or "status" or "bench" or "chaos"))
         {
             throw new UsageException($"unknown command '{command}'");
+        }
+
+        if (command == "chaos")
+        {
+            return await Chaos.RunAsync(line);
         }
 
         var options = ClientOptions(line);

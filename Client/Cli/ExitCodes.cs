@@ -16,4 +16,7 @@ internal static class ExitCodes
     public const int Timeout = 4;
 
     public const int InvalidInput = 5;
+
+    /// <summary>A chaos run could not decide (its checker ran out of time, or final reads failed).</summary>
+    public const int Inconclusive = 6;
 }

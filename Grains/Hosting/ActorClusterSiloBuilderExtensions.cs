@@ -54,6 +54,13 @@ public static class ActorClusterSiloBuilderExtensions
                 : storage.ConnectionString;
         });
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RingStartup>();
+        if (configuration.GetValue<bool>("ActorCluster:Silo:FaultInjection"))
+        {
+            // For fault tests only: lets a test harness cut Raft traffic between chosen silos.
+            services.AddSingleton<NetworkFaults>();
+            silo.AddIncomingGrainCallFilter<NetworkFaultFilter>();
+        }
+
         return silo;
     }
 

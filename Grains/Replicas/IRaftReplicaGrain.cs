@@ -31,9 +31,12 @@ public interface IRaftReplicaGrain : IGrainWithStringKey
     Task<bool> TransferLeadership(int slot);
 }
 
-/// <summary>A batch of encoded Raft messages (see <see cref="RaftWireCodec"/>).</summary>
+/// <summary>
+/// A batch of encoded Raft messages (see <see cref="RaftWireCodec"/>), with the endpoint of the
+/// sending silo so that fault injection can drop traffic between chosen silos.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("ac.RaftEnvelope")]
-public sealed record RaftEnvelope([property: Id(0)] byte[] Payload);
+public sealed record RaftEnvelope([property: Id(0)] byte[] Payload, [property: Id(1)] string? SenderSilo = null);
 
 /// <summary>How a replica answered a client operation.</summary>
 public enum ReplicaOutcome : byte

@@ -73,7 +73,7 @@ public sealed partial class RaftReplicaGrain
         // One one-way call per peer per ready, whatever the number of messages.
         foreach (var group in messages.GroupBy(m => m.To))
         {
-            var envelope = new RaftEnvelope(RaftWireCodec.Encode([.. group]));
+            var envelope = new RaftEnvelope(RaftWireCodec.Encode([.. group]), _siloEndpoint);
             PeerOf((int)group.Key).Deliver(envelope).Ignore();
         }
     }

@@ -32,6 +32,7 @@ public sealed partial class RaftReplicaGrain(
     private readonly KvStateMachine _kv = new();
     private readonly Dictionary<ulong, PendingWrite> _pendingWrites = [];
     private string _key = string.Empty;
+    private string? _siloEndpoint;
     private int _shard;
     private int _slot;
     private ReplicaClaim? _claim;
@@ -49,6 +50,7 @@ public sealed partial class RaftReplicaGrain(
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         var key = _key = this.GetPrimaryKeyString();
+        _siloEndpoint = $"{localSilo.SiloAddress.Endpoint.Address}:{localSilo.SiloAddress.Endpoint.Port}";
         if (!ReplicaId.TryParse(key, out _shard, out _slot) || _slot > _replicationFactor)
         {
             throw new ArgumentException($"'{key}' is not a replica key of this ring (shard/slot, slot 1..{_replicationFactor}).");

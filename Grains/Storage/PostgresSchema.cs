@@ -2,8 +2,10 @@ namespace ActorCluster.Grains.Storage;
 
 /// <summary>
 /// The PostgreSQL schema: replica state, and the tables, functions and queries of Orleans'
-/// ADO.NET grain storage and clustering (Orleans 10 contract: binary payloads only; membership rows
-/// carry MetadataJson). Every statement is idempotent so that any silo may apply it at start-up.
+/// ADO.NET grain storage and clustering, to the parameters Orleans 10.4 binds (binary payloads only;
+/// membership writes bind no metadata, reads return a MetadataJson column). A query that names a
+/// parameter Orleans does not bind fails: PostgreSQL reads "@Name" as an operator on a column.
+/// Every statement is idempotent so that any silo may apply it at start-up.
 /// </summary>
 internal static class PostgresSchema
 {
@@ -129,7 +131,7 @@ internal static class PostgresSchema
         -- the bump back when the row write fails: 1 means written, 0 means "read again and retry".
         CREATE OR REPLACE FUNCTION ac_membership_insert(
             _deployment varchar, _address varchar, _port integer, _generation integer, _silo varchar, _host varchar,
-            _status integer, _proxy integer, _start timestamptz, _alive timestamptz, _metadata text, _version integer)
+            _status integer, _proxy integer, _start timestamptz, _alive timestamptz, _version integer)
         RETURNS integer LANGUAGE plpgsql AS $fn$
         BEGIN
             BEGIN
@@ -138,8 +140,8 @@ internal static class PostgresSchema
                 IF NOT FOUND THEN
                     RETURN 0;
                 END IF;
-                INSERT INTO OrleansMembershipTable (DeploymentId, Address, Port, Generation, SiloName, HostName, Status, ProxyPort, MetadataJson, StartTime, IAmAliveTime)
-                VALUES (_deployment, _address, _port, _generation, _silo, _host, _status, _proxy, _metadata, _start, _alive)
+                INSERT INTO OrleansMembershipTable (DeploymentId, Address, Port, Generation, SiloName, HostName, Status, ProxyPort, StartTime, IAmAliveTime)
+                VALUES (_deployment, _address, _port, _generation, _silo, _host, _status, _proxy, _start, _alive)
                 ON CONFLICT DO NOTHING;
                 IF NOT FOUND THEN
                     RAISE EXCEPTION 'membership row exists';
@@ -153,7 +155,7 @@ internal static class PostgresSchema
 
         CREATE OR REPLACE FUNCTION ac_membership_update(
             _deployment varchar, _address varchar, _port integer, _generation integer, _status integer,
-            _suspect varchar, _alive timestamptz, _metadata text, _version integer)
+            _suspect varchar, _alive timestamptz, _version integer)
         RETURNS integer LANGUAGE plpgsql AS $fn$
         BEGIN
             BEGIN
@@ -163,7 +165,7 @@ internal static class PostgresSchema
                     RETURN 0;
                 END IF;
                 UPDATE OrleansMembershipTable
-                SET Status = _status, SuspectTimes = _suspect, MetadataJson = _metadata, IAmAliveTime = GREATEST(IAmAliveTime, _alive)
+                SET Status = _status, SuspectTimes = _suspect, IAmAliveTime = GREATEST(IAmAliveTime, _alive)
                 WHERE DeploymentId = _deployment AND Address = _address AND Port = _port AND Generation = _generation;
                 IF NOT FOUND THEN
                     RAISE EXCEPTION 'membership row missing';
@@ -184,11 +186,11 @@ internal static class PostgresSchema
         $q$),
         ('InsertMembershipKey', $q$
             SELECT ac_membership_insert(@DeploymentId, @Address, @Port, @Generation, @SiloName, @HostName, @Status, @ProxyPort,
-                @StartTime, @IAmAliveTime, @MetadataJson::text, @Version) AS row_count;
+                @StartTime, @IAmAliveTime, @Version) AS row_count;
         $q$),
         ('UpdateMembershipKey', $q$
             SELECT ac_membership_update(@DeploymentId, @Address, @Port, @Generation, @Status, @SuspectTimes::varchar,
-                @IAmAliveTime, @MetadataJson::text, @Version) AS row_count;
+                @IAmAliveTime, @Version) AS row_count;
         $q$),
         ('UpdateIAmAlivetimeKey', $q$
             UPDATE OrleansMembershipTable SET IAmAliveTime = GREATEST(IAmAliveTime, @IAmAliveTime)

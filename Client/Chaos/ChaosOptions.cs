@@ -1,0 +1,97 @@
+namespace ActorCluster.Client.Chaos;
+
+/// <summary>The faults a chaos run may inject.</summary>
+[Flags]
+public enum Nemeses
+{
+    None = 0,
+
+    /// <summary>kill -9 a silo process (the one leading most shards) and restart it.</summary>
+    Kill = 1,
+
+    /// <summary>Freeze a silo with SIGSTOP, thaw it with SIGCONT.</summary>
+    Pause = 2,
+
+    /// <summary>Cut Raft traffic: an isolated silo (leaders preferred), a minority, or a bridge.</summary>
+    Partition = 4,
+
+    /// <summary>Start an extra silo, later stop it: replicas move in and out.</summary>
+    Membership = 8,
+
+    All = Kill | Pause | Partition | Membership,
+}
+
+/// <summary>How a chaos run goes.</summary>
+public sealed record ChaosOptions
+{
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(60);
+
+    public Nemeses Nemeses { get; init; } = Nemeses.Kill | Nemeses.Pause | Nemeses.Partition;
+
+    /// <summary>Time between the starts of two faults.</summary>
+    public TimeSpan FaultInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a fault lasts before it is healed.</summary>
+    public TimeSpan FaultDuration { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Silo processes at the start.</summary>
+    public int Silos { get; init; } = 3;
+
+    public int Shards { get; init; } = 4;
+
+    /// <summary>Concurrent clients of the register workload.</summary>
+    public int RegisterClients { get; init; } = 8;
+
+    /// <summary>Keys of the register workload (few, so that clients contend).</summary>
+    public int RegisterKeys { get; init; } = 6;
+
+    /// <summary>Concurrent clients of the append workload.</summary>
+    public int AppendClients { get; init; } = 4;
+
+    public int AppendKeys { get; init; } = 3;
+
+    /// <summary>How long a client waits for one operation before recording an unknown outcome.</summary>
+    public TimeSpan OperationTimeout { get; init; } = TimeSpan.FromSeconds(4);
+
+    /// <summary>PostgreSQL for membership and replica state; the run uses its own database in it.</summary>
+    public string PostgresConnectionString { get; init; } = "Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres;Database=actorcluster_chaos;Timeout=5";
+
+    /// <summary>Where the history, the verdict and the silo logs go.</summary>
+    public string OutputDirectory { get; init; } = Path.Combine(Path.GetTempPath(), "actorcluster-chaos");
+
+    /// <summary>First port of the silos' ranges (silo, gateway and HTTP ports are counted from here).</summary>
+    public int BasePort { get; init; } = 21000;
+
+    /// <summary>Seed of the nemesis' choices and the workload's keys and operations.</summary>
+    public int Seed { get; init; } = Environment.TickCount;
+
+    /// <summary>
+    /// Register reads are stale (served by any replica). For checking the checker: stale reads
+    /// under partitions are not linearizable, and a run with them should say so.
+    /// </summary>
+    public bool StaleReads { get; init; }
+
+    /// <summary>Time to give each key's linearizability search.</summary>
+    public TimeSpan CheckerBudgetPerKey { get; init; } = TimeSpan.FromSeconds(60);
+
+    public static Nemeses ParseNemeses(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var result = Nemeses.None;
+        foreach (var name in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            result |= name.ToLowerInvariant() switch
+            {
+                "kill" => Nemeses.Kill,
+                "pause" => Nemeses.Pause,
+                "partition" => Nemeses.Partition,
+                "membership" or "join" => Nemeses.Membership,
+                "all" => Nemeses.All,
+                "none" => Nemeses.None,
+                _ => throw new ArgumentException($"unknown nemesis '{name}' (kill, pause, partition, membership, all, none)"),
+            };
+        }
+
+        return result;
+    }
+}

@@ -1,0 +1,176 @@
+using System.Text;
+using ActorCluster.Grains.Interfaces;
+
+namespace ActorCluster.Client.Chaos;
+
+/// <summary>The outcome of a chaos run.</summary>
+public sealed record ChaosVerdict(
+    bool Valid,
+    bool Conclusive,
+    double DurationSeconds,
+    string Nemeses,
+    IReadOnlyList<string> Faults,
+    int Operations,
+    int Acknowledged,
+    int Indeterminate,
+    int RegisterKeys,
+    IReadOnlyList<KeyResult> NotLinearizable,
+    IReadOnlyList<string> Inconclusive,
+    AppendResult Appends,
+    string HistoryPath,
+    string? Error);
+
+/// <summary>
+/// Starts a multi-process cluster, runs both workloads while the nemesis injects faults, heals
+/// everything, reads the final values, writes the history and checks it.
+/// </summary>
+public static class ChaosRunner
+{
+    public static async Task<ChaosVerdict> RunAsync(ChaosOptions options, TextWriter log, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(log);
+        Directory.CreateDirectory(options.OutputDirectory);
+        var history = new HistoryRecorder();
+        var historyPath = Path.Combine(options.OutputDirectory, "history.jsonl");
+        var started = DateTime.UtcNow;
+        await using var cluster = await ClusterUnderTest.StartAsync(options, log, cancellationToken);
+        var clientOptions = new ActorClusterClientOptions
+        {
+            ClusterId = cluster.ClusterId,
+            ServiceId = "actorcluster",
+            TimeoutMilliseconds = (int)options.OperationTimeout.TotalMilliseconds,
+            Retries = 2,
+        };
+        foreach (var gateway in cluster.Gateways)
+        {
+            clientOptions.Gateways.Add(gateway);
+        }
+
+        var clients = new List<ActorClusterClient>();
+        try
+        {
+            for (var i = 0; i < options.RegisterClients + options.AppendClients + 1; i++)
+            {
+                clients.Add(await ActorClusterClient.ConnectAsync(clientOptions, cancellationToken));
+            }
+
+            var workload = new Workload(options, history);
+            var nemesis = new Nemesis(options, cluster, () => clients[^1].Cluster, log);
+            var deadline = DateTime.UtcNow + options.Duration;
+            log.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} chaos: {options.Duration.TotalSeconds:0}s, nemeses {options.Nemeses}, {options.Silos} silos, seed {options.Seed}");
+            var workers = Enumerable.Range(0, options.RegisterClients)
+                .Select(p => workload.RunRegisterClientAsync(clients[p], p, deadline, cancellationToken))
+                .Concat(Enumerable.Range(0, options.AppendClients)
+                    .Select(p => workload.RunAppendClientAsync(clients[options.RegisterClients + p], options.RegisterClients + p, deadline, cancellationToken)))
+                .ToList();
+            // Faults stop a little before the clients do, so the end of the run shows recovery.
+            await nemesis.RunAsync(deadline - options.FaultInterval, cancellationToken);
+            await nemesis.HealAllAsync();
+            await Task.WhenAll(workers);
+
+            var final = await FinalReadsAsync(workload, clients[^1], options, log, cancellationToken);
+            await HistoryFile.WriteAsync(historyPath, history.Events);
+            return Check(options, history.Events, final, nemesis.Applied, DateTime.UtcNow - started, historyPath);
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                await client.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>Checks a recorded history (also usable on a history file from elsewhere).</summary>
+    public static ChaosVerdict Check(ChaosOptions options, IReadOnlyList<HistoryEvent> events, IReadOnlyDictionary<string, string?>? finalAppendValues, IReadOnlyList<string> faults, TimeSpan elapsed, string historyPath)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(events);
+        var registerOps = Operation.FromHistory(events.Where(e => e.Function is "read" or "write" or "cas" && e.Key.StartsWith("reg-", StringComparison.Ordinal)));
+        var results = LinearizabilityChecker.Check(registerOps, options.CheckerBudgetPerKey);
+        var appends = finalAppendValues is null
+            ? new AppendResult(0, 0, [], [], [])
+            : AppendChecker.Check(events, finalAppendValues);
+        var notLinearizable = results.Where(r => r.Verdict == Verdict.NotLinearizable).ToList();
+        var inconclusive = results.Where(r => r.Verdict == Verdict.Unknown).Select(r => $"{r.Key}: {r.Explanation}").ToList();
+        if (finalAppendValues is null)
+        {
+            inconclusive.Add("the final values of the append keys could not be read");
+        }
+
+        var completions = events.Where(e => e.Type != EventType.Invoke).ToList();
+        return new ChaosVerdict(
+            Valid: notLinearizable.Count == 0 && appends.Valid,
+            Conclusive: inconclusive.Count == 0,
+            DurationSeconds: elapsed.TotalSeconds,
+            Nemeses: options.Nemeses.ToString(),
+            Faults: faults,
+            Operations: completions.Count,
+            Acknowledged: completions.Count(e => e.Type == EventType.Ok),
+            Indeterminate: completions.Count(e => e.Type == EventType.Info),
+            RegisterKeys: results.Count,
+            NotLinearizable: notLinearizable,
+            Inconclusive: inconclusive,
+            Appends: appends,
+            HistoryPath: historyPath,
+            Error: null);
+    }
+
+    /// <summary>After healing: wait for every shard to lead again, then read every key (recorded).</summary>
+    private static async Task<IReadOnlyDictionary<string, string?>?> FinalReadsAsync(Workload workload, ActorClusterClient client, ChaosOptions options, TextWriter log, CancellationToken cancellationToken)
+    {
+        var recovered = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < recovered)
+        {
+            try
+            {
+                var status = await client.Cluster.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetStatus().WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+                if (status.Shards.All(s => s.LeaderSlot != 0))
+                {
+                    break;
+                }
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException)
+            {
+                // Still recovering.
+            }
+
+            await Task.Delay(500, cancellationToken);
+        }
+
+        for (var i = 0; i < options.RegisterKeys; i++)
+        {
+            await workload.ReadAsync(client, Workload.FinalReader, Workload.RegisterKey(i));
+        }
+
+        var values = new Dictionary<string, string?>();
+        for (var i = 0; i < options.AppendKeys; i++)
+        {
+            var key = Workload.AppendKey(i);
+            KvEntry? entry = null;
+            var read = false;
+            for (var attempt = 0; attempt < 10 && !read; attempt++)
+            {
+                try
+                {
+                    entry = await client.GetAsync(key, cancellationToken: cancellationToken);
+                    read = true;
+                }
+                catch (ActorClusterException e)
+                {
+                    log.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} chaos: final read of {key} failed: {e.Message}");
+                }
+            }
+
+            if (!read)
+            {
+                return null;
+            }
+
+            values[key] = entry is { } found ? Encoding.UTF8.GetString(found.Value) : null;
+        }
+
+        return values;
+    }
+}

@@ -1,0 +1,176 @@
+using ActorCluster.Grains.Interfaces;
+
+namespace ActorCluster.Client.Chaos;
+
+/// <summary>
+/// Injects one fault at a time, on a fixed rhythm: kill -9 and restart, SIGSTOP and SIGCONT,
+/// Raft partitions (isolated silo, minority, bridge) and silos joining and leaving. Targets the
+/// silo that leads the most shards, when it can find out.
+/// </summary>
+internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Func<IClusterClient?> status, TextWriter log)
+{
+    private readonly Random _random = new(options.Seed);
+    private readonly List<string> _applied = [];
+    private SiloProcess? _joined;
+    private int _partitionVariant;
+
+    public IReadOnlyList<string> Applied => _applied;
+
+    public async Task RunAsync(DateTime until, CancellationToken cancellationToken)
+    {
+        var kinds = Enum.GetValues<Nemeses>().Where(k => k is not Nemeses.None and not Nemeses.All && options.Nemeses.HasFlag(k)).ToList();
+        if (kinds.Count == 0)
+        {
+            return;
+        }
+
+        var next = 0;
+        while (DateTime.UtcNow + options.FaultInterval < until && !cancellationToken.IsCancellationRequested)
+        {
+            var started = DateTime.UtcNow;
+            var kind = kinds[next++ % kinds.Count];
+            await InjectAsync(kind, cancellationToken);
+            var rest = options.FaultInterval - (DateTime.UtcNow - started);
+            if (rest > TimeSpan.Zero)
+            {
+                await Task.Delay(rest, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>Undoes everything still in place: thaws, restarts, heals, lets an extra silo go.</summary>
+    public async Task HealAllAsync()
+    {
+        foreach (var silo in cluster.Silos)
+        {
+            cluster.Resume(silo);
+        }
+
+        foreach (var silo in cluster.Silos.Where(s => s.Process is { HasExited: true } && s != _joined))
+        {
+            cluster.Start(silo);
+        }
+
+        await cluster.HealAsync();
+    }
+
+    private async Task InjectAsync(Nemeses kind, CancellationToken cancellationToken)
+    {
+        var target = await LeaderHeavySiloAsync();
+        switch (kind)
+        {
+            case Nemeses.Kill:
+                Record($"kill -9 silo {target.Index}, restart after {options.FaultDuration.TotalSeconds:0}s");
+                cluster.Kill(target);
+                await Task.Delay(options.FaultDuration, cancellationToken);
+                cluster.Start(target);
+                break;
+            case Nemeses.Pause:
+                Record($"pause silo {target.Index} for {options.FaultDuration.TotalSeconds:0}s");
+                cluster.Pause(target);
+                await Task.Delay(options.FaultDuration, cancellationToken);
+                cluster.Resume(target);
+                break;
+            case Nemeses.Partition:
+                await PartitionAsync(target);
+                await Task.Delay(options.FaultDuration, cancellationToken);
+                await cluster.HealAsync();
+                break;
+            case Nemeses.Membership:
+                if (_joined is null || _joined.Process is { HasExited: true })
+                {
+                    _joined = cluster.AddSilo();
+                    Record($"silo {_joined.Index} joins");
+                }
+                else
+                {
+                    Record($"silo {_joined.Index} leaves");
+                    await cluster.StopAsync(_joined);
+                    _joined = null;
+                }
+
+                break;
+        }
+    }
+
+    private async Task PartitionAsync(SiloProcess leaderHeavy)
+    {
+        var running = cluster.Silos.Where(s => s.IsRunning).ToList();
+        if (running.Count < 3)
+        {
+            return;
+        }
+
+        switch (_partitionVariant++ % 3)
+        {
+            case 0:
+                Record($"isolate silo {leaderHeavy.Index} (the most leaders) from Raft traffic");
+                await SplitAsync([leaderHeavy], running.Where(s => s != leaderHeavy).ToList());
+                break;
+            case 1:
+                var minority = running.OrderBy(_ => _random.Next()).Take((running.Count - 1) / 2).ToList();
+                Record($"split minority {{{string.Join(',', minority.Select(s => s.Index))}}} from the rest");
+                await SplitAsync(minority, running.Except(minority).ToList());
+                break;
+            default:
+                // A bridge: the two ends cannot talk to each other, only through the middle.
+                var order = running.OrderBy(_ => _random.Next()).ToList();
+                var (left, middle, right) = (order[0], order[1], order.Skip(2).ToList());
+                Record($"bridge: silo {left.Index} and silos {{{string.Join(',', right.Select(s => s.Index))}}} reach each other only through silo {middle.Index}");
+                await SplitAsync([left], right);
+                break;
+        }
+    }
+
+    private async Task SplitAsync(List<SiloProcess> side, List<SiloProcess> others)
+    {
+        foreach (var silo in side)
+        {
+            await cluster.BlockAsync(silo, others);
+        }
+
+        foreach (var silo in others)
+        {
+            await cluster.BlockAsync(silo, side);
+        }
+    }
+
+    private async Task<SiloProcess> LeaderHeavySiloAsync()
+    {
+        var running = cluster.Silos.Where(s => s.IsRunning).ToList();
+        try
+        {
+            if (status() is { } client)
+            {
+                var state = await client.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetStatus().WaitAsync(TimeSpan.FromSeconds(2));
+                var byLeaders = state.Shards
+                    .Select(s => s.Replicas.FirstOrDefault(r => r.Slot == s.LeaderSlot)?.Silo)
+                    .Where(silo => silo is not null)
+                    .GroupBy(silo => silo!)
+                    .OrderByDescending(g => g.Count())
+                    .Select(g => running.FirstOrDefault(p => g.Key.Contains($":{p.SiloPort}:", StringComparison.Ordinal)))
+                    .FirstOrDefault(p => p is not null);
+                if (byLeaders is not null)
+                {
+                    return byLeaders;
+                }
+            }
+        }
+        catch (Exception e) when (e is TimeoutException or OrleansException)
+        {
+            // The cluster is busy recovering: any silo will do.
+        }
+
+        return running.Count > 0 ? running[_random.Next(running.Count)] : cluster.Silos[0];
+    }
+
+    private void Record(string what)
+    {
+        var line = $"{DateTime.UtcNow:HH:mm:ss.fff} nemesis: {what}";
+        _applied.Add(what);
+        lock (log)
+        {
+            log.WriteLine(line);
+        }
+    }
+}
