@@ -18,7 +18,7 @@ internal static class StorageFixture
     private static readonly SemaphoreSlim CreateDatabaseOnce = new(1, 1);
     private static bool _databaseReady;
 
-    /// <summary>Options for a fresh, empty store of the given provider.</summary>
+    /// <summary>Options for a fresh, empty store of the given provider (its own database, for PostgreSQL).</summary>
     public static async Task<StorageOptions> FreshAsync(StorageProvider provider)
     {
         if (provider == StorageProvider.Sqlite)
@@ -28,11 +28,25 @@ internal static class StorageFixture
         }
 
         await EnsurePostgresDatabaseAsync();
-        return new StorageOptions { Provider = StorageProvider.PostgreSql, ConnectionString = PostgresConnectionString };
+        var database = $"{FreshPrefix}{Guid.NewGuid().ToString("N")[..12]}";
+        await ExecuteAdminAsync($"CREATE DATABASE \"{database}\"");
+        var connectionString = new NpgsqlConnectionStringBuilder(PostgresConnectionString) { Database = database }.ConnectionString;
+        return new StorageOptions { Provider = StorageProvider.PostgreSql, ConnectionString = connectionString };
     }
+
+    private const string FreshPrefix = "actorcluster_t_";
 
     /// <summary>A replica id no other test uses (PostgreSQL tests share one database).</summary>
     public static string UniqueReplica(string name) => $"test-{Guid.NewGuid():N}/{name}";
+
+    private static async Task ExecuteAdminAsync(string sql)
+    {
+        var admin = new NpgsqlConnectionStringBuilder(PostgresConnectionString) { Database = "postgres" };
+        await using var connection = new NpgsqlConnection(admin.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
 
     public static async Task EnsurePostgresDatabaseAsync()
     {
@@ -63,6 +77,27 @@ internal static class StorageFixture
                 throw new InvalidOperationException(
                     $"PostgreSQL is not reachable at {target.Host}:{target.Port} ({e.Message}). Run ./test.sh, which installs and starts it, " +
                     "or point ACTORCLUSTER_TEST_POSTGRES at a server.", e);
+            }
+
+            // Databases of earlier runs go; each test of this run gets its own.
+            await using (var connection = new NpgsqlConnection(admin.ConnectionString))
+            {
+                await connection.OpenAsync();
+                var stale = new List<string>();
+                await using (var list = new NpgsqlCommand($"SELECT datname FROM pg_database WHERE datname LIKE '{FreshPrefix}%'", connection))
+                await using (var reader = await list.ExecuteReaderAsync())
+                {
+                    while (await reader.ReadAsync())
+                    {
+                        stale.Add(reader.GetString(0));
+                    }
+                }
+
+                foreach (var name in stale)
+                {
+                    await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)", connection);
+                    await drop.ExecuteNonQueryAsync();
+                }
             }
 
             _databaseReady = true;
