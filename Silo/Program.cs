@@ -13,6 +13,7 @@ try
     settings.Validate(storage);
     ActorClusterSiloBuilderExtensions.Bind<ActorCluster.Grains.Replicas.RingOptions>(configuration, ActorCluster.Grains.Replicas.RingOptions.Section, r => r.Validate());
     ActorClusterSiloBuilderExtensions.Bind<ActorCluster.Grains.Replicas.ReplicaOptions>(configuration, ActorCluster.Grains.Replicas.ReplicaOptions.Section, r => r.Validate());
+    ActorClusterSiloBuilderExtensions.Bind<ActorCluster.Grains.Shards.ShardOptions>(configuration, ActorCluster.Grains.Shards.ShardOptions.Section, s => s.Validate());
 }
 catch (ArgumentException e)
 {

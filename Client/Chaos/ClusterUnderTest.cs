@@ -17,11 +17,16 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(2) };
     private readonly TextWriter _log;
 
-    private ClusterUnderTest(ChaosOptions options, string siloDll, TextWriter log)
+    private readonly bool _fastFailureDetection;
+    private readonly bool _faultInjection;
+
+    private ClusterUnderTest(ChaosOptions options, string siloDll, TextWriter log, bool fastFailureDetection, bool faultInjection)
     {
         _options = options;
         _siloDll = siloDll;
         _log = log;
+        _fastFailureDetection = fastFailureDetection;
+        _faultInjection = faultInjection;
     }
 
     public IReadOnlyList<SiloProcess> Silos => _silos;
@@ -30,12 +35,16 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
 
     public IEnumerable<string> Gateways => _silos.Select(s => $"127.0.0.1:{s.GatewayPort}");
 
-    /// <summary>Creates a fresh database and starts the initial silos, waiting until they are ready.</summary>
-    public static async Task<ClusterUnderTest> StartAsync(ChaosOptions options, TextWriter log, CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates a fresh database and starts the initial silos, waiting until they are ready. Fault
+    /// tests detect dead silos faster than Orleans' defaults and accept fault-injection commands;
+    /// benchmarks run the silos as configured by default.
+    /// </summary>
+    public static async Task<ClusterUnderTest> StartAsync(ChaosOptions options, TextWriter log, CancellationToken cancellationToken, bool fastFailureDetection = true, bool faultInjection = true)
     {
         var siloDll = FindSilo();
         await RecreateDatabaseAsync(options.PostgresConnectionString, cancellationToken);
-        var cluster = new ClusterUnderTest(options, siloDll, log);
+        var cluster = new ClusterUnderTest(options, siloDll, log, fastFailureDetection, faultInjection);
         for (var i = 0; i < options.Silos; i++)
         {
             cluster._silos.Add(new SiloProcess(i, options.BasePort));
@@ -85,19 +94,24 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
             ("--gateway-port", silo.GatewayPort.ToString(CultureInfo.InvariantCulture)),
             ("--http-port", silo.HttpPort.ToString(CultureInfo.InvariantCulture)),
             ("--shards", _options.Shards.ToString(CultureInfo.InvariantCulture)),
-            ("--dashboard", "false"), ("--fault-injection", "true"),
+            ("--dashboard", "false"), ("--fault-injection", _faultInjection ? "true" : "false"),
         })
         {
             info.ArgumentList.Add(name);
             info.ArgumentList.Add(value);
         }
 
-        // Detect dead silos in a few seconds rather than Orleans' default of about ten.
-        info.Environment["Orleans__ClusterMembership__ProbeTimeout"] = "00:00:01";
-        info.Environment["Orleans__ClusterMembership__NumMissedProbesLimit"] = "2";
-        info.Environment["Orleans__ClusterMembership__DeathVoteExpirationTimeout"] = "00:00:30";
-        info.Environment["ACTORCLUSTER_SHARD__OPERATIONTIMEOUTMILLISECONDS"] = "3000";
-        info.Environment["ACTORCLUSTER_SHARD__ATTEMPTTIMEOUTMILLISECONDS"] = "1000";
+        if (_fastFailureDetection)
+        {
+            // Detect dead silos in a few seconds rather than Orleans' default of about ten, and
+            // give up on a shard sooner, so that a short run sees many faults and recoveries.
+            info.Environment["Orleans__ClusterMembership__ProbeTimeout"] = "00:00:01";
+            info.Environment["Orleans__ClusterMembership__NumMissedProbesLimit"] = "2";
+            info.Environment["Orleans__ClusterMembership__DeathVoteExpirationTimeout"] = "00:00:30";
+            info.Environment["ACTORCLUSTER_SHARD__OPERATIONTIMEOUTMILLISECONDS"] = "3000";
+            info.Environment["ACTORCLUSTER_SHARD__ATTEMPTTIMEOUTMILLISECONDS"] = "1000";
+        }
+
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start a silo process.");
         silo.Process = process;

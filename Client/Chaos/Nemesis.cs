@@ -3,18 +3,29 @@ using ActorCluster.Grains.Interfaces;
 namespace ActorCluster.Client.Chaos;
 
 /// <summary>
-/// Injects one fault at a time, on a fixed rhythm: kill -9 and restart, SIGSTOP and SIGCONT,
-/// Raft partitions (isolated silo, minority, bridge) and silos joining and leaving. Targets the
-/// silo that leads the most shards, when it can find out.
+/// Injects faults on a fixed rhythm: kill -9 and restart, SIGSTOP and SIGCONT, Raft partitions
+/// (isolated silo, minority, bridge) and silos joining and leaving. With several kinds enabled,
+/// every third fault combines two kinds at once (say, a partition while another silo is down).
+/// Targets the silo that leads the most shards, when it can find out.
 /// </summary>
 internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Func<IClusterClient?> status, TextWriter log)
 {
     private readonly Random _random = new(options.Seed);
     private readonly List<string> _applied = [];
+    private readonly HashSet<SiloProcess> _retired = [];
     private SiloProcess? _joined;
     private int _partitionVariant;
 
-    public IReadOnlyList<string> Applied => _applied;
+    public IReadOnlyList<string> Applied
+    {
+        get
+        {
+            lock (log)
+            {
+                return [.. _applied];
+            }
+        }
+    }
 
     public async Task RunAsync(DateTime until, CancellationToken cancellationToken)
     {
@@ -29,7 +40,18 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         {
             var started = DateTime.UtcNow;
             var kind = kinds[next++ % kinds.Count];
-            await InjectAsync(kind, cancellationToken);
+            if (kinds.Count > 1 && next % 3 == 0)
+            {
+                var other = kinds[(next + _random.Next(kinds.Count - 1)) % kinds.Count];
+                other = other == kind ? kinds[(kinds.IndexOf(kind) + 1) % kinds.Count] : other;
+                Record($"combined: {kind} and {other} at once");
+                await Task.WhenAll(InjectAsync(kind, cancellationToken), InjectAsync(other, cancellationToken));
+            }
+            else
+            {
+                await InjectAsync(kind, cancellationToken);
+            }
+
             var rest = options.FaultInterval - (DateTime.UtcNow - started);
             if (rest > TimeSpan.Zero)
             {
@@ -46,7 +68,8 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
             cluster.Resume(silo);
         }
 
-        foreach (var silo in cluster.Silos.Where(s => s.Process is { HasExited: true } && s != _joined))
+        // Silos that were killed come back; silos that left the cluster stay gone.
+        foreach (var silo in cluster.Silos.Where(s => s.Process is { HasExited: true } && !_retired.Contains(s)))
         {
             cluster.Start(silo);
         }
@@ -85,6 +108,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
                 else
                 {
                     Record($"silo {_joined.Index} leaves");
+                    _retired.Add(_joined);
                     await cluster.StopAsync(_joined);
                     _joined = null;
                 }
@@ -167,9 +191,9 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
     private void Record(string what)
     {
         var line = $"{DateTime.UtcNow:HH:mm:ss.fff} nemesis: {what}";
-        _applied.Add(what);
         lock (log)
         {
+            _applied.Add(what);
             log.WriteLine(line);
         }
     }

@@ -43,7 +43,12 @@ public sealed class ConsistentHashPlacementDirector(IOptions<RingOptions> ringOp
     }
 
     /// <summary>The silo the placement assigns to a replica, among <paramref name="silos"/>.</summary>
-    public SiloAddress TargetOf(int shard, int slot, SiloAddress[] silos)
+    public SiloAddress TargetOf(int shard, int slot, SiloAddress[] silos) => PlacementFor(silos).SiloOf(shard, slot);
+
+    /// <summary>The slot (1-based) that should lead <paramref name="shard"/> over <paramref name="silos"/>.</summary>
+    public int PreferredLeaderSlot(int shard, SiloAddress[] silos) => PlacementFor(silos).Placement.LeaderSlotOf(shard) + 1;
+
+    private CachedPlacement PlacementFor(SiloAddress[] silos)
     {
         var cached = _cached;
         if (cached is null || !cached.Matches(silos))
@@ -52,7 +57,7 @@ public sealed class ConsistentHashPlacementDirector(IOptions<RingOptions> ringOp
             _cached = cached;
         }
 
-        return cached.SiloOf(shard, slot);
+        return cached;
     }
 
     /// <summary>The placement-relevant identity of a silo: its endpoint, without the generation.</summary>
@@ -67,6 +72,8 @@ public sealed class ConsistentHashPlacementDirector(IOptions<RingOptions> ringOp
         private readonly ImmutableHashSet<SiloAddress> _silos = [.. silos];
         // A silo restarted on the same endpoint may briefly appear twice: the newest generation wins.
         private readonly Dictionary<ulong, SiloAddress> _byKey = silos.GroupBy(KeyOf).ToDictionary(g => g.Key, g => g.MaxBy(s => s.Generation)!);
+
+        public ReplicaPlacement Placement => placement;
 
         public bool Matches(SiloAddress[] silos) => silos.Length == _silos.Count && silos.All(_silos.Contains);
 

@@ -42,6 +42,7 @@ public sealed partial class RaftReplicaGrain
         var target = placement.TargetOf(_shard, _slot, active);
         if (target.Equals(localSilo.SiloAddress))
         {
+            MaybeHandLeadershipToPreferredSlot(active);
             return;
         }
 
@@ -60,6 +61,27 @@ public sealed partial class RaftReplicaGrain
         LogMigrating(_key, localSilo.SiloAddress, target);
         RequestContext.Set(IPlacementDirector.PlacementHintKey, target);
         this.MigrateOnIdle();
+    }
+
+    /// <summary>
+    /// Balances leaders over silos: the placement names one slot per shard as its preferred leader
+    /// (balanced greedily over the silos), and a well-placed leader in another slot hands
+    /// leadership to it once that replica is up to date and responsive.
+    /// </summary>
+    private void MaybeHandLeadershipToPreferredSlot(SiloAddress[] active)
+    {
+        var preferred = (ulong)placement.PreferredLeaderSlot(_shard, active);
+        if (_raft is not { Role: RaftRole.Leader } raft || preferred == (ulong)_slot)
+        {
+            return;
+        }
+
+        if (raft.GetStatus().Progress.TryGetValue(preferred, out var progress)
+            && !progress.IsLearner && progress.RecentActive && progress.Match == raft.LastIndex)
+        {
+            raft.TransferLeadership(preferred);
+            SchedulePump();
+        }
     }
 
     /// <summary>

@@ -9,17 +9,23 @@ namespace ActorCluster.Grains.Ring;
 /// the ideal share of replicas. Ranking per slot (not per shard) matters: with one ranking per
 /// shard, a new best silo would shift every slot of that shard by one place.
 /// </summary>
-/// <remarks>Pure and deterministic: every silo computes the same placement from the same silo set.</remarks>
+/// <remarks>
+/// Pure and deterministic: every silo computes the same placement from the same silo set. The
+/// placement also names each shard's preferred leader slot, chosen so that leaders spread over
+/// silos as evenly as replicas do (leaders carry the writes and the linearizable reads).
+/// </remarks>
 public sealed class ReplicaPlacement
 {
     private readonly ulong[][] _replicas;
     private readonly Dictionary<ulong, int> _load;
+    private readonly int[] _leaderSlots;
 
     private ReplicaPlacement(ulong[][] replicas, Dictionary<ulong, int> load, int capacity)
     {
         _replicas = replicas;
         _load = load;
         Capacity = capacity;
+        _leaderSlots = ChooseLeaders(replicas, load.Keys);
     }
 
     /// <summary>The most replicas one silo may hold.</summary>
@@ -74,6 +80,64 @@ public sealed class ReplicaPlacement
 
     /// <summary>The number of replicas placed on <paramref name="silo"/>.</summary>
     public int LoadOf(ulong silo) => _load.GetValueOrDefault(silo);
+
+    /// <summary>The slot (0-based) that should lead <paramref name="shard"/> when it is healthy.</summary>
+    public int LeaderSlotOf(int shard) => _leaderSlots[shard];
+
+    /// <summary>The number of shards whose preferred leader sits on <paramref name="silo"/>.</summary>
+    public int LeadersOn(ulong silo) => _leaderSlots.Select((slot, shard) => _replicas[shard][slot]).Count(s => s == silo);
+
+    /// <summary>
+    /// Leader balancing: a greedy pass (shard by shard, the replica on the silo with the fewest
+    /// leaders so far; ties go to the slot after the previous shard's, so that with as many silos as
+    /// replicas the leaders rotate through the slots), then moves that each take a leader from a
+    /// silo to one with at least two fewer, until none is left. Every move lowers the sum of
+    /// squared leader counts, so the moves end.
+    /// </summary>
+    private static int[] ChooseLeaders(ulong[][] replicas, IEnumerable<ulong> silos)
+    {
+        var leaders = silos.ToDictionary(s => s, _ => 0);
+        var chosen = new int[replicas.Length];
+        for (var shard = 0; shard < replicas.Length; shard++)
+        {
+            var slots = replicas[shard];
+            var best = -1;
+            for (var i = 0; i < slots.Length; i++)
+            {
+                var slot = (shard + i) % slots.Length;
+                if (best < 0 || leaders[slots[slot]] < leaders[slots[best]])
+                {
+                    best = slot;
+                }
+            }
+
+            chosen[shard] = best;
+            leaders[slots[best]]++;
+        }
+
+        for (var moved = true; moved;)
+        {
+            moved = false;
+            for (var shard = 0; shard < replicas.Length; shard++)
+            {
+                var slots = replicas[shard];
+                var from = slots[chosen[shard]];
+                for (var slot = 0; slot < slots.Length; slot++)
+                {
+                    if (leaders[slots[slot]] + 2 <= leaders[from])
+                    {
+                        leaders[from]--;
+                        leaders[slots[slot]]++;
+                        chosen[shard] = slot;
+                        moved = true;
+                        break;
+                    }
+                }
+            }
+        }
+
+        return chosen;
+    }
 
     /// <summary>Silos by their weight for this replica slot, best first (rendezvous hashing).</summary>
     private static void RankSilos(ulong[] silos, int shard, int slot, ulong[] ranking)

@@ -50,6 +50,10 @@ internal sealed class TestCluster : IAsyncDisposable
         var store = await AdoReplicaStore.OpenAsync(storage);
         var configuration = Configuration(storage, shards);
         var builder = new InProcessTestClusterBuilder((short)silos);
+
+        // One service id for every cluster on the same storage, as in production: Orleans keys
+        // grain state (the ring's recorded shape) by service id.
+        builder.Options.ServiceId = "actorcluster";
         builder.ConfigureSilo((_, silo) => silo.AddActorCluster(configuration, store));
         var cluster = builder.Build();
         await cluster.DeployAsync();

@@ -37,6 +37,32 @@ public sealed class ReplicaPlacementTests(ITestOutputHelper output)
     }
 
     [Theory]
+    [MemberData(nameof(Clusters))]
+    public void Preferred_leaders_spread_over_silos_as_evenly_as_counts_allow(int siloCount, int shards)
+    {
+        var silos = Silos(siloCount);
+        var placement = ReplicaPlacement.Compute(silos, shards, 3);
+        for (var shard = 0; shard < shards; shard++)
+        {
+            Assert.InRange(placement.LeaderSlotOf(shard), 0, 2);
+        }
+
+        var counts = silos.Select(placement.LeadersOn).ToArray();
+        output.WriteLine($"silos={siloCount} shards={shards} leaders per silo {counts.Min()}..{counts.Max()}");
+        Assert.Equal(shards, counts.Sum());
+        Assert.True(counts.Max() <= (int)Math.Ceiling((double)shards / siloCount), $"a silo leads {counts.Max()} of {shards} shards");
+        Assert.True(counts.Min() >= shards / siloCount, $"a silo leads only {counts.Min()} of {shards} shards");
+    }
+
+    [Fact]
+    public void With_as_many_silos_as_replicas_the_leaders_are_exactly_even()
+    {
+        var silos = Silos(3);
+        var placement = ReplicaPlacement.Compute(silos, 6, 3);
+        Assert.All(silos, s => Assert.Equal(2, placement.LeadersOn(s)));
+    }
+
+    [Theory]
     [InlineData(4, 64)]
     [InlineData(5, 256)]
     [InlineData(8, 256)]

@@ -1,0 +1,201 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using ActorCluster.Client;
+using ActorCluster.Client.Chaos;
+using ActorCluster.Client.Load;
+using ActorCluster.Compare;
+using ActorCluster.Grains.Interfaces;
+using dotnet_etcd;
+using Etcdserverpb;
+using Google.Protobuf;
+
+// ActorCluster and etcd side by side on this machine, one at a time, through the same load
+// generator. Run it with deploy/bench/compare-etcd.sh, which installs etcd and PostgreSQL if needed.
+//   --clients 1,16,64 --duration 10s --warmup 2s --repetitions 3 --failovers 5 [--json]
+var arguments = args.ToList();
+string Option(string name, string fallback) => arguments.IndexOf(name) is var i and >= 0 && i + 1 < arguments.Count ? arguments[i + 1] : fallback;
+var clientCounts = Option("--clients", "1,16,64").Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture)).ToArray();
+var duration = TimeSpan.FromSeconds(double.Parse(Option("--duration", "10").TrimEnd('s'), CultureInfo.InvariantCulture));
+var warmup = TimeSpan.FromSeconds(double.Parse(Option("--warmup", "2").TrimEnd('s'), CultureInfo.InvariantCulture));
+var repetitions = int.Parse(Option("--repetitions", "3"), CultureInfo.InvariantCulture);
+var failovers = int.Parse(Option("--failovers", "5"), CultureInfo.InvariantCulture);
+var postgres = Option("--postgres", "Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres;Database=actorcluster_compare;Timeout=5");
+var results = new List<Result>();
+var failoverResults = new Dictionary<string, List<double>>();
+
+// etcd first, then ActorCluster: never both at once.
+await using (var etcd = await EtcdCluster.StartAsync())
+{
+    var client = new EtcdClient(EtcdCluster.Endpoints);
+    Task Put(string key, byte[] value) => client.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFrom(value) });
+    Task Get(string key) => client.GetAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(key) });
+    results.AddRange(await MeasureAsync("etcd", Put, Get, e => e is Grpc.Core.RpcException));
+    failoverResults["etcd"] = await FailoverAsync("etcd", async () =>
+    {
+        var leader = await etcd.LeaderAsync();
+        etcd.Kill(leader);
+        return leader;
+    }, probe => Put(probe, [1]), async killed =>
+    {
+        etcd.Start(killed, initial: false);
+        await etcd.WaitHealthyAsync(TimeSpan.FromSeconds(60));
+    });
+}
+
+var chaosOptions = new ChaosOptions { PostgresConnectionString = postgres, Shards = 8, OutputDirectory = Path.Combine(Path.GetTempPath(), "actorcluster-compare"), BasePort = 24000 };
+Directory.CreateDirectory(chaosOptions.OutputDirectory);
+await using (var cluster = await ClusterUnderTest.StartAsync(chaosOptions, Console.Error, CancellationToken.None, fastFailureDetection: false, faultInjection: false))
+{
+    var options = new ActorClusterClientOptions { ClusterId = cluster.ClusterId, TimeoutMilliseconds = 10_000, Retries = 3 };
+    foreach (var gateway in cluster.Gateways)
+    {
+        options.Gateways.Add(gateway);
+    }
+
+    await using var client = await ActorClusterClient.ConnectAsync(options);
+    await WaitForLeadersAsync(client);
+    Task Put(string key, byte[] value) => client.PutAsync(key, value);
+    Task Get(string key) => client.GetAsync(key);
+    results.AddRange(await MeasureAsync("ActorCluster", Put, Get, e => e is ActorClusterException));
+    SiloProcess? victim = null;
+    failoverResults["ActorCluster"] = await FailoverAsync("ActorCluster", async () =>
+    {
+        // The silo that hosts the leader of the probe key's shard.
+        var shard = client.ShardOf("failover-probe");
+        var status = await client.Cluster.GetGrain<IShardGrain>(shard).GetStatus();
+        var leader = status.Replicas.Single(r => r.Slot == status.LeaderSlot);
+        victim = cluster.Silos.Single(s => s.IsRunning && leader.Silo.Contains($":{s.SiloPort}:", StringComparison.Ordinal));
+        cluster.Kill(victim);
+        return victim.Index;
+    }, probe => Put(probe, [1]), async _ =>
+    {
+        cluster.Start(victim!);
+        await cluster.WaitReadyAsync(victim!, TimeSpan.FromSeconds(90), CancellationToken.None);
+        await WaitForLeadersAsync(client);
+    });
+}
+
+Report(results, failoverResults, arguments.Contains("--json"));
+return 0;
+
+async Task<List<Result>> MeasureAsync(string system, Func<string, byte[], Task> put, Func<string, Task> get, Func<Exception, bool> isError)
+{
+    var measured = new List<Result>();
+    var preload = new LoadSettings(64, duration, warmup, 10_000, 16, 256, 1.0);
+    Console.Error.WriteLine($"{system}: writing 10,000 keys");
+    await LoadGenerator.PreloadAsync(put, preload);
+    foreach (var clients in clientCounts)
+    {
+        foreach (var (mix, fraction) in new[] { ("put", 1.0), ("get", 0.0) })
+        {
+            for (var rep = 1; rep <= repetitions; rep++)
+            {
+                var summary = await LoadGenerator.RunAsync(put, get, preload with { Clients = clients, WriteFraction = fraction }, isError, null);
+                Console.Error.WriteLine($"{system} {mix} clients={clients} rep={rep}: {summary.OpsPerSecond:N0} ops/s p50 {summary.P50Ms:0.00} p99 {summary.P99Ms:0.00} p999 {summary.P999Ms:0.00} errors {summary.Errors}");
+                measured.Add(new Result(system, mix, clients, rep, summary));
+            }
+        }
+    }
+
+    return measured;
+}
+
+async Task<List<double>> FailoverAsync(string system, Func<Task<int>> killLeader, Func<string, Task> write, Func<int, Task> recover)
+{
+    var times = new List<double>();
+    for (var i = 0; i < failovers; i++)
+    {
+        await write("failover-probe");
+        var killed = await killLeader();
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                await write("failover-probe").WaitAsync(TimeSpan.FromSeconds(5));
+                break;
+            }
+            catch (Exception e) when (e is Grpc.Core.RpcException or ActorClusterException or TimeoutException)
+            {
+                if (clock.Elapsed > TimeSpan.FromSeconds(120))
+                {
+                    throw new TimeoutException($"{system}: no write succeeded within 120 s of killing the leader.");
+                }
+            }
+        }
+
+        times.Add(clock.Elapsed.TotalMilliseconds);
+        Console.Error.WriteLine($"{system} failover {i + 1}: killed member {killed}, first write after {clock.Elapsed.TotalMilliseconds:0} ms");
+        await recover(killed);
+    }
+
+    return times;
+}
+
+static async Task WaitForLeadersAsync(ActorClusterClient client)
+{
+    for (var i = 0; i < 240; i++)
+    {
+        try
+        {
+            var status = await client.Cluster.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetStatus();
+            if (status.Shards.All(s => s.LeaderSlot != 0))
+            {
+                return;
+            }
+        }
+        catch (Exception e) when (e is TimeoutException or OrleansException)
+        {
+            // Recovering.
+        }
+
+        await Task.Delay(500);
+    }
+}
+
+static void Report(List<Result> results, Dictionary<string, List<double>> failovers, bool json)
+{
+    var rows = results
+        .GroupBy(r => (r.Mix, r.Clients, r.System))
+        .Select(g => new Row(g.Key.System, g.Key.Mix, g.Key.Clients,
+            Median(g.Select(r => r.Summary.OpsPerSecond)), Median(g.Select(r => r.Summary.P50Ms)), Median(g.Select(r => r.Summary.P99Ms)), Median(g.Select(r => r.Summary.P999Ms)),
+            g.Select(r => r.Summary.OpsPerSecond).ToArray()))
+        .ToList();
+    if (json)
+    {
+        Console.WriteLine(JsonSerializer.Serialize(new { rows, failovers }, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+        return;
+    }
+
+    var text = new StringBuilder();
+    text.AppendLine("| operation | clients | etcd ops/s | p50 | p99 | p999 | ActorCluster ops/s | p50 | p99 | p999 | ratio |");
+    text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    foreach (var pair in rows.GroupBy(r => (r.Mix, r.Clients)).OrderBy(g => g.Key.Mix).ThenBy(g => g.Key.Clients))
+    {
+        var etcdRow = pair.Single(r => r.System == "etcd");
+        var ours = pair.Single(r => r.System == "ActorCluster");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| {pair.Key.Mix} | {pair.Key.Clients} | {etcdRow.OpsPerSecond:N0} | {etcdRow.P50Ms:0.0} | {etcdRow.P99Ms:0.0} | {etcdRow.P999Ms:0.0} | {ours.OpsPerSecond:N0} | {ours.P50Ms:0.0} | {ours.P99Ms:0.0} | {ours.P999Ms:0.0} | {ours.OpsPerSecond / etcdRow.OpsPerSecond:0.00} |");
+    }
+
+    text.AppendLine();
+    text.AppendLine("| failover (kill -9 the leader) | median ms | worst ms | all ms |");
+    text.AppendLine("|---|---:|---:|---|");
+    foreach (var (system, times) in failovers)
+    {
+        text.AppendLine(CultureInfo.InvariantCulture, $"| {system} | {Median(times):0} | {times.Max():0} | {string.Join(", ", times.Select(t => t.ToString("0", CultureInfo.InvariantCulture)))} |");
+    }
+
+    Console.WriteLine(text);
+}
+
+static double Median(IEnumerable<double> values)
+{
+    var sorted = values.Order().ToArray();
+    return sorted.Length == 0 ? 0 : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+}
+
+internal sealed record Result(string System, string Mix, int Clients, int Repetition, LoadSummary Summary);
+
+internal sealed record Row(string System, string Mix, int Clients, double OpsPerSecond, double P50Ms, double P99Ms, double P999Ms, double[] Runs);
