@@ -49,8 +49,17 @@ await using (store)
     }
 
     // The first silo of a local cluster is the primary: it must be up before the others join.
-    await silos[0].StartAsync();
-    await Task.WhenAll(silos.Skip(1).Select(s => s.StartAsync()));
+    try
+    {
+        await silos[0].StartAsync();
+        await Task.WhenAll(silos.Skip(1).Select(s => s.StartAsync()));
+    }
+    catch (IOException e)
+    {
+        // A port in use, typically: say which, without a stack trace.
+        Console.Error.WriteLine($"Cannot start: {e.Message}");
+        return 4;
+    }
 
     var ring = configuration.GetSection("ActorCluster:Ring");
     Console.WriteLine();
@@ -71,6 +80,13 @@ await using (store)
         stopping.TrySetResult();
     };
     AppDomain.CurrentDomain.ProcessExit += (_, _) => stopping.TrySetResult();
+    // Each host's console lifetime takes SIGTERM (what Kubernetes and `kill` send) and SIGINT, and
+    // only signals its host to stop: stop them all here, gracefully, when any is asked to.
+    foreach (var silo in silos)
+    {
+        silo.Lifetime.ApplicationStopping.Register(() => stopping.TrySetResult());
+    }
+
     await stopping.Task;
 
     // Secondary silos first, the primary (membership holder) last.

@@ -23,13 +23,15 @@ internal static class SiloHost
         builder.Logging.ClearProviders();
         builder.Logging.AddConsole(o => o.FormatterName = SiloConsoleFormatter.Name)
             .AddConsoleFormatter<SiloConsoleFormatter, SiloConsoleFormatterOptions>(o => o.SiloName = endpoints.Name);
-        builder.WebHost.ConfigureKestrel(kestrel =>
+        if (endpoints.HttpPort > 0)
         {
-            if (endpoints.HttpPort > 0)
-            {
-                kestrel.ListenAnyIP(endpoints.HttpPort);
-            }
-        });
+            builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenAnyIP(endpoints.HttpPort));
+        }
+        else
+        {
+            // No web endpoint at all (Kestrel would otherwise listen on its default port 5000).
+            builder.WebHost.UseServer(new NoHttpServer());
+        }
 
         var clusterId = configuration["ActorCluster:ClusterId"] ?? "actorcluster";
         var serviceId = configuration["ActorCluster:ServiceId"] ?? "actorcluster";
@@ -170,4 +172,19 @@ internal sealed class SiloConsoleFormatter(Microsoft.Extensions.Options.IOptions
 internal sealed class SiloConsoleFormatterOptions : ConsoleFormatterOptions
 {
     public string SiloName { get; set; } = "silo";
+}
+
+/// <summary>The server of a silo without a web endpoint: accepts no connections.</summary>
+internal sealed class NoHttpServer : Microsoft.AspNetCore.Hosting.Server.IServer
+{
+    public Microsoft.AspNetCore.Http.Features.IFeatureCollection Features { get; } = new Microsoft.AspNetCore.Http.Features.FeatureCollection();
+
+    public Task StartAsync<TContext>(Microsoft.AspNetCore.Hosting.Server.IHttpApplication<TContext> application, CancellationToken cancellationToken)
+        where TContext : notnull => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public void Dispose()
+    {
+    }
 }

@@ -178,7 +178,9 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
             var exited = await Task.Run(() => process.WaitForExit(30_000));
             if (!exited)
             {
+                Log($"silo {silo.Index} did not stop within 30 s of SIGTERM; kill -9");
                 process.Kill(entireProcessTree: true);
+                await Task.Run(() => process.WaitForExit(10_000));
             }
         }
     }

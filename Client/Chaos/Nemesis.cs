@@ -45,17 +45,21 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
                 var other = kinds[(next + _random.Next(kinds.Count - 1)) % kinds.Count];
                 other = other == kind ? kinds[(kinds.IndexOf(kind) + 1) % kinds.Count] : other;
                 Record($"combined: {kind} and {other} at once");
-                await Task.WhenAll(InjectAsync(kind, cancellationToken), InjectAsync(other, cancellationToken));
+                // Two different silos: the leader-heavy one, and another at random.
+                var first = await LeaderHeavySiloAsync();
+                var rest = Targets().Where(s => s != first).ToList();
+                var second = rest.Count > 0 ? rest[_random.Next(rest.Count)] : first;
+                await Task.WhenAll(InjectAsync(kind, first, cancellationToken), InjectAsync(other, second, cancellationToken));
             }
             else
             {
-                await InjectAsync(kind, cancellationToken);
+                await InjectAsync(kind, await LeaderHeavySiloAsync(), cancellationToken);
             }
 
-            var rest = options.FaultInterval - (DateTime.UtcNow - started);
-            if (rest > TimeSpan.Zero)
+            var pause = options.FaultInterval - (DateTime.UtcNow - started);
+            if (pause > TimeSpan.Zero)
             {
-                await Task.Delay(rest, cancellationToken);
+                await Task.Delay(pause, cancellationToken);
             }
         }
     }
@@ -69,7 +73,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         }
 
         // Silos that were killed come back; silos that left the cluster stay gone.
-        foreach (var silo in cluster.Silos.Where(s => s.Process is { HasExited: true } && !_retired.Contains(s)))
+        foreach (var silo in cluster.Silos.Where(s => s.Process is { HasExited: true } && !IsRetired(s)))
         {
             cluster.Start(silo);
         }
@@ -77,16 +81,15 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         await cluster.HealAsync();
     }
 
-    private async Task InjectAsync(Nemeses kind, CancellationToken cancellationToken)
+    private async Task InjectAsync(Nemeses kind, SiloProcess target, CancellationToken cancellationToken)
     {
-        var target = await LeaderHeavySiloAsync();
         switch (kind)
         {
             case Nemeses.Kill:
                 Record($"kill -9 silo {target.Index}, restart after {options.FaultDuration.TotalSeconds:0}s");
                 cluster.Kill(target);
                 await Task.Delay(options.FaultDuration, cancellationToken);
-                cluster.Start(target);
+                await RestartAsync(target, cancellationToken);
                 break;
             case Nemeses.Pause:
                 Record($"pause silo {target.Index} for {options.FaultDuration.TotalSeconds:0}s");
@@ -108,7 +111,11 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
                 else
                 {
                     Record($"silo {_joined.Index} leaves");
-                    _retired.Add(_joined);
+                    lock (log)
+                    {
+                        _retired.Add(_joined);
+                    }
+
                     await cluster.StopAsync(_joined);
                     _joined = null;
                 }
@@ -117,9 +124,42 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         }
     }
 
-    private async Task PartitionAsync(SiloProcess leaderHeavy)
+    /// <summary>
+    /// Brings a killed silo back, unless it has left the cluster meanwhile (a combined fault), and
+    /// waits until it is ready, so that the next fault finds it listening.
+    /// </summary>
+    private async Task RestartAsync(SiloProcess silo, CancellationToken cancellationToken)
     {
-        var running = cluster.Silos.Where(s => s.IsRunning).ToList();
+        if (IsRetired(silo))
+        {
+            return;
+        }
+
+        cluster.Start(silo);
+        try
+        {
+            await cluster.WaitReadyAsync(silo, TimeSpan.FromSeconds(60), cancellationToken);
+        }
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException)
+        {
+            Record($"silo {silo.Index} did not come back: {e.Message}");
+        }
+    }
+
+    private bool IsRetired(SiloProcess silo)
+    {
+        lock (log)
+        {
+            return _retired.Contains(silo);
+        }
+    }
+
+    /// <summary>Silos the nemesis may fault: running, and not leaving or gone.</summary>
+    private List<SiloProcess> Targets() => [.. cluster.Silos.Where(s => s.IsRunning && !IsRetired(s))];
+
+    private async Task PartitionAsync(SiloProcess target)
+    {
+        var running = Targets();
         if (running.Count < 3)
         {
             return;
@@ -128,8 +168,8 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         switch (_partitionVariant++ % 3)
         {
             case 0:
-                Record($"isolate silo {leaderHeavy.Index} (the most leaders) from Raft traffic");
-                await SplitAsync([leaderHeavy], running.Where(s => s != leaderHeavy).ToList());
+                Record($"isolate silo {target.Index} from Raft traffic");
+                await SplitAsync([target], running.Where(s => s != target).ToList());
                 break;
             case 1:
                 var minority = running.OrderBy(_ => _random.Next()).Take((running.Count - 1) / 2).ToList();
@@ -161,7 +201,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
 
     private async Task<SiloProcess> LeaderHeavySiloAsync()
     {
-        var running = cluster.Silos.Where(s => s.IsRunning).ToList();
+        var running = Targets();
         try
         {
             if (status() is { } client)

@@ -42,13 +42,17 @@ public sealed partial class RaftReplicaGrain
         var target = placement.TargetOf(_shard, _slot, active);
         if (target.Equals(localSilo.SiloAddress))
         {
-            MaybeHandLeadershipToPreferredSlot(active);
+            if (_raft.Role == RaftRole.Leader)
+            {
+                MaybeHandLeadershipToPreferredSlotAsync(active).Ignore();
+            }
+
             return;
         }
 
         if (_raft.Role == RaftRole.Leader)
         {
-            _ = HandLeadershipToWellPlacedFollowerAsync(active);
+            HandLeadershipToWellPlacedFollowerAsync(active).Ignore();
             return;
         }
 
@@ -65,21 +69,25 @@ public sealed partial class RaftReplicaGrain
 
     /// <summary>
     /// Balances leaders over silos: the placement names one slot per shard as its preferred leader
-    /// (balanced greedily over the silos), and a well-placed leader in another slot hands
-    /// leadership to it once that replica is up to date and responsive.
+    /// (balanced over the silos), and a well-placed leader in another slot hands leadership to it
+    /// once that replica is up to date, responsive and itself where the placement puts it. A
+    /// misplaced preferred replica is skipped: it would hand leadership straight back before
+    /// moving, and while it led it would never move (only followers migrate).
     /// </summary>
-    private void MaybeHandLeadershipToPreferredSlot(SiloAddress[] active)
+    private async Task MaybeHandLeadershipToPreferredSlotAsync(SiloAddress[] active)
     {
-        var preferred = (ulong)placement.PreferredLeaderSlot(_shard, active);
-        if (_raft is not { Role: RaftRole.Leader } raft || preferred == (ulong)_slot)
+        var preferred = placement.PreferredLeaderSlot(_shard, active);
+        if (_raft is not { Role: RaftRole.Leader } raft || preferred == _slot
+            || !raft.GetStatus().Progress.TryGetValue((ulong)preferred, out var progress)
+            || progress.IsLearner || !progress.RecentActive || progress.Match != raft.LastIndex)
         {
             return;
         }
 
-        if (raft.GetStatus().Progress.TryGetValue(preferred, out var progress)
-            && !progress.IsLearner && progress.RecentActive && progress.Match == raft.LastIndex)
+        var where = await GrainFactory.GetGrain<IManagementGrain>(0).GetActivationAddress(PeerOf(preferred));
+        if (where is not null && where.Equals(placement.TargetOf(_shard, preferred, active)) && IsLeader)
         {
-            raft.TransferLeadership(preferred);
+            _raft.TransferLeadership((ulong)preferred);
             SchedulePump();
         }
     }

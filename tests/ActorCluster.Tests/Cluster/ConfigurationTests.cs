@@ -66,8 +66,62 @@ public sealed class ConfigurationTests
         Assert.StartsWith("cluster unavailable", errors, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_silo_process_stops_gracefully_on_SIGTERM()
+    {
+        var dataDirectory = Directory.CreateTempSubdirectory("actorcluster-sigterm-").FullName;
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var argument in new[]
+        {
+            SiloDll(), "--data-dir", dataDirectory, "--silo-port", "31100", "--gateway-port", "31200", "--http-port", "0",
+            "--dashboard", "false", "--shards", "2",
+        })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(info)!;
+        var errors = process.StandardError.ReadToEndAsync();
+        var up = new TaskCompletionSource();
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data?.Contains("Press Ctrl+C", StringComparison.Ordinal) == true)
+            {
+                up.TrySetResult();
+            }
+        };
+        process.BeginOutputReadLine();
+        try
+        {
+            await up.Task.WaitAsync(TimeSpan.FromSeconds(90));
+
+            // What Kubernetes sends a pod it stops (and `kill` by default).
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await kill.WaitForExitAsync();
+            }
+
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await process.WaitForExitAsync(timeout.Token);
+            Assert.Equal(0, process.ExitCode);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+
+            await process.WaitForExitAsync();
+            Directory.Delete(dataDirectory, recursive: true);
+            _ = await errors;
+        }
+    }
+
+    private static string SiloDll() => Path.Combine(PurityTests.RepositoryRoot(), "Silo", "bin", Configuration, "net10.0", "ActorCluster.Silo.dll");
+
     private static Task<(int ExitCode, string Errors)> RunSiloAsync(params string[] arguments) =>
-        RunAsync(Path.Combine(PurityTests.RepositoryRoot(), "Silo", "bin", Configuration, "net10.0", "ActorCluster.Silo.dll"), arguments);
+        RunAsync(SiloDll(), arguments);
 
     private static string ClientDll() => Path.Combine(AppContext.BaseDirectory, "ActorCluster.Client.dll");
 
