@@ -275,7 +275,7 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     }
 
     /// <summary>The silo program of this repository's build.</summary>
-    private static string FindSilo()
+    internal static string FindSilo()
     {
         var directory = new DirectoryInfo(AppContext.BaseDirectory);
         while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "ActorCluster.sln")))

@@ -14,6 +14,7 @@ using Google.Protobuf;
 // ActorCluster and etcd side by side on this machine, one at a time, through the same load
 // generator. Run it with deploy/bench/compare-etcd.sh, which installs etcd and PostgreSQL if needed.
 //   --clients 1,16,64 --duration 10s --warmup 2s --repetitions 3 --failovers 5 [--json]
+//   [--no-embedded] [--fast-failure-detection]
 var arguments = args.ToList();
 string Option(string name, string fallback) => arguments.IndexOf(name) is var i and >= 0 && i + 1 < arguments.Count ? arguments[i + 1] : fallback;
 var clientCounts = Option("--clients", "1,16,64").Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture)).ToArray();
@@ -22,6 +23,8 @@ var warmup = TimeSpan.FromSeconds(double.Parse(Option("--warmup", "2").TrimEnd('
 var repetitions = int.Parse(Option("--repetitions", "3"), CultureInfo.InvariantCulture);
 var failovers = int.Parse(Option("--failovers", "5"), CultureInfo.InvariantCulture);
 var postgres = Option("--postgres", "Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres;Database=actorcluster_compare;Timeout=5");
+// How long one failover probe attempt may take before another is sent.
+var ProbeAttempt = TimeSpan.FromMilliseconds(250);
 var results = new List<Result>();
 var failoverResults = new Dictionary<string, List<double>>();
 
@@ -31,13 +34,14 @@ await using (var etcd = await EtcdCluster.StartAsync())
     var client = new EtcdClient(EtcdCluster.Endpoints);
     Task Put(string key, byte[] value) => client.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFrom(value) });
     Task Get(string key) => client.GetAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(key) });
+    Task Probe(string key) => client.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFrom([1]) }, deadline: DateTime.UtcNow + ProbeAttempt);
     results.AddRange(await MeasureAsync("etcd", Put, Get, e => e is Grpc.Core.RpcException));
     failoverResults["etcd"] = await FailoverAsync("etcd", async () =>
     {
         var leader = await etcd.LeaderAsync();
         etcd.Kill(leader);
         return leader;
-    }, probe => Put(probe, [1]), async killed =>
+    }, Probe, async killed =>
     {
         etcd.Start(killed, initial: false);
         await etcd.WaitHealthyAsync(TimeSpan.FromSeconds(60));
@@ -46,7 +50,10 @@ await using (var etcd = await EtcdCluster.StartAsync())
 
 var chaosOptions = new ChaosOptions { PostgresConnectionString = postgres, Shards = 8, OutputDirectory = Path.Combine(Path.GetTempPath(), "actorcluster-compare"), BasePort = 24000 };
 Directory.CreateDirectory(chaosOptions.OutputDirectory);
-await using (var cluster = await ClusterUnderTest.StartAsync(chaosOptions, Console.Error, CancellationToken.None, fastFailureDetection: false, faultInjection: false))
+// Orleans's default failure detection unless --fast-failure-detection (1 s probes, 2 misses), which
+// the chaos runs use.
+var fastFailureDetection = arguments.Contains("--fast-failure-detection");
+await using (var cluster = await ClusterUnderTest.StartAsync(chaosOptions, Console.Error, CancellationToken.None, fastFailureDetection, faultInjection: false))
 {
     var options = new ActorClusterClientOptions { ClusterId = cluster.ClusterId, TimeoutMilliseconds = 10_000, Retries = 3 };
     foreach (var gateway in cluster.Gateways)
@@ -58,6 +65,12 @@ await using (var cluster = await ClusterUnderTest.StartAsync(chaosOptions, Conso
     await WaitForLeadersAsync(client);
     Task Put(string key, byte[] value) => client.PutAsync(key, value);
     Task Get(string key) => client.GetAsync(key);
+    async Task Probe(string key)
+    {
+        using var attempt = new CancellationTokenSource(ProbeAttempt);
+        await client.PutAsync(key, [1], attempt.Token);
+    }
+
     results.AddRange(await MeasureAsync("ActorCluster", Put, Get, e => e is ActorClusterException));
     SiloProcess? victim = null;
     failoverResults["ActorCluster"] = await FailoverAsync("ActorCluster", async () =>
@@ -69,12 +82,22 @@ await using (var cluster = await ClusterUnderTest.StartAsync(chaosOptions, Conso
         victim = cluster.Silos.Single(s => s.IsRunning && leader.Silo.Contains($":{s.SiloPort}:", StringComparison.Ordinal));
         cluster.Kill(victim);
         return victim.Index;
-    }, probe => Put(probe, [1]), async _ =>
+    }, Probe, async _ =>
     {
         cluster.Start(victim!);
         await cluster.WaitReadyAsync(victim!, TimeSpan.FromSeconds(90), CancellationToken.None);
         await WaitForLeadersAsync(client);
     });
+}
+
+if (!arguments.Contains("--no-embedded"))
+{
+    // The embedded default as `dotnet run --project Silo` starts it: three silos in one process
+    // on SQLite. No failover here: the silos share a process, so none can be killed alone.
+    await using var embedded = await EmbeddedCluster.StartAsync();
+    await using var client = await ActorClusterClient.ConnectAsync(EmbeddedCluster.ClientOptions);
+    await WaitForLeadersAsync(client);
+    results.AddRange(await MeasureAsync("ActorCluster (SQLite, one process)", (k, v) => client.PutAsync(k, v), k => client.GetAsync(k), e => e is ActorClusterException));
 }
 
 Report(results, failoverResults, arguments.Contains("--json"));
@@ -112,12 +135,14 @@ async Task<List<double>> FailoverAsync(string system, Func<Task<int>> killLeader
         var clock = Stopwatch.StartNew();
         while (true)
         {
+            // Each attempt has a short deadline of its own: an attempt stuck on the dead member
+            // must not hide a leader that is already serving.
             try
             {
-                await write("failover-probe").WaitAsync(TimeSpan.FromSeconds(5));
+                await write("failover-probe").WaitAsync(ProbeAttempt * 2);
                 break;
             }
-            catch (Exception e) when (e is Grpc.Core.RpcException or ActorClusterException or TimeoutException)
+            catch (Exception e) when (e is Grpc.Core.RpcException or ActorClusterException or TimeoutException or OperationCanceledException)
             {
                 if (clock.Elapsed > TimeSpan.FromSeconds(120))
                 {
@@ -170,13 +195,13 @@ static void Report(List<Result> results, Dictionary<string, List<double>> failov
     }
 
     var text = new StringBuilder();
-    text.AppendLine("| operation | clients | etcd ops/s | p50 | p99 | p999 | ActorCluster ops/s | p50 | p99 | p999 | ratio |");
-    text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    foreach (var pair in rows.GroupBy(r => (r.Mix, r.Clients)).OrderBy(g => g.Key.Mix).ThenBy(g => g.Key.Clients))
+    text.AppendLine("| system | operation | clients | ops/s | p50 ms | p99 ms | p999 ms | ops/s vs etcd | runs (ops/s) |");
+    text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---|");
+    foreach (var row in rows.OrderBy(r => r.Mix).ThenBy(r => r.Clients).ThenBy(r => r.System == "etcd" ? 0 : 1))
     {
-        var etcdRow = pair.Single(r => r.System == "etcd");
-        var ours = pair.Single(r => r.System == "ActorCluster");
-        text.AppendLine(CultureInfo.InvariantCulture, $"| {pair.Key.Mix} | {pair.Key.Clients} | {etcdRow.OpsPerSecond:N0} | {etcdRow.P50Ms:0.0} | {etcdRow.P99Ms:0.0} | {etcdRow.P999Ms:0.0} | {ours.OpsPerSecond:N0} | {ours.P50Ms:0.0} | {ours.P99Ms:0.0} | {ours.P999Ms:0.0} | {ours.OpsPerSecond / etcdRow.OpsPerSecond:0.00} |");
+        var etcdRow = rows.FirstOrDefault(r => r.System == "etcd" && r.Mix == row.Mix && r.Clients == row.Clients);
+        var ratio = etcdRow is null ? "-" : (row.OpsPerSecond / etcdRow.OpsPerSecond).ToString("0.00", CultureInfo.InvariantCulture);
+        text.AppendLine(CultureInfo.InvariantCulture, $"| {row.System} | {row.Mix} | {row.Clients} | {row.OpsPerSecond:N0} | {row.P50Ms:0.0} | {row.P99Ms:0.0} | {row.P999Ms:0.0} | {ratio} | {string.Join(" / ", row.Runs.Select(r => r.ToString("N0", CultureInfo.InvariantCulture)))} |");
     }
 
     text.AppendLine();

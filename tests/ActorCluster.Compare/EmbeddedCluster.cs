@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using ActorCluster.Client;
+
+namespace ActorCluster.Compare;
+
+/// <summary>
+/// The embedded default, started as a user would (<c>dotnet run --project Silo</c>): three silos in
+/// one process on SQLite, in a fresh data directory, on ports of its own.
+/// </summary>
+internal sealed class EmbeddedCluster : IAsyncDisposable
+{
+    private const int SiloPort = 26000;
+    private const int GatewayPort = 26100;
+    private const int HttpPort = 26200;
+    private readonly Process _process;
+    private readonly string _dataDirectory;
+
+    private EmbeddedCluster(Process process, string dataDirectory)
+    {
+        _process = process;
+        _dataDirectory = dataDirectory;
+    }
+
+    public static ActorClusterClientOptions ClientOptions
+    {
+        get
+        {
+            var options = new ActorClusterClientOptions { TimeoutMilliseconds = 10_000, Retries = 3 };
+            for (var i = 0; i < 3; i++)
+            {
+                options.Gateways.Add($"127.0.0.1:{GatewayPort + i}");
+            }
+
+            return options;
+        }
+    }
+
+    public static async Task<EmbeddedCluster> StartAsync()
+    {
+        var dataDirectory = Directory.CreateTempSubdirectory("actorcluster-compare-embedded-").FullName;
+        var silo = ActorCluster.Client.Chaos.ClusterUnderTest.FindSilo();
+        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[]
+        {
+            silo, "--data-dir", dataDirectory, "--silo-port", $"{SiloPort}", "--gateway-port", $"{GatewayPort}",
+            "--http-port", $"{HttpPort}", "--dashboard", "false",
+        })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start the silo.");
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var cluster = new EmbeddedCluster(process, dataDirectory);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(90))
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"The embedded cluster exited with code {process.ExitCode}.");
+            }
+
+            try
+            {
+                using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{HttpPort}/readyz"));
+                if (response.IsSuccessStatusCode)
+                {
+                    return cluster;
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                // Not up yet.
+            }
+
+            await Task.Delay(250);
+        }
+
+        await cluster.DisposeAsync();
+        throw new TimeoutException("The embedded cluster was not ready within 90 s.");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+        Directory.Delete(_dataDirectory, recursive: true);
+    }
+}
