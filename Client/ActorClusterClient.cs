@@ -201,6 +201,7 @@ public sealed class ActorClusterClient : IAsyncDisposable
         var deadline = DateTime.UtcNow + _options.Timeout;
         Exception? lastError = null;
         string? lastReason = null;
+        var mayHaveArrived = false;
         for (var attempt = 0; attempt <= _options.Retries; attempt++)
         {
             var remaining = deadline - DateTime.UtcNow;
@@ -227,17 +228,22 @@ public sealed class ActorClusterClient : IAsyncDisposable
             {
                 lastError = e;
             }
-            catch (OrleansException e) when (e is not OrleansMessageRejectionException || attempt < _options.Retries)
+            catch (OrleansMessageRejectionException e)
+            {
+                // Refused before it reached a grain (no connection to the gateway, say).
+                lastError = e;
+                continue;
+            }
+            catch (Exception e) when (e is OrleansException or SiloUnavailableException or System.Net.Sockets.SocketException)
             {
                 lastError = e;
             }
-            catch (Exception e) when (e is SiloUnavailableException or System.Net.Sockets.SocketException)
-            {
-                lastError = e;
-            }
+
+            // Anything but a refusal may have reached the shard.
+            mayHaveArrived = true;
         }
 
-        if (lastError is OrleansMessageRejectionException or SiloUnavailableException && lastReason is null)
+        if (!mayHaveArrived && lastError is not null && lastReason is null)
         {
             throw new ClusterUnavailableException($"The cluster did not accept the request: {lastError.Message}", lastError);
         }

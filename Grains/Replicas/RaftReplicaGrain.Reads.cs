@@ -44,7 +44,7 @@ public sealed partial class RaftReplicaGrain
             StartReadRound();
         }
 
-        return read.Completion.Task;
+        return WithinWaitLimitAsync(read.Completion.Task, "the read");
     }
 
     private void StartReadRound()

@@ -30,6 +30,7 @@ public sealed partial class RaftReplicaGrain(
     private readonly ReplicaOptions _options = replicaOptions.Value;
     private readonly int _replicationFactor = ringOptions.Value.ReplicationFactor;
     private readonly KvStateMachine _kv = new();
+    private static readonly TimeSpan PendingWaitLimit = TimeSpan.FromSeconds(5);
     private readonly Dictionary<ulong, PendingWrite> _pendingWrites = [];
     private string _key = string.Empty;
     private string? _siloEndpoint;
@@ -183,7 +184,7 @@ public sealed partial class RaftReplicaGrain(
                 _pendingWrites[result.LastIndex] = pending;
                 ReplicaMetrics.Proposals.Add(1);
                 SchedulePump();
-                return pending.Completion.Task;
+                return WithinWaitLimitAsync(pending.Completion.Task, "the write");
             case ProposeStatus.NotLeader:
                 return Task.FromResult(ReplicaReply.NotLeader((int)result.LeaderHint));
             default:
@@ -258,6 +259,26 @@ public sealed partial class RaftReplicaGrain(
     {
         LogStopped(_key, what, error);
         Stop(what);
+    }
+
+    /// <summary>
+    /// Bounds how long a call waits for its entry to commit or its read to be confirmed. Orleans
+    /// deactivates an activation only once its running calls have returned, while a deactivating
+    /// activation's timer and incoming Raft messages stop, so a leader with writes in flight that
+    /// began to deactivate would wait for commits that can no longer come, and hold every later
+    /// call for that grain with it. After the limit the caller is told to retry: a retried write
+    /// carries its session number and applies at most once.
+    /// </summary>
+    private static async Task<ReplicaReply> WithinWaitLimitAsync(Task<ReplicaReply> completion, string what)
+    {
+        try
+        {
+            return await completion.WaitAsync(PendingWaitLimit);
+        }
+        catch (TimeoutException)
+        {
+            return ReplicaReply.Retry($"{what} did not finish within {PendingWaitLimit.TotalSeconds:0}s here; it may still take effect");
+        }
     }
 
     private sealed class PendingWrite(ulong term)

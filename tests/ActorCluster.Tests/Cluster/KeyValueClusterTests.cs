@@ -8,6 +8,25 @@ namespace ActorCluster.Tests.Cluster;
 public sealed class KeyValueClusterTests
 {
     [Fact]
+    public async Task With_every_silo_gone_operations_fail_with_the_clients_typed_errors()
+    {
+        await using var test = await TestCluster.StartAsync();
+        await using var client = await ActorClusterClient.FromClusterClientAsync(
+            test.Cluster.Client, new ActorClusterClientOptions { TimeoutMilliseconds = 3_000, Retries = 2 });
+        await client.PutAsync("before", [1]);
+        foreach (var silo in test.Cluster.Silos.ToList())
+        {
+            await test.Cluster.KillSiloAsync(silo);
+        }
+
+        // Orleans's own exceptions (a refused message, say) must not reach the caller: a write
+        // that may have arrived is an unknown outcome, one that surely did not is "unavailable".
+        var write = await Assert.ThrowsAnyAsync<ActorClusterException>(() => client.PutAsync("after", [2]));
+        Assert.True(write is ClusterUnavailableException or OperationTimeoutException { OutcomeUnknown: true }, write.GetType().Name);
+        await Assert.ThrowsAnyAsync<ActorClusterException>(() => client.GetAsync("before"));
+    }
+
+    [Fact]
     public async Task Put_get_delete_and_compare_and_swap_work_end_to_end()
     {
         await using var test = await TestCluster.StartAsync();
