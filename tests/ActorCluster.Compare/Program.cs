@@ -34,7 +34,13 @@ await using (var etcd = await EtcdCluster.StartAsync())
     var client = new EtcdClient(EtcdCluster.Endpoints);
     Task Put(string key, byte[] value) => client.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFrom(value) });
     Task Get(string key) => client.GetAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(key) });
-    Task Probe(string key) => client.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFrom([1]) }, deadline: DateTime.UtcNow + ProbeAttempt);
+    async Task Probe(string key)
+    {
+        // A token rather than a gRPC deadline: an expiring deadline can throw on a timer thread.
+        using var attempt = new CancellationTokenSource(ProbeAttempt);
+        await client.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFrom([1]) }, cancellationToken: attempt.Token);
+    }
+
     results.AddRange(await MeasureAsync("etcd", Put, Get, e => e is Grpc.Core.RpcException));
     failoverResults["etcd"] = await FailoverAsync("etcd", async () =>
     {
