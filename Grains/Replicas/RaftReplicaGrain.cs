@@ -262,12 +262,12 @@ public sealed partial class RaftReplicaGrain(
     }
 
     /// <summary>
-    /// Bounds how long a call waits for its entry to commit or its read to be confirmed. Orleans
-    /// deactivates an activation only once its running calls have returned, while a deactivating
-    /// activation's timer and incoming Raft messages stop, so a leader with writes in flight that
-    /// began to deactivate would wait for commits that can no longer come, and hold every later
-    /// call for that grain with it. After the limit the caller is told to retry: a retried write
-    /// carries its session number and applies at most once.
+    /// Bounds how long a call waits for its entry to commit or its read to be confirmed. No call
+    /// may wait without limit: Orleans completes a deactivation only once running calls return,
+    /// and a deactivating leader's timer and incoming Raft messages stop, so a commit it waits for
+    /// may never come (a membership run once left a leader answering nothing for minutes). After
+    /// the limit the caller is told to retry: a retried write carries its session number and
+    /// applies at most once.
     /// </summary>
     private static async Task<ReplicaReply> WithinWaitLimitAsync(Task<ReplicaReply> completion, string what)
     {
