@@ -1,5 +1,4 @@
 using System.Text;
-using ActorCluster.Grains.Interfaces;
 
 namespace ActorCluster.Client.Chaos;
 
@@ -120,24 +119,7 @@ public static class ChaosRunner
     /// <summary>After healing: wait for every shard to lead again, then read every key (recorded).</summary>
     private static async Task<IReadOnlyDictionary<string, string?>?> FinalReadsAsync(Workload workload, ActorClusterClient client, ChaosOptions options, TextWriter log, CancellationToken cancellationToken)
     {
-        var recovered = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (DateTime.UtcNow < recovered)
-        {
-            try
-            {
-                var status = await client.Cluster.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetStatus().WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
-                if (status.Shards.All(s => s.LeaderSlot != 0))
-                {
-                    break;
-                }
-            }
-            catch (Exception e) when (e is TimeoutException or OrleansException)
-            {
-                // Still recovering.
-            }
-
-            await Task.Delay(500, cancellationToken);
-        }
+        await ClusterUnderTest.WaitForLeadersAsync(client, TimeSpan.FromSeconds(60), cancellationToken);
 
         for (var i = 0; i < options.RegisterKeys; i++)
         {

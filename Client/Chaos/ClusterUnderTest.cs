@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using ActorCluster.Grains.Interfaces;
 using Npgsql;
 
 namespace ActorCluster.Client.Chaos;
@@ -125,19 +126,48 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         Log($"started silo {silo.Index} (pid {process.Id}, silo port {silo.SiloPort})");
     }
 
-    public async Task WaitReadyAsync(SiloProcess silo, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>Waits until every shard of the cluster has a leader; false when it does not within <paramref name="timeout"/>.</summary>
+    public static async Task<bool> WaitForLeadersAsync(ActorClusterClient client, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < timeout)
         {
-            if (silo.Process is { HasExited: true } exited)
+            try
             {
-                throw new InvalidOperationException($"Silo {silo.Index} exited with code {exited.ExitCode}; see its log in {_options.OutputDirectory}.");
+                var status = await client.Cluster.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetStatus().WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+                if (status.Shards.All(s => s.LeaderSlot != 0))
+                {
+                    return true;
+                }
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException)
+            {
+                // Still recovering.
+            }
+
+            await Task.Delay(500, cancellationToken);
+        }
+
+        return false;
+    }
+
+    public Task WaitReadyAsync(SiloProcess silo, TimeSpan timeout, CancellationToken cancellationToken) =>
+        WaitReadyAsync(_http, silo.Process!, silo.HttpPort, $"Silo {silo.Index}", $"see its log in {_options.OutputDirectory}", timeout, cancellationToken);
+
+    /// <summary>Polls a silo process's <c>/readyz</c> until it answers 200; fails if the process exits or the time runs out.</summary>
+    internal static async Task WaitReadyAsync(HttpClient http, Process process, int httpPort, string what, string whereToLook, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < timeout)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"{what} exited with code {process.ExitCode}; {whereToLook}.");
             }
 
             try
             {
-                using var response = await _http.GetAsync(new Uri($"http://127.0.0.1:{silo.HttpPort}/readyz"), cancellationToken);
+                using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{httpPort}/readyz"), cancellationToken);
                 if (response.IsSuccessStatusCode)
                 {
                     return;
@@ -155,7 +185,7 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
             await Task.Delay(250, cancellationToken);
         }
 
-        throw new TimeoutException($"Silo {silo.Index} was not ready within {timeout.TotalSeconds:0}s.");
+        throw new TimeoutException($"{what} was not ready within {timeout.TotalSeconds:0}s.");
     }
 
     public void Kill(SiloProcess silo)

@@ -84,12 +84,7 @@ public sealed partial class RaftReplicaGrain
             return;
         }
 
-        var where = await GrainFactory.GetGrain<IManagementGrain>(0).GetActivationAddress(PeerOf(preferred));
-        if (where is not null && where.Equals(placement.TargetOf(_shard, preferred, active)) && IsLeader)
-        {
-            _raft.TransferLeadership((ulong)preferred);
-            SchedulePump();
-        }
+        await TryHandLeadershipToWellPlacedAsync(preferred, active);
     }
 
     /// <summary>
@@ -103,16 +98,26 @@ public sealed partial class RaftReplicaGrain
             .Where(p => !p.Value.IsLearner && p.Value.Match == _raft.LastIndex)
             .Select(p => (int)p.Key)
             .ToList();
-        var management = GrainFactory.GetGrain<IManagementGrain>(0);
         foreach (var slot in candidates)
         {
-            var where = await management.GetActivationAddress(PeerOf(slot));
-            if (where is not null && where.Equals(placement.TargetOf(_shard, slot, active)) && IsLeader)
+            if (await TryHandLeadershipToWellPlacedAsync(slot, active))
             {
-                _raft.TransferLeadership((ulong)slot);
-                SchedulePump();
                 return;
             }
         }
+    }
+
+    /// <summary>Transfers leadership to <paramref name="slot"/> if this replica still leads and that replica sits where the placement puts it.</summary>
+    private async Task<bool> TryHandLeadershipToWellPlacedAsync(int slot, SiloAddress[] active)
+    {
+        var where = await GrainFactory.GetGrain<IManagementGrain>(0).GetActivationAddress(PeerOf(slot));
+        if (where is null || !where.Equals(placement.TargetOf(_shard, slot, active)) || !IsLeader)
+        {
+            return false;
+        }
+
+        _raft!.TransferLeadership((ulong)slot);
+        SchedulePump();
+        return true;
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ActorCluster.Client;
+using ActorCluster.Client.Chaos;
 
 namespace ActorCluster.Compare;
 
@@ -38,7 +39,7 @@ internal sealed class EmbeddedCluster : IAsyncDisposable
     public static async Task<EmbeddedCluster> StartAsync()
     {
         var dataDirectory = Directory.CreateTempSubdirectory("actorcluster-compare-embedded-").FullName;
-        var silo = ActorCluster.Client.Chaos.ClusterUnderTest.FindSilo();
+        var silo = ClusterUnderTest.FindSilo();
         var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in new[]
         {
@@ -55,33 +56,17 @@ internal sealed class EmbeddedCluster : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var cluster = new EmbeddedCluster(process, dataDirectory);
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(90))
+        try
         {
-            if (process.HasExited)
-            {
-                throw new InvalidOperationException($"The embedded cluster exited with code {process.ExitCode}.");
-            }
-
-            try
-            {
-                using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{HttpPort}/readyz"));
-                if (response.IsSuccessStatusCode)
-                {
-                    return cluster;
-                }
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-            {
-                // Not up yet.
-            }
-
-            await Task.Delay(250);
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+            await ClusterUnderTest.WaitReadyAsync(http, process, HttpPort, "The embedded cluster", "run it by hand to see why", TimeSpan.FromSeconds(90), CancellationToken.None);
+            return cluster;
         }
-
-        await cluster.DisposeAsync();
-        throw new TimeoutException("The embedded cluster was not ready within 90 s.");
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -68,7 +68,7 @@ await using (var cluster = await ClusterUnderTest.StartAsync(chaosOptions, Conso
     }
 
     await using var client = await ActorClusterClient.ConnectAsync(options);
-    await WaitForLeadersAsync(client);
+    await ClusterUnderTest.WaitForLeadersAsync(client, TimeSpan.FromSeconds(120), CancellationToken.None);
     Task Put(string key, byte[] value) => client.PutAsync(key, value);
     Task Get(string key) => client.GetAsync(key);
     async Task Probe(string key)
@@ -92,7 +92,7 @@ await using (var cluster = await ClusterUnderTest.StartAsync(chaosOptions, Conso
     {
         cluster.Start(victim!);
         await cluster.WaitReadyAsync(victim!, TimeSpan.FromSeconds(90), CancellationToken.None);
-        await WaitForLeadersAsync(client);
+        await ClusterUnderTest.WaitForLeadersAsync(client, TimeSpan.FromSeconds(120), CancellationToken.None);
     });
 }
 
@@ -102,7 +102,7 @@ if (!arguments.Contains("--no-embedded"))
     // on SQLite. No failover here: the silos share a process, so none can be killed alone.
     await using var embedded = await EmbeddedCluster.StartAsync();
     await using var client = await ActorClusterClient.ConnectAsync(EmbeddedCluster.ClientOptions);
-    await WaitForLeadersAsync(client);
+    await ClusterUnderTest.WaitForLeadersAsync(client, TimeSpan.FromSeconds(120), CancellationToken.None);
     results.AddRange(await MeasureAsync("ActorCluster (SQLite, one process)", (k, v) => client.PutAsync(k, v), k => client.GetAsync(k), e => e is ActorClusterException));
 }
 
@@ -163,27 +163,6 @@ async Task<List<double>> FailoverAsync(string system, Func<Task<int>> killLeader
     }
 
     return times;
-}
-
-static async Task WaitForLeadersAsync(ActorClusterClient client)
-{
-    for (var i = 0; i < 240; i++)
-    {
-        try
-        {
-            var status = await client.Cluster.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetStatus();
-            if (status.Shards.All(s => s.LeaderSlot != 0))
-            {
-                return;
-            }
-        }
-        catch (Exception e) when (e is TimeoutException or OrleansException)
-        {
-            // Recovering.
-        }
-
-        await Task.Delay(500);
-    }
 }
 
 static void Report(List<Result> results, Dictionary<string, List<double>> failovers, bool json)

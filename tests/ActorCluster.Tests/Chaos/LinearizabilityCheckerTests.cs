@@ -14,7 +14,7 @@ public sealed class LinearizabilityCheckerTests
         Read(2, "a", 30, 40, "x", 5);
         Cas(1, "a", expected: 5, "y", 50, 60, version: 7);
         Read(2, "a", 70, 80, "y", 7);
-        Assert.Equal(ActorCluster.Client.Chaos.Verdict.Linearizable, VerdictOf());
+        Assert.Equal(Verdict.Linearizable, VerdictOf());
     }
 
     [Fact]
@@ -24,7 +24,7 @@ public sealed class LinearizabilityCheckerTests
         Write(1, "a", "y", 30, 60, version: 9);
         Read(2, "a", 40, 50, "x", 5);
         Read(3, "a", 41, 55, "y", 9);
-        Assert.Equal(ActorCluster.Client.Chaos.Verdict.Linearizable, VerdictOf());
+        Assert.Equal(Verdict.Linearizable, VerdictOf());
     }
 
     [Fact]
@@ -45,7 +45,7 @@ public sealed class LinearizabilityCheckerTests
         Write(1, "a", "x", 10, 20, version: 5);
         // The acknowledged write has vanished.
         Read(2, "a", 30, 40, null, 0);
-        Assert.Equal(ActorCluster.Client.Chaos.Verdict.NotLinearizable, VerdictOf());
+        Assert.Equal(Verdict.NotLinearizable, VerdictOf());
     }
 
     [Fact]
@@ -54,7 +54,7 @@ public sealed class LinearizabilityCheckerTests
         Write(1, "a", "x", 10, 20, version: 5);
         Cas(1, "a", expected: 5, "y", 30, 50, version: 8);
         Cas(2, "a", expected: 5, "z", 31, 51, version: 9);
-        Assert.Equal(ActorCluster.Client.Chaos.Verdict.NotLinearizable, VerdictOf());
+        Assert.Equal(Verdict.NotLinearizable, VerdictOf());
     }
 
     [Fact]
@@ -64,7 +64,7 @@ public sealed class LinearizabilityCheckerTests
         WriteUnknown(2, "a", "y", 30);
         Read(3, "a", 40, 50, "x", 5);
         Read(3, "a", 60, 70, "y", 12);
-        Assert.Equal(ActorCluster.Client.Chaos.Verdict.Linearizable, VerdictOf());
+        Assert.Equal(Verdict.Linearizable, VerdictOf());
     }
 
     [Fact]
@@ -74,7 +74,7 @@ public sealed class LinearizabilityCheckerTests
         WriteUnknown(2, "a", "y", 30);
         Read(3, "a", 40, 50, "y", 12);
         Read(3, "a", 60, 70, "x", 5);
-        Assert.Equal(ActorCluster.Client.Chaos.Verdict.NotLinearizable, VerdictOf());
+        Assert.Equal(Verdict.NotLinearizable, VerdictOf());
     }
 
     [Fact]
@@ -82,7 +82,7 @@ public sealed class LinearizabilityCheckerTests
     {
         Write(1, "a", "x", 10, 20, version: 9);
         Write(1, "a", "y", 30, 40, version: 5);
-        Assert.Equal(ActorCluster.Client.Chaos.Verdict.NotLinearizable, VerdictOf());
+        Assert.Equal(Verdict.NotLinearizable, VerdictOf());
     }
 
     [Fact]
@@ -92,7 +92,7 @@ public sealed class LinearizabilityCheckerTests
         _history.Add(new HistoryEvent(2, EventType.Invoke, "cas", "a", "z", 30, Expected: 4));
         _history.Add(new HistoryEvent(2, EventType.Fail, "cas", "a", null, 40, Version: 5));
         Read(3, "a", 50, 60, "x", 5);
-        Assert.Equal(ActorCluster.Client.Chaos.Verdict.Linearizable, VerdictOf());
+        Assert.Equal(Verdict.Linearizable, VerdictOf());
     }
 
     [Fact]
