@@ -52,7 +52,9 @@ public sealed partial class RaftNode
         if (_heartbeatElapsed >= _options.HeartbeatTicks)
         {
             _heartbeatElapsed = 0;
-            BroadcastHeartbeat(context: 0);
+            // Every heartbeat carries the newest pending read (as etcd's does), so a round whose
+            // heartbeat or answers were lost completes with the next heartbeat that gets through.
+            BroadcastHeartbeat(NewestPendingReadContext);
         }
     }
 

@@ -70,6 +70,9 @@ public sealed partial class RaftNode
         BroadcastHeartbeat(context);
     }
 
+    /// <summary>The context of the newest read awaiting confirmation, or 0 when none waits.</summary>
+    private ulong NewestPendingReadContext => _pendingReads.Count == 0 ? 0 : _pendingReads[^1].Context;
+
     private void AcknowledgeReadIndex(ulong from, ulong context)
     {
         var position = _pendingReads.FindIndex(r => r.Context == context);

@@ -114,6 +114,8 @@ public sealed partial class RaftReplicaGrain
         {
             OnReadIndex(read);
         }
+
+        AbandonReadRoundIfLeadershipChanged();
     }
 
     private KvResponse? ApplyEntry(Entry entry)

@@ -14,6 +14,7 @@ public sealed partial class RaftReplicaGrain
     private readonly Dictionary<ulong, List<PendingRead>> _readsInRound = [];
     private readonly List<(ulong Index, List<PendingRead> Reads)> _readsWaitingForApply = [];
     private ulong _nextReadContext;
+    private ulong _readRoundTerm;
 
     public Task<ReplicaReply> Read(string key, ReadConsistency consistency)
     {
@@ -63,6 +64,7 @@ public sealed partial class RaftReplicaGrain
 
         _readsInRound[context] = [.. _readsWaitingForRound];
         _readsWaitingForRound.Clear();
+        _readRoundTerm = Raft.Term;
         ReplicaMetrics.ReadRounds.Add(1);
         SchedulePump();
     }
@@ -84,6 +86,19 @@ public sealed partial class RaftReplicaGrain
         }
 
         StartReadRound();
+    }
+
+    /// <summary>
+    /// The core forgets pending read rounds when it leaves the leadership, even when it wins it
+    /// back before the driver sees a role change (the term differs then): fail such a round, or
+    /// every later read would queue behind one that will never be answered.
+    /// </summary>
+    private void AbandonReadRoundIfLeadershipChanged()
+    {
+        if (_readsInRound.Count > 0 && (Raft.Role != RaftRole.Leader || Raft.Term != _readRoundTerm))
+        {
+            FailReads("leadership changed while the read was being confirmed");
+        }
     }
 
     private void ServeReadsUpTo(ulong applied)

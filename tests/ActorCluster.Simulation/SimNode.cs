@@ -34,6 +34,12 @@ internal sealed class SimNode(ulong id)
     /// <summary>Commit index seen at the last check, for the monotonicity invariant.</summary>
     public ulong SeenCommit { get; set; }
 
+    /// <summary>The read context this node's driver waits for (serial reads), or 0.</summary>
+    public ulong ReadInFlight { get; set; }
+
+    /// <summary>The term in which <see cref="ReadInFlight"/> was requested.</summary>
+    public ulong ReadTerm { get; set; }
+
     public bool IsUp => Raft is not null;
 
     public byte[] EncodeStateMachine()

@@ -13,7 +13,10 @@ public sealed partial class Simulation
     private ulong _nextCommand = 1;
     private ulong _nextReadContext = 1;
     private ulong _firstLivenessCommand = ulong.MaxValue;
+    private ulong _firstLivenessRead = ulong.MaxValue;
     private bool _livenessReached;
+    private bool _commitLivenessReached;
+    private bool _readLivenessReached;
 
     private void Control(int tick)
     {
@@ -50,6 +53,7 @@ public sealed partial class Simulation
 
         _downUntil.Clear();
         _firstLivenessCommand = _nextCommand;
+        _firstLivenessRead = _nextReadContext;
     }
 
     private void Nemesis(int tick)
@@ -281,7 +285,11 @@ public sealed partial class Simulation
             Propose(node, redirect: true);
         }
 
-        if (_rng.Chance(0.2))
+        if (_options.SerialReads)
+        {
+            SerialReads(live);
+        }
+        else if (_rng.Chance(0.2))
         {
             var reader = live[_rng.Next(live.Count)];
             var context = _nextReadContext++;
@@ -289,6 +297,28 @@ public sealed partial class Simulation
             {
                 _pendingReads[context] = _maxCommitSeen;
                 ProcessReadies(reader, _options.AsyncDisk);
+            }
+        }
+    }
+
+    /// <summary>Each leader keeps at most one read round going, as the replica grain does.</summary>
+    private void SerialReads(List<SimNode> live)
+    {
+        foreach (var node in live)
+        {
+            if (node.Raft is not { Role: RaftRole.Leader } raft || node.ReadInFlight != 0 || !_rng.Chance(0.5))
+            {
+                continue;
+            }
+
+            var context = _nextReadContext++;
+            if (raft.ReadIndex(context) == ProposeStatus.Accepted)
+            {
+                _pendingReads[context] = _maxCommitSeen;
+                node.ReadInFlight = context;
+                node.ReadTerm = raft.Term;
+                Trace(41, node.Id, context, () => $"n{node.Id} starts read round {context}");
+                ProcessReadies(node, _options.AsyncDisk);
             }
         }
     }

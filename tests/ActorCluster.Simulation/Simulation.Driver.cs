@@ -78,10 +78,25 @@ public sealed partial class Simulation
         foreach (var read in ready.ReadStates)
         {
             CheckReadState(node, read);
+            if (read.Context == node.ReadInFlight)
+            {
+                node.ReadInFlight = 0;
+            }
         }
 
-        node.Raft!.Advance(ready);
+        var raft = node.Raft!;
+        raft.Advance(ready);
+        if (node.ReadInFlight != 0 && (raft.Role != RaftRole.Leader || raft.Term != node.ReadTerm))
+        {
+            // The core drops pending reads when leadership changes; the grain fails its round then.
+            Trace(42, node.Id, node.ReadInFlight, () => $"n{node.Id} abandons read round {node.ReadInFlight}");
+            _pendingReads.Remove(node.ReadInFlight);
+            node.ReadInFlight = 0;
+        }
     }
+
+    private void UpdateLiveness() =>
+        _livenessReached = _commitLivenessReached && (!_options.SerialReads || _readLivenessReached);
 
     private void Apply(SimNode node, Entry entry)
     {
@@ -98,7 +113,8 @@ public sealed partial class Simulation
                     _stats.Acknowledged++;
                     if (command >= _firstLivenessCommand)
                     {
-                        _livenessReached = true;
+                        _commitLivenessReached = true;
+                        UpdateLiveness();
                     }
                 }
 
@@ -125,6 +141,7 @@ public sealed partial class Simulation
         node.Raft = null;
         node.Persisting = null;
         node.SentEarly.Clear();
+        node.ReadInFlight = 0;
         node.Incarnation++;
         node.Decommissioned |= decommission;
         _stats.Crashes += decommission ? 0 : 1;

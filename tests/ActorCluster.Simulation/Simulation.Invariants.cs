@@ -312,6 +312,12 @@ public sealed partial class Simulation
         }
 
         _stats.ReadsCompleted++;
+        if (read.Context >= _firstLivenessRead)
+        {
+            _readLivenessReached = true;
+            UpdateLiveness();
+        }
+
         if (read.Index < commitAtRequest)
         {
             Violation($"n{node.Id} read index {read.Index} is below the commit index {commitAtRequest} at request time (stale read)");

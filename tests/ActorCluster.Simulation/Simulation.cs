@@ -80,7 +80,9 @@ public sealed partial class Simulation
 
         if (_violations.Count == 0 && !_livenessReached)
         {
-            Violation($"liveness: no new proposal committed within {_options.LivenessTicks} ticks after faults stopped");
+            Violation(_commitLivenessReached
+                ? $"liveness: no read completed within {_options.LivenessTicks} ticks after faults stopped"
+                : $"liveness: no new proposal committed within {_options.LivenessTicks} ticks after faults stopped");
         }
 
         _stats.CommitIndex = _maxCommitSeen;

@@ -67,6 +67,13 @@ public sealed record SimulationOptions
 
     public bool PreVote { get; init; } = true;
 
+    /// <summary>
+    /// Reads as the replica grain issues them: only on a leader, one ReadIndex round at a time, the
+    /// next only once the last completed or was abandoned (leadership or term changed). A round the
+    /// network lost must not stall every later read: once faults stop, a read must complete.
+    /// </summary>
+    public bool SerialReads { get; init; }
+
     public bool CheckQuorum { get; init; } = true;
 
     /// <summary>Record a readable trace of every event (slow; for replaying one seed).</summary>
@@ -110,6 +117,7 @@ public sealed record SimulationOptions
                 BroadcastCommit = rng.Chance(0.5),
                 PreVote = rng.Chance(0.3),
                 CheckQuorum = rng.Chance(0.3),
+                SerialReads = rng.Chance(0.3),
             };
         }
 
@@ -137,6 +145,7 @@ public sealed record SimulationOptions
             BroadcastCommit = rng.Chance(0.5),
             PreVote = rng.Chance(0.85),
             CheckQuorum = rng.Chance(0.85),
+            SerialReads = rng.Chance(0.3),
         };
     }
 
@@ -144,5 +153,5 @@ public sealed record SimulationOptions
     public override string ToString() =>
         $"seed={Seed} nodes={Nodes} ticks={FaultTicks} delay<={MaxDelayUnits} batch={MaxEntriesPerMessage} inflight={MaxInflightMessages} drop={DropRate:0.00} dup={DuplicateRate:0.00} " +
         $"partitions={Partitions}/{PartitionRate:0.000} crashes={Crashes}/{CrashRate:0.000}/{MaxDowntimeTicks} membership={MembershipChanges} transfers={Transfers} " +
-        $"snapshots={Snapshots} asyncDisk={AsyncDisk} early={SendBeforePersisting} skipCommit={SkipCommitOnlyWrites} broadcastCommit={BroadcastCommit} preVote={PreVote} checkQuorum={CheckQuorum}";
+        $"snapshots={Snapshots} asyncDisk={AsyncDisk} early={SendBeforePersisting} skipCommit={SkipCommitOnlyWrites} broadcastCommit={BroadcastCommit} preVote={PreVote} checkQuorum={CheckQuorum} serialReads={SerialReads}";
 }

@@ -32,6 +32,18 @@ internal static class ClusterAssertions
     public static Task<ShardStatus> StatusOf(ActorClusterClient client, int shard) =>
         client.Cluster.GetGrain<IShardGrain>(shard).GetStatus();
 
+    /// <summary>Waits until the shard has a leader and its replicas sit on distinct silos; returns its status.</summary>
+    public static async Task<ShardStatus> SpreadLeaderOf(ActorClusterClient client, int shard, int replicas = 3)
+    {
+        ShardStatus? status = null;
+        await EventuallyAsync(async () =>
+        {
+            status = await StatusOf(client, shard);
+            return status.LeaderSlot != 0 && status.Replicas.Count == replicas && status.Replicas.Select(r => r.Silo).Distinct().Count() == replicas;
+        }, TimeSpan.FromSeconds(60), $"shard {shard} has a leader and its replicas on {replicas} silos");
+        return status!;
+    }
+
     /// <summary>Waits for the shard to have a leader and returns its status.</summary>
     public static async Task<ShardStatus> LeaderOf(ActorClusterClient client, int shard)
     {

@@ -28,7 +28,18 @@ internal sealed class TestCluster : IAsyncDisposable
 
     public ActorClusterClient Client { get; private set; }
 
-    public static IConfiguration Configuration(StorageOptions storage, int shards) => new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+    public static IConfiguration Configuration(StorageOptions storage, int shards, IReadOnlyDictionary<string, string?>? overrides = null)
+    {
+        var settings = Settings(storage, shards);
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+
+        return new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+    }
+
+    private static Dictionary<string, string?> Settings(StorageOptions storage, int shards) => new()
     {
         ["ActorCluster:Ring:Shards"] = shards.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["ActorCluster:Ring:ReplicationFactor"] = "3",
@@ -42,13 +53,14 @@ internal sealed class TestCluster : IAsyncDisposable
         ["ActorCluster:Storage:Provider"] = storage.Provider.ToString(),
         ["ActorCluster:Storage:DataDirectory"] = storage.DataDirectory,
         ["ActorCluster:Storage:ConnectionString"] = storage.ConnectionString,
-    }).Build();
+    };
 
-    public static async Task<TestCluster> StartAsync(int silos = 3, int shards = 4, StorageProvider provider = StorageProvider.Sqlite, StorageOptions? storage = null)
+    /// <summary>Starts a cluster; <paramref name="settings"/> override the test defaults (same keys as appsettings.json).</summary>
+    public static async Task<TestCluster> StartAsync(int silos = 3, int shards = 4, StorageProvider provider = StorageProvider.Sqlite, StorageOptions? storage = null, IReadOnlyDictionary<string, string?>? settings = null)
     {
         storage ??= await StorageFixture.FreshAsync(provider);
         var store = await AdoReplicaStore.OpenAsync(storage);
-        var configuration = Configuration(storage, shards);
+        var configuration = Configuration(storage, shards, settings);
         var builder = new InProcessTestClusterBuilder((short)silos);
 
         // One service id for every cluster on the same storage, as in production: Orleans keys
@@ -60,6 +72,12 @@ internal sealed class TestCluster : IAsyncDisposable
         var client = await ActorClusterClient.FromClusterClientAsync(cluster.Client, new ActorClusterClientOptions { TimeoutMilliseconds = 30_000, Retries = 10 });
         return new TestCluster(cluster, store, storage, client);
     }
+
+    /// <summary>The silo whose address <see cref="Grains.Interfaces.ReplicaStatus.Silo"/> names.</summary>
+    public InProcessSiloHandle SiloOf(string siloAddress) => Cluster.Silos.Single(s => s.SiloAddress.ToString() == siloAddress);
+
+    /// <summary>The endpoint ("host:port") by which fault injection names a silo.</summary>
+    public static string EndpointOf(InProcessSiloHandle silo) => $"{silo.SiloAddress.Endpoint.Address}:{silo.SiloAddress.Endpoint.Port}";
 
     public async ValueTask DisposeAsync()
     {

@@ -24,9 +24,57 @@ public sealed class RaftReadIndexTests
         leader.Advance(first);
         // One acknowledgement plus the leader's own is a quorum of three.
         leader.Step(Msg(MessageType.HeartbeatResponse, 2, 1, leader.Term, context: 77));
-        var read = Assert.Single(DrainReadies(leader).SelectMany(r => r.ReadStates));
+        var rest = DrainReadies(leader);
+        var read = Assert.Single(rest.SelectMany(r => r.ReadStates));
         Assert.Equal(new ReadState(index, 77), read);
-        Assert.DoesNotContain(net.Delivered, m => m.Type == MessageType.Append && m.Entries.Length > 0 && m.Entries[0].Index > index);
+        // A read writes nothing to the log: no entry was appended or sent for it.
+        Assert.Equal(index, leader.LastIndex);
+        Assert.DoesNotContain(rest.Prepend(first).SelectMany(r => r.Messages), m => m.Type == MessageType.Append && m.Entries.Length > 0);
+    }
+
+    [Fact]
+    public void Thesis_6_4_a_read_round_whose_heartbeats_were_lost_completes_with_the_next_periodic_heartbeat()
+    {
+        var net = TestNetwork.Of(3);
+        var leader = net.Elect(1);
+        var index = net.Propose(1, "x");
+        Assert.Equal(ProposeStatus.Accepted, leader.ReadIndex(41));
+        // The round's own heartbeats are lost on the way.
+        var lost = Drain(leader);
+        Assert.Equal(2, lost.Count(m => m.Type == MessageType.Heartbeat && m.Context == 41));
+        net.Stabilize();
+        Assert.Empty(net.Reads[1]);
+
+        // The next periodic heartbeat carries the pending read's context again, and its answers confirm it.
+        leader.Tick();
+        var beats = leader.GetReady();
+        Assert.All(beats.Messages.Where(m => m.Type == MessageType.Heartbeat), m => Assert.Equal(41UL, m.Context));
+        net.Record(1, beats);
+        leader.Advance(beats);
+        net.Deliver(beats.Messages);
+        net.Stabilize();
+        Assert.Equal(new ReadState(index, 41), Assert.Single(net.Reads[1]));
+
+        // Once nothing waits, heartbeats carry no context.
+        leader.Tick();
+        Assert.All(Drain(leader).Where(m => m.Type == MessageType.Heartbeat), m => Assert.Equal(0UL, m.Context));
+    }
+
+    [Fact]
+    public void Thesis_6_4_a_lost_round_does_not_hold_up_the_reads_queued_behind_it()
+    {
+        var net = TestNetwork.Of(3);
+        var leader = net.Elect(1);
+        var index = net.Propose(1, "x");
+        leader.ReadIndex(1);
+        Drain(leader);
+        leader.ReadIndex(2);
+        Drain(leader);
+        net.Stabilize();
+        Assert.Empty(net.Reads[1]);
+        // A periodic heartbeat carries the newest context; its confirmation completes both rounds in order.
+        net.TickAll();
+        Assert.Equal([new ReadState(index, 1), new ReadState(index, 2)], net.Reads[1]);
     }
 
     [Fact]

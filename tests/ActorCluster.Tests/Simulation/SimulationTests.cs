@@ -40,6 +40,7 @@ public sealed class SimulationTests(ITestOutputHelper output)
         Assert.Contains(scenarios, s => s.Partitions && s.Crashes && s.MembershipChanges && s.Transfers && s.Snapshots && s.DropRate > 0 && s.DuplicateRate > 0);
         Assert.Contains(scenarios, s => !s.PreVote && !s.CheckQuorum);
         Assert.Contains(scenarios, s => s.MaxEntriesPerMessage == 1);
+        Assert.Contains(scenarios, s => s.SerialReads && s.DropRate > 0.05 && s.Crashes && s.Partitions);
     }
 
     [Theory]
@@ -101,6 +102,7 @@ public sealed class SimulationTests(ITestOutputHelper output)
     [Theory]
     [InlineData(2673UL)] // A removed member that is no longer sent heartbeats kept campaigning without check-quorum.
     [InlineData(37UL)] // One entry per message: an unbounded backlog outran replication until proposals pushed back.
+    [InlineData(200UL)] // Serial reads: a read round whose heartbeats were lost stalled every later read of its leader.
     public void Pinned_seeds_that_once_failed_pass(ulong seed)
     {
         var result = new ActorCluster.Simulation.Simulation(SimulationOptions.Mixed(seed)).Run();
