@@ -19,8 +19,31 @@ public static class KeyRules
             return "the key is empty";
         }
 
+        if (FirstLoneSurrogate(key) is { } position)
+        {
+            // UTF-8 would encode it as U+FFFD, so two different keys would name one stored key.
+            return $"the key is not well-formed UTF-16: a lone surrogate at position {position}";
+        }
+
         var bytes = Encoding.UTF8.GetByteCount(key);
         return bytes > MaxKeyBytes ? $"the key is {bytes} bytes; the limit is {MaxKeyBytes}" : null;
+    }
+
+    private static int? FirstLoneSurrogate(string key)
+    {
+        for (var i = 0; i < key.Length; i++)
+        {
+            if (char.IsHighSurrogate(key[i]) && i + 1 < key.Length && char.IsLowSurrogate(key[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(key[i]))
+            {
+                return i;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Why <paramref name="value"/> is not acceptable, or null when it is.</summary>

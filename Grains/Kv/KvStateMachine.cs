@@ -53,10 +53,14 @@ public sealed partial class KvStateMachine
     /// <summary>Records an entry that carries no command (a leader's empty entry, a membership change).</summary>
     public void ApplyNoop(ulong index) => Advance(index);
 
-    /// <summary>The current value and version of <paramref name="key"/>.</summary>
+    /// <summary>The current value and version of <paramref name="key"/>; the value is the caller's own copy.</summary>
+    /// <remarks>
+    /// Orleans passes immutable answers by reference between grains of one silo, so handing out the
+    /// stored array would let any caller there change this replica's state behind Raft's back.
+    /// </remarks>
     public KvResponse Get(string key) =>
         _data.TryGetValue(key, out var current)
-            ? new KvResponse(KvStatus.Ok, current.Version, current.Value)
+            ? new KvResponse(KvStatus.Ok, current.Version, current.Value.AsSpan().ToArray())
             : new KvResponse(KvStatus.NotFound, 0);
 
     private KvResponse Execute(ulong index, KvCommand command)

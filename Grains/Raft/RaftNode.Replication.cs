@@ -51,14 +51,16 @@ public sealed partial class RaftNode
 
         if (_log.MatchTerm(snapshot.Index, snapshot.Term))
         {
-            // The log already holds the snapshot's last entry: keep the log, just commit.
+            // The log already holds the snapshot's last entry: keep the log, just commit. Only
+            // what the snapshot covers is known to match the leader: entries after it may be from
+            // a deposed leader's term, so acknowledging the whole log could count them toward a
+            // quorum they are not part of (etcd acknowledges the commit index here too).
             _log.CommitTo(snapshot.Index);
-        }
-        else
-        {
-            _log.Restore(snapshot);
+            Send(new Message { Type = MessageType.AppendResponse, From = _id, To = m.From, Term = _term, Index = _log.Committed });
+            return;
         }
 
+        _log.Restore(snapshot);
         Send(new Message { Type = MessageType.AppendResponse, From = _id, To = m.From, Term = _term, Index = _log.LastIndex });
     }
 

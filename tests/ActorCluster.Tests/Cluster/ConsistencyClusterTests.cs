@@ -37,6 +37,8 @@ public sealed class ConsistencyClusterTests
         await Assert.ThrowsAsync<InvalidKeyException>(() => client.GetAsync(""));
         await Assert.ThrowsAsync<InvalidKeyException>(() => client.PutAsync(new string('k', KeyRules.MaxKeyBytes + 1), [1]));
         await Assert.ThrowsAsync<InvalidKeyException>(() => client.DeleteAsync(new string('é', 513)));
+        await Assert.ThrowsAsync<InvalidKeyException>(() => client.PutAsync("keep\uD800", [1]));
+        await Assert.ThrowsAsync<InvalidKeyException>(() => client.GetAsync("keep\uDC00"));
         await Assert.ThrowsAsync<ValueTooLargeException>(() => client.PutAsync("keep", new byte[KeyRules.MaxValueBytes + 1]));
         await Assert.ThrowsAsync<ValueTooLargeException>(() => client.CompareAndSwapAsync("keep", 1, new byte[KeyRules.MaxValueBytes + 1]));
         Assert.Equal("safe", Encoding.UTF8.GetString((await client.GetAsync("keep"))!.Value.Value));
@@ -48,6 +50,7 @@ public sealed class ConsistencyClusterTests
         Assert.Equal(KvStatus.InvalidRequest, response.Status);
         var noValue = await shard.Write(new WriteRequest(WriteKind.Put, "x", null, 0, 1, 2, 0));
         Assert.Equal(KvStatus.InvalidRequest, noValue.Status);
+
         Assert.Null(await client.GetAsync("x"));
     }
 

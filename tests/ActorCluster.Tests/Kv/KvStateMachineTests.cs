@@ -25,6 +25,17 @@ public sealed class KvStateMachineTests
     }
 
     [Fact]
+    public void A_value_read_is_the_callers_own_copy()
+    {
+        var kv = new KvStateMachine();
+        Write(kv, WriteKind.Put, "a", "stored");
+        var read = kv.Get("a");
+        read.Value![0] = (byte)'X';
+        Assert.Equal("stored", Encoding.UTF8.GetString(kv.Get("a").Value!));
+        Assert.Equal(kv.CreateSnapshot(), Restored(kv).CreateSnapshot());
+    }
+
+    [Fact]
     public void Delete_removes_the_key_and_a_missing_key_is_not_found()
     {
         var kv = new KvStateMachine();
@@ -141,7 +152,7 @@ public sealed class KvStateMachineTests
         restored.Restore(snapshot);
         Assert.Equal(kv.AppliedIndex, restored.AppliedIndex);
         Assert.Equal(2, restored.Count);
-        Assert.Equal(kv.Get("a"), restored.Get("a") with { Value = kv.Get("a").Value });
+        Assert.Equal((KvStatus.Ok, kv.Get("a").Version, "1"), (restored.Get("a").Status, restored.Get("a").Version, Encoding.UTF8.GetString(restored.Get("a").Value!)));
         Assert.Equal(KvStatus.NotFound, restored.Get("b").Status);
         Assert.Equal(snapshot, restored.CreateSnapshot());
         // The session survived: the retry still gets its first answer.
@@ -201,4 +212,11 @@ public sealed class KvStateMachineTests
 
     private static KvCommand Command(WriteKind kind, string key, string? value, ulong client, ulong sequence, ulong expected = 0, ulong completedBelow = 0) =>
         new(kind, key, value is null ? null : Encoding.UTF8.GetBytes(value), expected, client, sequence, completedBelow);
+
+    private static KvStateMachine Restored(KvStateMachine source)
+    {
+        var copy = new KvStateMachine();
+        copy.Restore(source.CreateSnapshot());
+        return copy;
+    }
 }

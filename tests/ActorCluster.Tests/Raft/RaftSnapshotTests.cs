@@ -70,6 +70,23 @@ public sealed class RaftSnapshotTests
     }
 
     [Fact]
+    public void S7_a_follower_that_holds_the_snapshots_last_entry_acknowledges_only_what_the_snapshot_covers()
+    {
+        // The follower holds 1..5; entries 4 and 5 are from term 2, a leader that was deposed. The
+        // leader of term 3 has 1..3 from term 1 and sends a snapshot through index 3.
+        var follower = WithLog(2, [1, 2, 3], term: 2, entryTerms: [1, 1, 1, 2, 2]);
+        Drain(follower);
+        var snapshot = new Snapshot(new SnapshotMetadata(3, 1, ClusterConfig.OfVoters(1, 2, 3)), [7]);
+        follower.Step(new Message { Type = MessageType.InstallSnapshot, From = 1, To = 2, Term = 3, Snapshot = snapshot });
+        var answer = Assert.Single(Drain(follower), m => m.Type == MessageType.AppendResponse);
+        Assert.False(answer.Reject);
+        // Index 5 would tell the leader that its own entries 4 and 5 are stored here: they are not.
+        Assert.Equal(3UL, answer.Index);
+        Assert.Equal(3UL, follower.CommitIndex);
+        Assert.Equal(5UL, follower.LastIndex);
+    }
+
+    [Fact]
     public void S7_the_follower_hands_the_snapshot_to_the_application_and_replaces_its_log()
     {
         var follower = WithLog(2, [1, 2, 3], term: 1, entryTerms: [1, 1]);
