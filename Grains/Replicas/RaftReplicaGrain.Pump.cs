@@ -52,10 +52,12 @@ public sealed partial class RaftReplicaGrain
             // A newer activation of this replica exists: stop without answering anyone.
             Fail("fenced off by a newer activation", e);
         }
-        catch (Exception e) when (e is System.Data.Common.DbException or IOException or InvalidOperationException or TimeoutException)
+        catch (Exception e)
         {
-            // Whatever was not persisted may not be acknowledged: stop, and let a new activation reload.
-            Fail("storage or state failure", e);
+            // Whatever the failure, the ready it interrupted can never be advanced, so the core
+            // would take no more output: stop (failing every waiter) and let a new activation
+            // reload from storage. Nothing that was not persisted has been acknowledged.
+            Fail(e is System.Data.Common.DbException or IOException or TimeoutException ? "storage failure" : "unexpected failure in the ready loop", e);
         }
         finally
         {

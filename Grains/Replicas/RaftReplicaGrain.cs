@@ -151,11 +151,12 @@ public sealed partial class RaftReplicaGrain(
             LogBadMessage(_key, e.Message);
             return Task.CompletedTask;
         }
-        catch (InvalidOperationException e)
+        catch (Exception e)
         {
             // The core refuses input that would break its invariants (for instance an append that
-            // would overwrite a committed entry). Stop rather than go on in an unknown state.
-            Fail("Raft invariant violated", e);
+            // would overwrite a committed entry) by throwing; after any throw its state is unknown.
+            // Stop rather than go on, and let a new activation reload from storage.
+            Fail(e is InvalidOperationException ? "Raft invariant violated" : "unexpected failure stepping a message", e);
             return Task.CompletedTask;
         }
 
@@ -231,7 +232,16 @@ public sealed partial class RaftReplicaGrain(
     {
         if (_stoppedReason is null && _raft is not null)
         {
-            _raft.Tick();
+            try
+            {
+                _raft.Tick();
+            }
+            catch (Exception e)
+            {
+                Fail("unexpected failure ticking the core", e);
+                return Task.CompletedTask;
+            }
+
             SchedulePump();
             MaybeReconcilePlacement();
         }

@@ -12,13 +12,17 @@ namespace ActorCluster.Tests.Cluster;
 /// </summary>
 internal sealed class TestCluster : IAsyncDisposable
 {
-    private TestCluster(InProcessTestCluster cluster, AdoReplicaStore store, StorageOptions storage, ActorClusterClient client)
+    private TestCluster(InProcessTestCluster cluster, AdoReplicaStore store, FaultyReplicaStore faults, StorageOptions storage, ActorClusterClient client)
     {
         Cluster = cluster;
         Store = store;
+        Faults = faults;
         Storage = storage;
         Client = client;
     }
+
+    /// <summary>The store every silo uses: <see cref="Store"/>, with faults a test can inject.</summary>
+    public FaultyReplicaStore Faults { get; }
 
     public InProcessTestCluster Cluster { get; }
 
@@ -66,11 +70,12 @@ internal sealed class TestCluster : IAsyncDisposable
         // One service id for every cluster on the same storage, as in production: Orleans keys
         // grain state (the ring's recorded shape) by service id.
         builder.Options.ServiceId = "actorcluster";
-        builder.ConfigureSilo((_, silo) => silo.AddActorCluster(configuration, store));
+        var faults = new FaultyReplicaStore(store);
+        builder.ConfigureSilo((_, silo) => silo.AddActorCluster(configuration, faults));
         var cluster = builder.Build();
         await cluster.DeployAsync();
         var client = await ActorClusterClient.FromClusterClientAsync(cluster.Client, new ActorClusterClientOptions { TimeoutMilliseconds = 30_000, Retries = 10 });
-        return new TestCluster(cluster, store, storage, client);
+        return new TestCluster(cluster, store, faults, storage, client);
     }
 
     /// <summary>The silo whose address <see cref="Grains.Interfaces.ReplicaStatus.Silo"/> names.</summary>

@@ -1,0 +1,31 @@
+using System.Collections.Concurrent;
+using ActorCluster.Grains.Raft;
+using ActorCluster.Grains.Storage;
+
+namespace ActorCluster.Tests.Cluster;
+
+/// <summary>A replica store that passes everything through, but can fail a chosen replica's next save and counts claims.</summary>
+internal sealed class FaultyReplicaStore(IReplicaStore inner) : IReplicaStore
+{
+    private readonly ConcurrentDictionary<string, Exception> _failNextSave = new();
+    private readonly ConcurrentDictionary<string, int> _claims = new();
+
+    /// <summary>The next save of <paramref name="replicaId"/> throws <paramref name="error"/> without writing.</summary>
+    public void FailNextSave(string replicaId, Exception error) => _failNextSave[replicaId] = error;
+
+    /// <summary>How many activations have claimed <paramref name="replicaId"/>.</summary>
+    public int ClaimsOf(string replicaId) => _claims.GetValueOrDefault(replicaId);
+
+    public async Task<ReplicaClaim> ClaimAsync(string replicaId, CancellationToken cancellationToken = default)
+    {
+        var claim = await inner.ClaimAsync(replicaId, cancellationToken);
+        _claims.AddOrUpdate(replicaId, 1, (_, n) => n + 1);
+        return claim;
+    }
+
+    public Task<RaftStorageState> LoadAsync(ReplicaClaim claim, CancellationToken cancellationToken = default) =>
+        inner.LoadAsync(claim, cancellationToken);
+
+    public Task SaveAsync(ReplicaClaim claim, ReplicaWrite write, CancellationToken cancellationToken = default) =>
+        _failNextSave.TryRemove(claim.ReplicaId, out var error) ? Task.FromException(error) : inner.SaveAsync(claim, write, cancellationToken);
+}
