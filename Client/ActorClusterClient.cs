@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using ActorCluster.Grains.Interfaces;
 using ActorCluster.Grains.Interfaces.Kv;
@@ -17,37 +18,40 @@ public readonly record struct CasResult(bool Succeeded, ulong Version);
 
 /// <summary>
 /// The ActorCluster client: linearizable put, get, delete and compare-and-swap. Routes each key
-/// straight to its shard's grain with the cluster's ring. Writes carry this client's id and a
-/// sequence number, so a retried write applies at most once. Thread-safe; share one instance.
+/// straight to its shard's grain with the cluster's ring. Writes run in a session per shard (opened
+/// on the first write to that shard) and carry a sequence number, so a retried write applies at
+/// most once. Thread-safe; share one instance.
 /// </summary>
+/// <remarks>
+/// Failures are typed (<see cref="ActorClusterException"/>). A write that failed after it may have
+/// reached the cluster reports <see cref="ActorClusterException.OutcomeUnknown"/>: it may have been
+/// applied (once) or not, and only reading the key tells. Only a failure that provably happened
+/// before anything of the write was sent (bad input, no session could be opened) is "not applied".
+/// </remarks>
 public sealed class ActorClusterClient : IAsyncDisposable
 {
-    private readonly IClusterClient _cluster;
+    private readonly IClusterClient? _cluster;
+    private readonly Func<int, IShardGrain> _shards;
     private readonly IHost? _host;
     private readonly ActorClusterClientOptions _options;
     private readonly KeyRing _ring;
-    private readonly SortedSet<ulong> _inFlight = [];
-    private readonly Lock _sequenceLock = new();
-    private ulong _nextSequence;
+    private readonly ConcurrentDictionary<int, Task<ShardSession>> _sessions = new();
 
-    private ActorClusterClient(IClusterClient cluster, IHost? host, ActorClusterClientOptions options, RingDescriptor ring)
+    private ActorClusterClient(IClusterClient? cluster, Func<int, IShardGrain> shards, IHost? host, ActorClusterClientOptions options, RingDescriptor ring)
     {
         _cluster = cluster;
+        _shards = shards;
         _host = host;
         _options = options;
         Ring = ring;
         _ring = KeyRing.Uniform(ring.Shards, ring.Epoch);
-        ClientId = (ulong)Random.Shared.NextInt64(1, long.MaxValue);
     }
-
-    /// <summary>This client's session id in the shards' deduplication tables.</summary>
-    public ulong ClientId { get; }
 
     /// <summary>The ring the cluster routes by.</summary>
     public RingDescriptor Ring { get; }
 
     /// <summary>The underlying Orleans client, for status queries.</summary>
-    public IClusterClient Cluster => _cluster;
+    public IClusterClient Cluster => _cluster ?? throw new InvalidOperationException("This client was built over bare shard grains.");
 
     /// <summary>Connects to the cluster's gateways (or its PostgreSQL membership) and reads its ring.</summary>
     /// <exception cref="ClusterUnavailableException">No gateway answered.</exception>
@@ -86,7 +90,7 @@ public sealed class ActorClusterClient : IAsyncDisposable
             await host.StartAsync(cancellationToken).WaitAsync(options.Timeout, cancellationToken);
             var cluster = host.Services.GetRequiredService<IClusterClient>();
             var ring = await cluster.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetRing().WaitAsync(options.Timeout, cancellationToken);
-            return new ActorClusterClient(cluster, host, options, ring);
+            return new ActorClusterClient(cluster, shard => cluster.GetGrain<IShardGrain>(shard), host, options, ring);
         }
         catch (Exception e) when (e is OrleansException or TimeoutException or System.Net.Sockets.SocketException or InvalidOperationException)
         {
@@ -102,7 +106,14 @@ public sealed class ActorClusterClient : IAsyncDisposable
         options ??= new ActorClusterClientOptions();
         options.Validate();
         var ring = await cluster.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetRing().WaitAsync(options.Timeout);
-        return new ActorClusterClient(cluster, null, options, ring);
+        return new ActorClusterClient(cluster, shard => cluster.GetGrain<IShardGrain>(shard), null, options, ring);
+    }
+
+    /// <summary>A client over the given shard grains (for tests of the client's own logic).</summary>
+    internal static ActorClusterClient OverShards(Func<int, IShardGrain> shards, RingDescriptor ring, ActorClusterClientOptions options)
+    {
+        options.Validate();
+        return new ActorClusterClient(null, shards, null, options, ring);
     }
 
     /// <summary>The shard that holds <paramref name="key"/>.</summary>
@@ -120,8 +131,13 @@ public sealed class ActorClusterClient : IAsyncDisposable
     public async Task<KvEntry?> GetAsync(string key, ReadConsistency consistency = ReadConsistency.Linearizable, CancellationToken cancellationToken = default)
     {
         ValidateKey(key);
-        var shard = _cluster.GetGrain<IShardGrain>(_ring.ShardOf(key));
-        var response = await WithRetriesAsync(() => shard.Read(key, consistency), isWrite: false, cancellationToken);
+        var shard = _shards(_ring.ShardOf(key));
+        var (response, _) = await WithRetriesAsync(() => shard.Read(key, consistency), isWrite: false, cancellationToken);
+        if (response.Status == KvStatus.InvalidRequest)
+        {
+            throw new InvalidKeyException(response.Error ?? "invalid request");
+        }
+
         return response.Status == KvStatus.Ok ? new KvEntry(response.Value ?? [], response.Version) : null;
     }
 
@@ -167,92 +183,151 @@ public sealed class ActorClusterClient : IAsyncDisposable
             throw new ValueTooLargeException(valueError);
         }
 
-        ulong sequence, completedBelow;
-        lock (_sequenceLock)
+        var shardNumber = _ring.ShardOf(key);
+        var shard = _shards(shardNumber);
+        for (var renewed = false; ; renewed = true)
         {
-            sequence = ++_nextSequence;
-            _inFlight.Add(sequence);
-            completedBelow = _inFlight.Min;
-        }
-
-        try
-        {
-            var request = new WriteRequest(kind, key, value, expectedVersion, ClientId, sequence, completedBelow);
-            var shard = _cluster.GetGrain<IShardGrain>(_ring.ShardOf(key));
-            var response = await WithRetriesAsync(() => shard.Write(request), isWrite: true, cancellationToken);
-            if (response.Status == KvStatus.InvalidRequest)
+            var session = await SessionAsync(shardNumber, cancellationToken);
+            var (sequence, completedBelow) = session.Begin();
+            try
             {
-                throw new InvalidKeyException(response.Error ?? "invalid request");
+                var request = new WriteRequest(kind, key, value, expectedVersion, session.Id, sequence, completedBelow);
+                var (response, attempts) = await WithRetriesAsync(() => shard.Write(request), isWrite: true, cancellationToken);
+                switch (response.Status)
+                {
+                    case KvStatus.SessionExpired:
+                        ForgetSession(shardNumber, session);
+                        if (attempts == 1 && !renewed)
+                        {
+                            // The first and only attempt found no session: nothing of this write was
+                            // applied, so it is safe to send it again in a new session.
+                            continue;
+                        }
+
+                        throw new SessionExpiredException(
+                            $"The session on shard {shardNumber} is gone ({response.Error}); " + (attempts > 1 ? "an earlier attempt of this write may have been applied." : "the write was not applied."),
+                            outcomeUnknown: attempts > 1);
+                    case KvStatus.InvalidRequest:
+                        throw new InvalidKeyException(response.Error ?? "invalid request");
+                    case KvStatus.NoSpace:
+                        throw new QuotaExceededException(response.Error ?? $"shard {shardNumber} is full");
+                    default:
+                        return response;
+                }
             }
-
-            return response;
-        }
-        finally
-        {
-            lock (_sequenceLock)
+            finally
             {
-                _inFlight.Remove(sequence);
+                session.End(sequence);
             }
         }
     }
 
-    private async Task<KvResponse> WithRetriesAsync(Func<Task<KvResponse>> call, bool isWrite, CancellationToken cancellationToken)
+    /// <summary>This client's session on <paramref name="shard"/>, opened on first use.</summary>
+    private async Task<ShardSession> SessionAsync(int shard, CancellationToken cancellationToken)
+    {
+        var pending = _sessions.GetOrAdd(shard, OpenSessionAsync);
+        try
+        {
+            return await pending.WaitAsync(cancellationToken);
+        }
+        catch (ActorClusterException)
+        {
+            // Opening failed: the next write tries again. Nothing of the write itself was sent.
+            _sessions.TryRemove(KeyValuePair.Create(shard, pending));
+            throw;
+        }
+    }
+
+    private async Task<ShardSession> OpenSessionAsync(int shard)
+    {
+        var grain = _shards(shard);
+        // An open whose answer was lost leaves a session nobody uses; it expires. So opening is
+        // retried like a read, and its failure says nothing about the write that needed it.
+        var (response, _) = await WithRetriesAsync(() => grain.Write(WriteRequest.OpenSession()), isWrite: false, CancellationToken.None);
+        if (response.Status != KvStatus.Ok || response.Version == 0)
+        {
+            throw new ClusterUnavailableException($"Shard {shard} did not open a session: {response.Status} {response.Error}");
+        }
+
+        return new ShardSession(response.Version);
+    }
+
+    private void ForgetSession(int shard, ShardSession session)
+    {
+        if (_sessions.TryGetValue(shard, out var current) && current.IsCompletedSuccessfully && ReferenceEquals(current.Result, session))
+        {
+            _sessions.TryRemove(KeyValuePair.Create(shard, current));
+        }
+    }
+
+    /// <summary>
+    /// Sends <paramref name="call"/> until it gets an answer other than "unavailable", backing off
+    /// between attempts, within the client's timeout and retry budget. Returns the answer and how
+    /// many attempts were sent.
+    /// </summary>
+    private async Task<(KvResponse Response, int Attempts)> WithRetriesAsync(Func<Task<KvResponse>> call, bool isWrite, CancellationToken cancellationToken)
     {
         var deadline = DateTime.UtcNow + _options.Timeout;
         Exception? lastError = null;
         string? lastReason = null;
-        var mayHaveArrived = false;
+        var attempts = 0;
         for (var attempt = 0; attempt <= _options.Retries; attempt++)
         {
+            if (attempt > 0)
+            {
+                var pause = Backoff(attempt, deadline - DateTime.UtcNow);
+                if (pause > TimeSpan.Zero)
+                {
+                    await Task.Delay(pause, cancellationToken);
+                }
+            }
+
             var remaining = deadline - DateTime.UtcNow;
             if (remaining <= TimeSpan.Zero)
             {
                 break;
             }
 
+            // From here on the request may reach the cluster, whatever happens to the answer.
+            attempts++;
             try
             {
                 var response = await call().WaitAsync(remaining, cancellationToken);
-                if (response.Status is not KvStatus.Unavailable and not KvStatus.SessionExpired)
+                if (response.Status != KvStatus.Unavailable)
                 {
-                    return response;
+                    return (response, attempts);
                 }
 
-                lastReason = response.Error;
-                if (response.Status == KvStatus.SessionExpired)
-                {
-                    break;
-                }
+                (lastReason, lastError) = (response.Error, null);
             }
-            catch (TimeoutException e)
+            catch (Exception e) when (e is TimeoutException or OrleansException or System.Net.Sockets.SocketException)
             {
-                lastError = e;
+                // SiloUnavailableException and other rejections can come after the request was
+                // delivered (the silo died while running it): never proof that nothing happened.
+                (lastReason, lastError) = (null, e);
             }
-            catch (OrleansMessageRejectionException e)
-            {
-                // Refused before it reached a grain (no connection to the gateway, say).
-                lastError = e;
-                continue;
-            }
-            catch (Exception e) when (e is OrleansException or SiloUnavailableException or System.Net.Sockets.SocketException)
-            {
-                lastError = e;
-            }
-
-            // Anything but a refusal may have reached the shard.
-            mayHaveArrived = true;
         }
 
-        if (!mayHaveArrived && lastError is not null && lastReason is null)
-        {
-            throw new ClusterUnavailableException($"The cluster did not accept the request: {lastError.Message}", lastError);
-        }
-
+        var outcomeUnknown = isWrite && attempts > 0;
         var what = lastReason ?? lastError?.Message ?? "no answer";
+        var unknownNote = outcomeUnknown ? "; it may or may not have been applied" : string.Empty;
+        if (lastError is not null and not TimeoutException)
+        {
+            throw new ClusterUnavailableException($"The cluster could not be reached ({lastError.GetType().Name}: {what}){unknownNote}.", outcomeUnknown, lastError);
+        }
+
         throw new OperationTimeoutException(
-            isWrite ? $"The write did not complete in {_options.Timeout.TotalSeconds:0.#}s ({what}); it may or may not have been applied." : $"The read did not complete in {_options.Timeout.TotalSeconds:0.#}s ({what}).",
-            outcomeUnknown: isWrite,
+            $"The {(isWrite ? "write" : "read")} did not complete in {_options.Timeout.TotalSeconds:0.#}s ({what}){unknownNote}.",
+            outcomeUnknown,
             lastError);
+    }
+
+    /// <summary>Exponential back-off with jitter (25 ms doubling to at most 1 s), never past the deadline.</summary>
+    private static TimeSpan Backoff(int attempt, TimeSpan remaining)
+    {
+        var ceilingMs = Math.Min(1000, 25 << Math.Min(attempt - 1, 6));
+        var pause = TimeSpan.FromMilliseconds((ceilingMs / 2) + Random.Shared.Next((ceilingMs / 2) + 1));
+        return pause < remaining ? pause : remaining;
     }
 
     private static void ValidateKey(string key)
@@ -275,3 +350,4 @@ public sealed class ActorClusterClient : IAsyncDisposable
         return new IPEndPoint(address, port);
     }
 }
+

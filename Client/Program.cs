@@ -28,6 +28,26 @@ catch (ValueTooLargeException e)
     Console.Error.WriteLine($"invalid value: {e.Message}");
     return ExitCodes.InvalidInput;
 }
+catch (QuotaExceededException e)
+{
+    Console.Error.WriteLine($"no space: {e.Message}");
+    return ExitCodes.NoSpace;
+}
+catch (SessionExpiredException e) when (e.OutcomeUnknown)
+{
+    Console.Error.WriteLine($"session expired, outcome unknown: {e.Message}");
+    return ExitCodes.Timeout;
+}
+catch (SessionExpiredException e)
+{
+    Console.Error.WriteLine($"session expired: {e.Message}");
+    return ExitCodes.Unavailable;
+}
+catch (ClusterUnavailableException e) when (e.OutcomeUnknown)
+{
+    Console.Error.WriteLine($"cluster unavailable, outcome unknown: {e.Message}");
+    return ExitCodes.Timeout;
+}
 catch (ClusterUnavailableException e)
 {
     Console.Error.WriteLine($"cluster unavailable: {e.Message}");

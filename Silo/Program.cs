@@ -14,6 +14,7 @@ try
     ActorClusterSiloBuilderExtensions.Bind<ActorCluster.Grains.Replicas.RingOptions>(configuration, ActorCluster.Grains.Replicas.RingOptions.Section, r => r.Validate());
     ActorClusterSiloBuilderExtensions.Bind<ActorCluster.Grains.Replicas.ReplicaOptions>(configuration, ActorCluster.Grains.Replicas.ReplicaOptions.Section, r => r.Validate());
     ActorClusterSiloBuilderExtensions.Bind<ActorCluster.Grains.Shards.ShardOptions>(configuration, ActorCluster.Grains.Shards.ShardOptions.Section, s => s.Validate());
+    ActorClusterSiloBuilderExtensions.Bind<ActorCluster.Grains.Replicas.KeyValueOptions>(configuration, ActorCluster.Grains.Replicas.KeyValueOptions.Section, k => k.Validate());
 }
 catch (ArgumentException e)
 {

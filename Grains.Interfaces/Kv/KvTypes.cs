@@ -11,6 +11,13 @@ public enum WriteKind : byte
 
     /// <summary>Sets (or, with no value, removes) the value only if the key's version is the expected one.</summary>
     CompareAndSwap = 3,
+
+    /// <summary>
+    /// Opens a client session on the shard (Raft thesis §6.3); no key. The answer's
+    /// <see cref="KvResponse.Version"/> is the new session's id: the log index of this command,
+    /// so an id is never given out twice.
+    /// </summary>
+    OpenSession = 4,
 }
 
 /// <summary>How a read may be served.</summary>
@@ -48,14 +55,22 @@ public enum KvStatus : byte
     /// <summary>No leader answered in time. For a write the outcome is unknown: it may still apply.</summary>
     Unavailable = 4,
 
-    /// <summary>A retry came back after its session's record was discarded; the outcome is unknown.</summary>
+    /// <summary>
+    /// The write's session does not exist (it expired, was evicted, or never existed), or the
+    /// write's sequence is older than what the session still remembers. Nothing was applied for
+    /// this request now; an earlier attempt of it may have been, before the session went.
+    /// </summary>
     SessionExpired = 5,
+
+    /// <summary>The shard's data would grow past its storage quota; nothing changed. Deletes still work.</summary>
+    NoSpace = 6,
 }
 
 /// <summary>
-/// A write as the client sends it. <see cref="ClientId"/> and <see cref="Sequence"/> make a retried
-/// write apply once (Raft thesis §6.3); <see cref="CompletedBelow"/> tells the shard that the client
-/// holds every answer below that sequence, so their records can go.
+/// A write as the client sends it. <see cref="SessionId"/> (from <see cref="WriteKind.OpenSession"/>
+/// on this shard) and <see cref="Sequence"/> make a retried write apply at most once (Raft thesis
+/// §6.3); <see cref="CompletedBelow"/> tells the shard that the client holds every answer below
+/// that sequence, so their records can go.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("ac.WriteRequest")]
 public sealed record WriteRequest(
@@ -63,9 +78,13 @@ public sealed record WriteRequest(
     [property: Id(1)] string Key,
     [property: Id(2)] byte[]? Value,
     [property: Id(3)] ulong ExpectedVersion,
-    [property: Id(4)] ulong ClientId,
+    [property: Id(4)] ulong SessionId,
     [property: Id(5)] ulong Sequence,
-    [property: Id(6)] ulong CompletedBelow);
+    [property: Id(6)] ulong CompletedBelow)
+{
+    /// <summary>The request that opens a session.</summary>
+    public static WriteRequest OpenSession() => new(WriteKind.OpenSession, string.Empty, null, 0, 0, 0, 0);
+}
 
 /// <summary>
 /// The answer to an operation. <see cref="Version"/> is the key's version — the log index of its

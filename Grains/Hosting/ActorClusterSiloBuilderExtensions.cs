@@ -15,7 +15,7 @@ public static class ActorClusterSiloBuilderExtensions
 {
     /// <summary>
     /// Registers everything an ActorCluster silo needs, configured from <paramref name="configuration"/>
-    /// (sections <c>ActorCluster:Ring</c>, <c>:Raft</c>, <c>:Shard</c>, <c>:Storage</c>). Pass a
+    /// (sections <c>ActorCluster:Ring</c>, <c>:Raft</c>, <c>:Shard</c>, <c>:KeyValue</c>, <c>:Storage</c>). Pass a
     /// <paramref name="store"/> to share one replica store between silos of one process.
     /// </summary>
     public static ISiloBuilder AddActorCluster(this ISiloBuilder silo, IConfiguration configuration, IReplicaStore? store = null)
@@ -26,12 +26,14 @@ public static class ActorClusterSiloBuilderExtensions
         var ring = Bind<RingOptions>(configuration, RingOptions.Section, o => o.Validate());
         var raft = Bind<ReplicaOptions>(configuration, ReplicaOptions.Section, o => o.Validate());
         var shard = Bind<ShardOptions>(configuration, ShardOptions.Section, o => o.Validate());
+        var keyValue = Bind<KeyValueOptions>(configuration, KeyValueOptions.Section, o => o.Validate());
 
         var services = silo.Services;
         services.AddSingleton(Options.Create(ring));
         services.AddSingleton(Options.Create(raft));
         services.AddSingleton(Options.Create(shard));
         services.AddSingleton(Options.Create(storage));
+        services.AddSingleton(Options.Create(keyValue));
         services.TryAddSingleton<LeaderCache>();
         if (store is not null)
         {

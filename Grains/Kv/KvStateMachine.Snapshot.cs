@@ -8,23 +8,24 @@ namespace ActorCluster.Grains.Kv;
 /// <summary>Snapshots: the whole state in a canonical binary form (keys in ordinal order).</summary>
 public sealed partial class KvStateMachine
 {
-    private const uint SnapshotMagic = 0x4B56_5331; // "KVS1"
+    private const uint SnapshotMagic = 0x4B56_5332; // "KVS2"
 
     /// <summary>
-    /// The whole state (keys, values, versions, sessions and the applied index) as bytes. Two
-    /// replicas with the same applied index produce identical bytes.
+    /// The whole state (keys, values, versions, sessions, the log's clock and the applied index) as
+    /// bytes. Two replicas with the same applied index produce identical bytes.
     /// </summary>
     public byte[] CreateSnapshot()
     {
-        var writer = new ArrayBufferWriter<byte>(64 + (_data.Count * 64));
+        var writer = new ArrayBufferWriter<byte>((int)Math.Min(int.MaxValue, 64 + DataBytes + (_data.Count * 16L) + SessionBytes));
         WriteUInt32(writer, SnapshotMagic);
         WriteUInt64(writer, AppliedIndex);
+        WriteUInt64(writer, ClockMs);
         WriteInt32(writer, _sessions.Count);
-        foreach (var (clientId, session) in _sessions.OrderBy(s => s.Key))
+        foreach (var (id, session) in _sessions.OrderBy(s => s.Key))
         {
-            WriteUInt64(writer, clientId);
+            WriteUInt64(writer, id);
+            WriteUInt64(writer, session.LastActiveMs);
             WriteUInt64(writer, session.CompletedBelow);
-            WriteUInt64(writer, session.LastIndex);
             WriteInt32(writer, session.Results.Count);
             foreach (var (sequence, result) in session.Results)
             {
@@ -53,7 +54,11 @@ public sealed partial class KvStateMachine
     {
         _data.Clear();
         _sessions.Clear();
+        _sessionsByActivity.Clear();
         AppliedIndex = 0;
+        ClockMs = 0;
+        DataBytes = 0;
+        SessionBytes = 0;
         if (snapshot.IsEmpty)
         {
             // The empty snapshot of a new group.
@@ -67,11 +72,11 @@ public sealed partial class KvStateMachine
         }
 
         AppliedIndex = reader.UInt64();
+        ClockMs = reader.UInt64();
         var sessions = reader.Count();
         for (var i = 0; i < sessions; i++)
         {
-            var clientId = reader.UInt64();
-            var session = new ClientSession { CompletedBelow = reader.UInt64(), LastIndex = reader.UInt64() };
+            var session = new ClientSession(reader.UInt64()) { LastActiveMs = reader.UInt64(), CompletedBelow = reader.UInt64(), Bytes = SessionOverheadBytes };
             var results = reader.Count();
             for (var j = 0; j < results; j++)
             {
@@ -79,10 +84,18 @@ public sealed partial class KvStateMachine
                 var status = (KvStatus)reader.Byte();
                 var version = reader.UInt64();
                 var error = reader.String();
-                session.Results[sequence] = new KvResponse(status, version, null, error.Length == 0 ? null : error);
+                var result = new KvResponse(status, version, null, error.Length == 0 ? null : error);
+                session.Results[sequence] = result;
+                session.Bytes += ResultBytes(result);
             }
 
-            _sessions[clientId] = session;
+            if (!_sessions.TryAdd(session.Id, session) || session.LastActiveMs > ClockMs)
+            {
+                throw new FormatException("Inconsistent sessions in a key-value snapshot.");
+            }
+
+            _sessionsByActivity.Add((session.LastActiveMs, session.Id));
+            SessionBytes += session.Bytes;
         }
 
         var keys = reader.Count();
@@ -92,6 +105,7 @@ public sealed partial class KvStateMachine
             var version = reader.UInt64();
             var value = reader.Bytes(reader.Count()).ToArray();
             _data[key] = new VersionedValue(value, version);
+            DataBytes += Encoding.UTF8.GetByteCount(key) + value.Length;
         }
 
         if (!reader.AtEnd)

@@ -1,3 +1,4 @@
+using System.Text;
 using ActorCluster.Grains.Interfaces.Kv;
 
 namespace ActorCluster.Grains.Kv;
@@ -7,14 +8,13 @@ namespace ActorCluster.Grains.Kv;
 /// order and so holds the same keys, values, versions and client sessions. Pure and deterministic.
 /// </summary>
 /// <remarks>
-/// A key's version is the log index of its last write. Client sessions (thesis §6.3) remember the
-/// answer to each write sequence a client may still retry, so a retry returns the first answer
-/// instead of applying twice; a client's <c>CompletedBelow</c> lets old answers go.
+/// A key's version is the log index of its last write. Writes run in client sessions (Raft thesis
+/// §6.3, see <see cref="KvStateMachine"/>'s session part); a shard's data is bounded by the quota
+/// its leader stamps on each command.
 /// </remarks>
 public sealed partial class KvStateMachine
 {
     private readonly Dictionary<string, VersionedValue> _data = new(StringComparer.Ordinal);
-    private readonly Dictionary<ulong, ClientSession> _sessions = [];
     private readonly KvLimits _limits;
 
     public KvStateMachine(KvLimits? limits = null) => _limits = limits ?? KvLimits.Default;
@@ -22,11 +22,14 @@ public sealed partial class KvStateMachine
     /// <summary>The index of the last applied entry.</summary>
     public ulong AppliedIndex { get; private set; }
 
+    /// <summary>The log's time: the newest leader timestamp applied (milliseconds since the Unix epoch).</summary>
+    public ulong ClockMs { get; private set; }
+
     /// <summary>The number of keys.</summary>
     public int Count => _data.Count;
 
-    /// <summary>The number of client sessions remembered.</summary>
-    public int SessionCount => _sessions.Count;
+    /// <summary>Bytes of keys (UTF-8) and values held: what the quota limits.</summary>
+    public long DataBytes { get; private set; }
 
     /// <summary>Applies the write committed at <paramref name="index"/>; returns its answer.</summary>
     /// <exception cref="InvalidOperationException">Indexes do not increase (a driver bug).</exception>
@@ -34,7 +37,19 @@ public sealed partial class KvStateMachine
     {
         ArgumentNullException.ThrowIfNull(command);
         Advance(index);
-        var session = SessionFor(command.ClientId, index);
+        ClockMs = Math.Max(ClockMs, command.TimestampMs);
+        ExpireSessions(command.SessionTtlMs);
+        if (command.Kind == WriteKind.OpenSession)
+        {
+            return OpenSession(index);
+        }
+
+        if (!_sessions.TryGetValue(command.SessionId, out var session))
+        {
+            return new KvResponse(KvStatus.SessionExpired, 0, null, $"session {command.SessionId} does not exist (expired, evicted or never opened)");
+        }
+
+        Touch(session);
         if (command.Sequence < session.CompletedBelow)
         {
             return new KvResponse(KvStatus.SessionExpired, 0, null, $"sequence {command.Sequence} is below the session's horizon {session.CompletedBelow}");
@@ -46,7 +61,7 @@ public sealed partial class KvStateMachine
         }
 
         var result = Execute(index, command);
-        session.Remember(command.Sequence, command.CompletedBelow, result, _limits.MaxResultsPerSession);
+        Remember(session, command.Sequence, command.CompletedBelow, result);
         return result;
     }
 
@@ -80,40 +95,41 @@ public sealed partial class KvStateMachine
         switch (command.Kind)
         {
             case WriteKind.Put when command.Value is not null:
-                _data[command.Key] = new VersionedValue(command.Value, index);
-                return new KvResponse(KvStatus.Ok, index);
+                return Store(index, command, current);
             case WriteKind.Delete:
-                if (current is null)
-                {
-                    return new KvResponse(KvStatus.NotFound, 0);
-                }
-
-                _data.Remove(command.Key);
-                return new KvResponse(KvStatus.Ok, index);
+                return current is null ? new KvResponse(KvStatus.NotFound, 0) : Remove(index, command.Key, current);
+            case WriteKind.CompareAndSwap when currentVersion != command.ExpectedVersion:
+                return new KvResponse(KvStatus.VersionMismatch, currentVersion);
+            case WriteKind.CompareAndSwap when command.Value is null:
+                return current is null ? new KvResponse(KvStatus.NotFound, 0) : Remove(index, command.Key, current);
             case WriteKind.CompareAndSwap:
-                if (currentVersion != command.ExpectedVersion)
-                {
-                    return new KvResponse(KvStatus.VersionMismatch, currentVersion);
-                }
-
-                if (command.Value is null)
-                {
-                    if (current is null)
-                    {
-                        return new KvResponse(KvStatus.NotFound, 0);
-                    }
-
-                    _data.Remove(command.Key);
-                }
-                else
-                {
-                    _data[command.Key] = new VersionedValue(command.Value, index);
-                }
-
-                return new KvResponse(KvStatus.Ok, index);
+                return Store(index, command, current);
             default:
                 return new KvResponse(KvStatus.InvalidRequest, 0, null, "a put needs a value");
         }
+    }
+
+    private KvResponse Store(ulong index, KvCommand command, VersionedValue? current)
+    {
+        var keyBytes = Encoding.UTF8.GetByteCount(command.Key);
+        var after = DataBytes - (current is null ? 0 : keyBytes + current.Value.Length) + keyBytes + command.Value!.Length;
+        // A write that does not grow the shard is always allowed, so a full shard can be shrunk.
+        if (command.QuotaBytes > 0 && after > (long)Math.Min(command.QuotaBytes, long.MaxValue) && after > DataBytes)
+        {
+            return new KvResponse(KvStatus.NoSpace, current?.Version ?? 0, null,
+                $"the shard holds {DataBytes} bytes of keys and values; this write would make it {after}, over its quota of {command.QuotaBytes}");
+        }
+
+        _data[command.Key] = new VersionedValue(command.Value, index);
+        DataBytes = after;
+        return new KvResponse(KvStatus.Ok, index);
+    }
+
+    private KvResponse Remove(ulong index, string key, VersionedValue current)
+    {
+        _data.Remove(key);
+        DataBytes -= Encoding.UTF8.GetByteCount(key) + current.Value.Length;
+        return new KvResponse(KvStatus.Ok, index);
     }
 
     private void Advance(ulong index)
@@ -126,63 +142,17 @@ public sealed partial class KvStateMachine
         AppliedIndex = index;
     }
 
-    private ClientSession SessionFor(ulong clientId, ulong index)
-    {
-        if (!_sessions.TryGetValue(clientId, out var session))
-        {
-            if (_sessions.Count >= _limits.MaxSessions)
-            {
-                EvictLeastRecentlyUsedSession();
-            }
-
-            session = new ClientSession();
-            _sessions[clientId] = session;
-        }
-
-        session.LastIndex = index;
-        return session;
-    }
-
-    private void EvictLeastRecentlyUsedSession()
-    {
-        // Deterministic: every replica evicts the same session (ties broken by client id).
-        var victim = _sessions.MinBy(s => (s.Value.LastIndex, s.Key)).Key;
-        _sessions.Remove(victim);
-    }
-
     private sealed record VersionedValue(byte[] Value, ulong Version);
-
-    private sealed class ClientSession
-    {
-        public SortedDictionary<ulong, KvResponse> Results { get; } = [];
-
-        public ulong CompletedBelow { get; set; }
-
-        public ulong LastIndex { get; set; }
-
-        public void Remember(ulong sequence, ulong completedBelow, KvResponse result, int maxResults)
-        {
-            Results[sequence] = result;
-            if (completedBelow > CompletedBelow)
-            {
-                CompletedBelow = completedBelow;
-            }
-
-            while (Results.Count > 0 && (Results.First().Key < CompletedBelow || Results.Count > maxResults))
-            {
-                // Dropping an answer moves the horizon, so a late retry is refused, not re-applied.
-                var dropped = Results.First().Key;
-                Results.Remove(dropped);
-                CompletedBelow = Math.Max(CompletedBelow, dropped + 1);
-            }
-        }
-    }
 }
 
-/// <summary>Bounds on what the state machine remembers about clients.</summary>
-/// <param name="MaxSessions">Clients remembered; the least recently active is forgotten first.</param>
-/// <param name="MaxResultsPerSession">Unacknowledged answers remembered per client (its concurrency).</param>
-public sealed record KvLimits(int MaxSessions, int MaxResultsPerSession)
+/// <summary>
+/// Bounds on what the state machine remembers about clients. Every replica must use the same
+/// bounds (they decide evictions), so they are fixed in code rather than configured per silo.
+/// </summary>
+/// <param name="MaxSessions">Open sessions; the least recently active is evicted first beyond it.</param>
+/// <param name="MaxSessionBytes">Bytes of session records (answers included); evicted the same way.</param>
+/// <param name="MaxResultsPerSession">Unacknowledged answers remembered per session (its concurrency).</param>
+public sealed record KvLimits(int MaxSessions, long MaxSessionBytes, int MaxResultsPerSession)
 {
-    public static readonly KvLimits Default = new(100_000, 4096);
+    public static readonly KvLimits Default = new(100_000, 64L << 20, 4096);
 }

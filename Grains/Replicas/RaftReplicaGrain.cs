@@ -22,6 +22,7 @@ public sealed partial class RaftReplicaGrain(
     IReplicaStore store,
     IOptions<ReplicaOptions> replicaOptions,
     IOptions<RingOptions> ringOptions,
+    IOptions<KeyValueOptions> keyValueOptions,
     ConsistentHashPlacementDirector placement,
     IClusterMembershipService membership,
     ILocalSiloDetails localSilo,
@@ -29,6 +30,7 @@ public sealed partial class RaftReplicaGrain(
 {
     private readonly ReplicaOptions _options = replicaOptions.Value;
     private readonly int _replicationFactor = ringOptions.Value.ReplicationFactor;
+    private readonly KeyValueOptions _keyValue = keyValueOptions.Value;
     private readonly KvStateMachine _kv = new();
     private static readonly TimeSpan PendingWaitLimit = TimeSpan.FromSeconds(5);
     private readonly Dictionary<ulong, PendingWrite> _pendingWrites = [];
@@ -177,7 +179,14 @@ public sealed partial class RaftReplicaGrain(
             return Task.FromResult(ReplicaReply.Done(new KvResponse(KvStatus.InvalidRequest, 0, null, error)));
         }
 
-        var result = Raft.Propose(KvCommand.From(request).Encode());
+        // The leader stamps the log's time and the shard's limits: every replica applies the same bytes.
+        var command = KvCommand.From(request) with
+        {
+            TimestampMs = (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+            SessionTtlMs = (ulong)_keyValue.SessionTtlSeconds * 1000,
+            QuotaBytes = (ulong)_keyValue.QuotaBytesPerShard,
+        };
+        var result = Raft.Propose(command.Encode());
         switch (result.Status)
         {
             case ProposeStatus.Accepted:
@@ -223,10 +232,14 @@ public sealed partial class RaftReplicaGrain(
     }
 
     private static string? RequestError(WriteRequest request) =>
-        KeyRules.ValidateKey(request.Key)
-        ?? (request.Value is { } value ? KeyRules.ValidateValue(value) : null)
-        ?? (request.Kind == WriteKind.Put && request.Value is null ? "a put needs a value" : null)
-        ?? (request.Kind is < WriteKind.Put or > WriteKind.CompareAndSwap ? $"unknown write kind {request.Kind}" : null);
+        request.Kind switch
+        {
+            WriteKind.OpenSession => null,
+            < WriteKind.Put or > WriteKind.OpenSession => $"unknown write kind {request.Kind}",
+            _ => KeyRules.ValidateKey(request.Key)
+                ?? (request.Value is { } value ? KeyRules.ValidateValue(value) : null)
+                ?? (request.Kind == WriteKind.Put && request.Value is null ? "a put needs a value" : null),
+        };
 
     private Task OnTickAsync(CancellationToken cancellationToken)
     {

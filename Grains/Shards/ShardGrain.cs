@@ -55,6 +55,7 @@ public sealed class ShardGrain(LeaderCache leaders, IOptions<RingOptions> ringOp
         var deadline = Stopwatch.StartNew();
         var slot = preferLeader ? leaders.LeaderOf(shard) : Random.Shared.Next(1, _replicationFactor + 1);
         var attempt = 0;
+        var mayHaveProposed = false;
         string lastProblem = "no replica answered";
         while (deadline.Elapsed < _options.OperationTimeout)
         {
@@ -68,12 +69,17 @@ public sealed class ShardGrain(LeaderCache leaders, IOptions<RingOptions> ringOp
             {
                 // The replica's silo may be gone; the others can elect a leader meanwhile.
                 lastProblem = $"replica {slot}: {e.GetType().Name}";
+                mayHaveProposed = true;
                 slot = Next(slot);
                 continue;
             }
 
             switch (reply.Outcome)
             {
+                case ReplicaOutcome.Done when isWrite && mayHaveProposed && reply.Response!.Status == KvStatus.SessionExpired:
+                    // Gone now, but an earlier attempt may have applied before the session went:
+                    // the outcome is unknown, not "not applied".
+                    return KvResponse.Unavailable($"shard {shard}: the session expired after an earlier attempt that may have been applied ({reply.Response.Error})");
                 case ReplicaOutcome.Done:
                     if (preferLeader)
                     {
@@ -91,6 +97,7 @@ public sealed class ShardGrain(LeaderCache leaders, IOptions<RingOptions> ringOp
                     break;
                 default:
                     lastProblem = reply.Reason ?? "retry";
+                    mayHaveProposed = true;
                     break;
             }
 

@@ -27,6 +27,45 @@ public sealed class KeyValueClusterTests
     }
 
     [Fact]
+    public async Task Sessions_expire_by_log_time_a_stale_retry_is_refused_and_an_idle_client_renews_its_own()
+    {
+        await using var test = await TestCluster.StartAsync(shards: 1, settings: new Dictionary<string, string?> { ["ActorCluster:KeyValue:SessionTtlSeconds"] = "1" });
+        var shard = test.Cluster.Client.GetGrain<Grains.Interfaces.IShardGrain>(0);
+        var opened = await shard.Write(WriteRequest.OpenSession());
+        Assert.Equal(KvStatus.Ok, opened.Status);
+        var session = opened.Version;
+        var first = await shard.Write(new WriteRequest(WriteKind.Put, "once", [1], 0, session, 1, 0));
+        Assert.Equal(KvStatus.Ok, first.Status);
+        // A retry within the session gets the first answer.
+        Assert.Equal(first, await shard.Write(new WriteRequest(WriteKind.Put, "once", [1], 0, session, 1, 0)));
+
+        // Another client keeps the log's clock moving for longer than the ttl.
+        var busy = test.Client;
+        for (var i = 0; i < 30; i++)
+        {
+            await busy.PutAsync("clock", [(byte)i]);
+            await Task.Delay(100);
+        }
+
+        await busy.DeleteAsync("once");
+        var stale = await shard.Write(new WriteRequest(WriteKind.Put, "once", [1], 0, session, 1, 0));
+        Assert.Equal(KvStatus.SessionExpired, stale.Status);
+        Assert.Null(await busy.GetAsync("once"));
+
+        // A client whose own session expired while it was idle just writes: it opens a new one.
+        await using var idle = await ActorClusterClient.FromClusterClientAsync(test.Cluster.Client);
+        await idle.PutAsync("idle", [1]);
+        for (var i = 0; i < 30; i++)
+        {
+            await busy.PutAsync("clock", [(byte)i]);
+            await Task.Delay(100);
+        }
+
+        var version = await idle.PutAsync("idle", [2]);
+        Assert.Equal(version, (await idle.GetAsync("idle"))!.Value.Version);
+    }
+
+    [Fact]
     public async Task Put_get_delete_and_compare_and_swap_work_end_to_end()
     {
         await using var test = await TestCluster.StartAsync();

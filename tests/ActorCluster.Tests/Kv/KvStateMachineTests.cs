@@ -4,24 +4,25 @@ using ActorCluster.Grains.Kv;
 
 namespace ActorCluster.Tests.Kv;
 
-/// <summary>The replicated key-value state machine: semantics, versions, sessions, snapshots.</summary>
+/// <summary>The replicated key-value state machine: semantics, versions, snapshots, quota.</summary>
 public sealed class KvStateMachineTests
 {
     private ulong _index;
     private ulong _sequence;
+    private ulong _session;
 
     [Fact]
     public void Put_then_get_returns_the_value_with_the_log_index_as_version()
     {
         var kv = new KvStateMachine();
         var put = Write(kv, WriteKind.Put, "a", "1");
-        Assert.Equal(new KvResponse(KvStatus.Ok, 1), put);
+        Assert.Equal(new KvResponse(KvStatus.Ok, _index), put);
         var read = kv.Get("a");
         Assert.Equal(KvStatus.Ok, read.Status);
-        Assert.Equal(1UL, read.Version);
+        Assert.Equal(_index, read.Version);
         Assert.Equal("1", Encoding.UTF8.GetString(read.Value!));
         Write(kv, WriteKind.Put, "a", "2");
-        Assert.Equal(2UL, kv.Get("a").Version);
+        Assert.Equal(_index, kv.Get("a").Version);
     }
 
     [Fact]
@@ -41,7 +42,7 @@ public sealed class KvStateMachineTests
         var kv = new KvStateMachine();
         Assert.Equal(KvStatus.NotFound, Write(kv, WriteKind.Delete, "a").Status);
         Write(kv, WriteKind.Put, "a", "1");
-        Assert.Equal(new KvResponse(KvStatus.Ok, 3), Write(kv, WriteKind.Delete, "a"));
+        Assert.Equal(new KvResponse(KvStatus.Ok, _index + 1), Write(kv, WriteKind.Delete, "a"));
         Assert.Equal(new KvResponse(KvStatus.NotFound, 0), kv.Get("a"));
     }
 
@@ -51,65 +52,16 @@ public sealed class KvStateMachineTests
         var kv = new KvStateMachine();
         // Expected version 0: create only if absent.
         Assert.Equal(KvStatus.Ok, Write(kv, WriteKind.CompareAndSwap, "a", "1", expected: 0).Status);
-        Assert.Equal(new KvResponse(KvStatus.VersionMismatch, 1), Write(kv, WriteKind.CompareAndSwap, "a", "x", expected: 0));
-        Assert.Equal(new KvResponse(KvStatus.VersionMismatch, 1), Write(kv, WriteKind.CompareAndSwap, "a", "x", expected: 7));
+        var created = _index;
+        Assert.Equal(new KvResponse(KvStatus.VersionMismatch, created), Write(kv, WriteKind.CompareAndSwap, "a", "x", expected: 0));
+        Assert.Equal(new KvResponse(KvStatus.VersionMismatch, created), Write(kv, WriteKind.CompareAndSwap, "a", "x", expected: 7));
         Assert.Equal("1", Encoding.UTF8.GetString(kv.Get("a").Value!));
-        Assert.Equal(new KvResponse(KvStatus.Ok, 4), Write(kv, WriteKind.CompareAndSwap, "a", "2", expected: 1));
+        Assert.Equal(new KvResponse(KvStatus.Ok, _index + 1), Write(kv, WriteKind.CompareAndSwap, "a", "2", expected: created));
+        var swapped = _index;
         // A swap to no value deletes, again only at the expected version.
-        Assert.Equal(KvStatus.VersionMismatch, Write(kv, WriteKind.CompareAndSwap, "a", null, expected: 1).Status);
-        Assert.Equal(KvStatus.Ok, Write(kv, WriteKind.CompareAndSwap, "a", null, expected: 4).Status);
+        Assert.Equal(KvStatus.VersionMismatch, Write(kv, WriteKind.CompareAndSwap, "a", null, expected: created).Status);
+        Assert.Equal(KvStatus.Ok, Write(kv, WriteKind.CompareAndSwap, "a", null, expected: swapped).Status);
         Assert.Equal(KvStatus.NotFound, kv.Get("a").Status);
-    }
-
-    [Fact]
-    public void A_retried_write_returns_the_first_answer_and_applies_once()
-    {
-        var kv = new KvStateMachine();
-        var first = kv.Apply(++_index, Command(WriteKind.Put, "a", "1", client: 9, sequence: 5));
-        Write(kv, WriteKind.Put, "a", "other-client");
-        // The same client and sequence again (a retry after a lost answer), even with other bytes.
-        var retry = kv.Apply(++_index, Command(WriteKind.Put, "a", "ignored", client: 9, sequence: 5));
-        Assert.Equal(first, retry);
-        Assert.Equal("other-client", Encoding.UTF8.GetString(kv.Get("a").Value!));
-    }
-
-    [Fact]
-    public void Answers_below_the_clients_horizon_are_forgotten_and_a_late_retry_is_refused()
-    {
-        var kv = new KvStateMachine();
-        kv.Apply(++_index, Command(WriteKind.Put, "a", "1", client: 9, sequence: 1));
-        kv.Apply(++_index, Command(WriteKind.Put, "b", "2", client: 9, sequence: 2, completedBelow: 2));
-        var late = kv.Apply(++_index, Command(WriteKind.Put, "a", "again", client: 9, sequence: 1));
-        Assert.Equal(KvStatus.SessionExpired, late.Status);
-        Assert.Equal("1", Encoding.UTF8.GetString(kv.Get("a").Value!));
-    }
-
-    [Fact]
-    public void A_session_remembers_a_bounded_number_of_answers()
-    {
-        var kv = new KvStateMachine(new KvLimits(MaxSessions: 10, MaxResultsPerSession: 3));
-        for (ulong s = 1; s <= 5; s++)
-        {
-            kv.Apply(++_index, Command(WriteKind.Put, $"k{s}", "v", client: 1, sequence: s));
-        }
-
-        // Sequences 1 and 2 were pushed out: a retry of them is refused, not re-applied.
-        Assert.Equal(KvStatus.SessionExpired, kv.Apply(++_index, Command(WriteKind.Put, "k1", "x", client: 1, sequence: 2)).Status);
-        Assert.Equal(KvStatus.Ok, kv.Apply(++_index, Command(WriteKind.Put, "k5", "x", client: 1, sequence: 5)).Status);
-        Assert.Equal("v", Encoding.UTF8.GetString(kv.Get("k5").Value!));
-    }
-
-    [Fact]
-    public void The_least_recently_active_session_is_evicted_first()
-    {
-        var kv = new KvStateMachine(new KvLimits(MaxSessions: 2, MaxResultsPerSession: 10));
-        kv.Apply(++_index, Command(WriteKind.Put, "a", "1", client: 1, sequence: 1));
-        kv.Apply(++_index, Command(WriteKind.Put, "a", "2", client: 2, sequence: 1));
-        kv.Apply(++_index, Command(WriteKind.Put, "a", "3", client: 1, sequence: 2));
-        kv.Apply(++_index, Command(WriteKind.Put, "a", "4", client: 3, sequence: 1));
-        Assert.Equal(2, kv.SessionCount);
-        // Client 1 was active more recently than client 2, so its answers survive.
-        Assert.Equal(new KvResponse(KvStatus.Ok, 3), kv.Apply(++_index, Command(WriteKind.Put, "a", "x", client: 1, sequence: 2)));
     }
 
     [Theory]
@@ -118,33 +70,37 @@ public sealed class KvStateMachineTests
     public void Bad_input_is_refused_with_a_reason_and_changes_nothing(string? key, string value)
     {
         var kv = new KvStateMachine();
+        var session = Open(kv);
         key ??= new string('k', KeyRules.MaxKeyBytes + 1);
         var bytes = value == "too-big" ? new byte[KeyRules.MaxValueBytes + 1] : Encoding.UTF8.GetBytes(value);
-        var response = kv.Apply(++_index, new KvCommand(WriteKind.Put, key, bytes, 0, 1, 1, 0));
+        var response = kv.Apply(++_index, new KvCommand(WriteKind.Put, key, bytes, 0, session, 1, 0));
         Assert.Equal(KvStatus.InvalidRequest, response.Status);
         Assert.NotNull(response.Error);
         Assert.Equal(0, kv.Count);
-        var tooLongKey = kv.Apply(++_index, new KvCommand(WriteKind.Put, new string('é', 600), [1], 0, 1, 2, 0));
+        var tooLongKey = kv.Apply(++_index, new KvCommand(WriteKind.Put, new string('é', 600), [1], 0, session, 2, 0));
         Assert.Equal(KvStatus.InvalidRequest, tooLongKey.Status);
+        Assert.Equal(0L, kv.DataBytes);
     }
 
     [Fact]
     public void Indexes_must_increase()
     {
         var kv = new KvStateMachine();
-        kv.Apply(5, Command(WriteKind.Put, "a", "1", 1, 1));
-        Assert.Throws<InvalidOperationException>(() => kv.Apply(5, Command(WriteKind.Put, "a", "1", 1, 2)));
+        var session = Open(kv);
+        kv.Apply(5, Command(WriteKind.Put, "a", "1", session, 1));
+        Assert.Throws<InvalidOperationException>(() => kv.Apply(5, Command(WriteKind.Put, "a", "1", session, 2)));
         kv.ApplyNoop(6);
         Assert.Equal(6UL, kv.AppliedIndex);
     }
 
     [Fact]
-    public void A_snapshot_restores_keys_versions_and_sessions_exactly()
+    public void A_snapshot_restores_keys_versions_sessions_clock_and_sizes_exactly()
     {
         var kv = new KvStateMachine();
         Write(kv, WriteKind.Put, "b", "2");
         Write(kv, WriteKind.Put, "a", "1");
-        var remembered = kv.Apply(++_index, Command(WriteKind.Put, "c", "3", client: 42, sequence: 7));
+        var other = Open(kv, atMs: 5_000);
+        var remembered = kv.Apply(++_index, Command(WriteKind.Put, "c", "3", other, sequence: 7, atMs: 6_000));
         Write(kv, WriteKind.Delete, "b");
         var snapshot = kv.CreateSnapshot();
 
@@ -154,24 +110,35 @@ public sealed class KvStateMachineTests
         Assert.Equal(2, restored.Count);
         Assert.Equal((KvStatus.Ok, kv.Get("a").Version, "1"), (restored.Get("a").Status, restored.Get("a").Version, Encoding.UTF8.GetString(restored.Get("a").Value!)));
         Assert.Equal(KvStatus.NotFound, restored.Get("b").Status);
+        Assert.Equal((kv.ClockMs, kv.DataBytes, kv.SessionCount, kv.SessionBytes), (restored.ClockMs, restored.DataBytes, restored.SessionCount, restored.SessionBytes));
+        Assert.Equal(6_000UL, restored.ClockMs);
         Assert.Equal(snapshot, restored.CreateSnapshot());
         // The session survived: the retry still gets its first answer.
-        Assert.Equal(remembered, restored.Apply(_index + 1, Command(WriteKind.Put, "c", "x", client: 42, sequence: 7)));
+        Assert.Equal(remembered, restored.Apply(_index + 1, Command(WriteKind.Put, "c", "x", other, sequence: 7)));
     }
 
     [Fact]
     public void Replicas_that_applied_the_same_commands_produce_identical_snapshots()
     {
-        var a = new KvStateMachine();
-        var b = new KvStateMachine();
-        for (ulong i = 1; i <= 200; i++)
+        var a = new KvStateMachine(new KvLimits(MaxSessions: 3, MaxSessionBytes: 1 << 20, MaxResultsPerSession: 4));
+        var b = new KvStateMachine(new KvLimits(MaxSessions: 3, MaxSessionBytes: 1 << 20, MaxResultsPerSession: 4));
+        var sessions = new List<ulong>();
+        for (ulong i = 1; i <= 300; i++)
         {
-            var command = Command(WriteKind.Put, $"k{(i * 7919) % 53}", $"v{i}", client: i % 5, sequence: i);
-            a.Apply(i, command);
-            b.Apply(i, command);
+            // Sessions open, expire by log time and are evicted along the way.
+            var command = i % 17 == 1
+                ? new KvCommand(WriteKind.OpenSession, string.Empty, null, 0, 0, 0, 0) { TimestampMs = i * 100, SessionTtlMs = 3_000 }
+                : Command(WriteKind.Put, $"k{(i * 7919) % 53}", $"v{i}", sessions.Count == 0 ? 0 : sessions[(int)(i % (ulong)sessions.Count)], sequence: i, atMs: i * 100, ttlMs: 3_000);
+            var answer = a.Apply(i, command);
+            Assert.Equal(answer, b.Apply(i, command));
+            if (command.Kind == WriteKind.OpenSession)
+            {
+                sessions.Add(answer.Version);
+            }
         }
 
         Assert.Equal(a.CreateSnapshot(), b.CreateSnapshot());
+        Assert.True(a.SessionCount <= 3);
     }
 
     [Fact]
@@ -190,28 +157,85 @@ public sealed class KvStateMachineTests
     [Fact]
     public void Commands_round_trip_through_their_log_form()
     {
-        var command = new KvCommand(WriteKind.CompareAndSwap, "ключ", [1, 2, 3], 17, 0xABCDEF, 99, 12);
-        Assert.Equal(command with { Value = null }, KvCommand.Decode(command.Encode()) with { Value = null });
-        Assert.Equal(command.Value, KvCommand.Decode(command.Encode()).Value);
+        var command = new KvCommand(WriteKind.CompareAndSwap, "ключ", [1, 2, 3], 17, 0xABCDEF, 99, 12) { TimestampMs = 1_700_000_000_123, SessionTtlMs = 60_000, QuotaBytes = 1 << 30 };
+        var decoded = KvCommand.Decode(command.Encode());
+        Assert.Equal(command with { Value = null }, decoded with { Value = null });
+        Assert.Equal(command.Value, decoded.Value);
         var deletion = new KvCommand(WriteKind.Delete, "k", null, 0, 1, 1, 0);
         Assert.Null(KvCommand.Decode(deletion.Encode()).Value);
-        Assert.Equal(312, new KvCommand(WriteKind.Put, new string('k', 16), new byte[256], 0, 1, 1, 0).Encode().Length);
+        Assert.Equal(WriteKind.OpenSession, KvCommand.Decode(new KvCommand(WriteKind.OpenSession, string.Empty, null, 0, 0, 0, 0).Encode()).Kind);
+        Assert.Equal(336, new KvCommand(WriteKind.Put, new string('k', 16), new byte[256], 0, 1, 1, 0).Encode().Length);
     }
 
     [Theory]
     [InlineData(new byte[] { })]
     [InlineData(new byte[] { 2, 1 })]
-    [InlineData(new byte[] { 1, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 })]
+    [InlineData(new byte[] { 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 })]
+    [InlineData(new byte[] { 2, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 })]
     public void Malformed_commands_are_a_format_error(byte[] data)
     {
         Assert.Throws<FormatException>(() => KvCommand.Decode(data));
     }
 
-    private KvResponse Write(KvStateMachine kv, WriteKind kind, string key, string? value = null, ulong expected = 0) =>
-        kv.Apply(++_index, Command(kind, key, value, client: 1000, sequence: ++_sequence, expected: expected));
+    [Fact]
+    public void The_quota_refuses_writes_that_grow_a_full_shard_and_nothing_else()
+    {
+        var kv = new KvStateMachine();
+        var session = Open(kv);
+        var value = new byte[400];
+        ulong sequence = 0;
+        KvResponse Put(string key, byte[] bytes) => kv.Apply(++_index, new KvCommand(WriteKind.Put, key, bytes, 0, session, ++sequence, 0) { QuotaBytes = 1_000 });
 
-    private static KvCommand Command(WriteKind kind, string key, string? value, ulong client, ulong sequence, ulong expected = 0, ulong completedBelow = 0) =>
-        new(kind, key, value is null ? null : Encoding.UTF8.GetBytes(value), expected, client, sequence, completedBelow);
+        Assert.Equal(KvStatus.Ok, Put("k1", value).Status);
+        Assert.Equal(KvStatus.Ok, Put("k2", value).Status);
+        Assert.Equal(804L, kv.DataBytes);
+        var full = Put("k3", value);
+        Assert.Equal(KvStatus.NoSpace, full.Status);
+        Assert.Contains("quota of 1000", full.Error, StringComparison.Ordinal);
+        Assert.Equal((2, 804L, KvStatus.NotFound), (kv.Count, kv.DataBytes, kv.Get("k3").Status));
+
+        // The refusal is an answer like any other: a retry of that write gets it again.
+        Assert.Equal(full, kv.Apply(++_index, new KvCommand(WriteKind.Put, "k3", value, 0, session, sequence, 0) { QuotaBytes = 1_000 }));
+        // Replacing a value with a smaller one, and deleting, still work on a full shard.
+        Assert.Equal(KvStatus.Ok, Put("k1", new byte[100]).Status);
+        Assert.Equal(504L, kv.DataBytes);
+        Assert.Equal(KvStatus.Ok, kv.Apply(++_index, new KvCommand(WriteKind.Delete, "k2", null, 0, session, ++sequence, 0) { QuotaBytes = 1_000 }).Status);
+        Assert.Equal(102L, kv.DataBytes);
+        Assert.Equal(KvStatus.Ok, Put("k3", value).Status);
+        // A compare-and-swap is held to the same quota.
+        var cas = kv.Apply(++_index, new KvCommand(WriteKind.CompareAndSwap, "k4", new byte[600], 0, session, ++sequence, 0) { QuotaBytes = 1_000 });
+        Assert.Equal(KvStatus.NoSpace, cas.Status);
+        Assert.Equal(504L, Restored(kv).DataBytes);
+    }
+
+    [Fact]
+    public void Without_a_quota_stamped_nothing_is_refused()
+    {
+        var kv = new KvStateMachine();
+        var session = Open(kv);
+        for (ulong i = 1; i <= 5; i++)
+        {
+            Assert.Equal(KvStatus.Ok, kv.Apply(++_index, new KvCommand(WriteKind.Put, $"k{i}", new byte[KeyRules.MaxValueBytes], 0, session, i, 0)).Status);
+        }
+
+        Assert.Equal(5L * (KeyRules.MaxValueBytes + 2), kv.DataBytes);
+    }
+
+    private KvResponse Write(KvStateMachine kv, WriteKind kind, string key, string? value = null, ulong expected = 0)
+    {
+        if (_session == 0 || !kv.HasSession(_session))
+        {
+            _session = Open(kv);
+        }
+
+        return kv.Apply(++_index, Command(kind, key, value, _session, ++_sequence, expected: expected));
+    }
+
+    private ulong Open(KvStateMachine kv, ulong atMs = 0) =>
+        kv.Apply(++_index, new KvCommand(WriteKind.OpenSession, string.Empty, null, 0, 0, 0, 0) { TimestampMs = atMs }).Version;
+
+    private static KvCommand Command(WriteKind kind, string key, string? value, ulong session, ulong sequence, ulong expected = 0, ulong completedBelow = 0, ulong atMs = 0, ulong ttlMs = 0) =>
+        new(kind, key, value is null ? null : Encoding.UTF8.GetBytes(value), expected, session, sequence, completedBelow) { TimestampMs = atMs, SessionTtlMs = ttlMs };
 
     private static KvStateMachine Restored(KvStateMachine source)
     {
