@@ -61,6 +61,11 @@ await using (store)
         Console.Error.WriteLine($"Cannot start: {e.Message}");
         return 4;
     }
+    catch (Exception e) when (InnerOf<ActorCluster.Grains.Hosting.RingMismatchException>(e) is { } mismatch)
+    {
+        Console.Error.WriteLine($"Cannot start: {mismatch.Message}");
+        return 5;
+    }
 
     var ring = configuration.GetSection("ActorCluster:Ring");
     Console.WriteLine();
@@ -99,3 +104,23 @@ await using (store)
 }
 
 return 0;
+
+// Orleans wraps what a start-up stage throws; find the cause we can explain.
+static T? InnerOf<T>(Exception error)
+    where T : Exception
+{
+    for (Exception? e = error; e is not null; e = e.InnerException)
+    {
+        if (e is T found)
+        {
+            return found;
+        }
+
+        if (e is AggregateException aggregate)
+        {
+            return aggregate.InnerExceptions.Select(InnerOf<T>).FirstOrDefault(x => x is not null);
+        }
+    }
+
+    return null;
+}

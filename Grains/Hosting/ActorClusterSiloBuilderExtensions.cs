@@ -1,3 +1,4 @@
+using ActorCluster.Grains.Hosting;
 using ActorCluster.Grains.Placement;
 using ActorCluster.Grains.Replicas;
 using ActorCluster.Grains.Shards;
@@ -35,6 +36,7 @@ public static class ActorClusterSiloBuilderExtensions
         services.AddSingleton(Options.Create(storage));
         services.AddSingleton(Options.Create(keyValue));
         services.TryAddSingleton<LeaderCache>();
+        services.TryAddSingleton<RingGate>();
         if (store is not null)
         {
             services.AddSingleton(store);

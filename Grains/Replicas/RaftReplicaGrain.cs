@@ -1,3 +1,4 @@
+using ActorCluster.Grains.Hosting;
 using ActorCluster.Grains.Interfaces;
 using ActorCluster.Grains.Interfaces.Kv;
 using ActorCluster.Grains.Kv;
@@ -21,7 +22,7 @@ namespace ActorCluster.Grains.Replicas;
 public sealed partial class RaftReplicaGrain(
     IReplicaStore store,
     IOptions<ReplicaOptions> replicaOptions,
-    IOptions<RingOptions> ringOptions,
+    RingGate ringGate,
     IOptions<KeyValueOptions> keyValueOptions,
     ConsistentHashPlacementDirector placement,
     IClusterMembershipService membership,
@@ -29,11 +30,11 @@ public sealed partial class RaftReplicaGrain(
     ILogger<RaftReplicaGrain> logger) : Grain, IRaftReplicaGrain
 {
     private readonly ReplicaOptions _options = replicaOptions.Value;
-    private readonly int _replicationFactor = ringOptions.Value.ReplicationFactor;
     private readonly KeyValueOptions _keyValue = keyValueOptions.Value;
     private readonly KvStateMachine _kv = new();
     private static readonly TimeSpan PendingWaitLimit = TimeSpan.FromSeconds(5);
     private readonly Dictionary<ulong, PendingWrite> _pendingWrites = [];
+    private int _replicationFactor;
     private string _key = string.Empty;
     private string? _siloEndpoint;
     private int _shard;
@@ -54,9 +55,13 @@ public sealed partial class RaftReplicaGrain(
     {
         var key = _key = this.GetPrimaryKeyString();
         _siloEndpoint = $"{localSilo.SiloAddress.Endpoint.Address}:{localSilo.SiloAddress.Endpoint.Port}";
-        if (!ReplicaId.TryParse(key, out _shard, out _slot) || _slot > _replicationFactor)
+        // Nothing loads before this silo has checked its ring against the cluster's record.
+        var ring = await ringGate.Verified.WaitAsync(cancellationToken);
+        _replicationFactor = ring.ReplicationFactor;
+        if (!ReplicaId.TryParse(key, out _shard, out _slot) || _shard >= ring.Shards || _slot > _replicationFactor)
         {
-            throw new ArgumentException($"'{key}' is not a replica key of this ring (shard/slot, slot 1..{_replicationFactor}).");
+            // A phantom shard would otherwise be created and persisted as a new Raft group.
+            throw new ArgumentException($"'{key}' is not a replica of this ring ({ring.Shards} shards x {ring.ReplicationFactor} replicas).");
         }
 
         // Claiming first fences off any older activation of this replica still running elsewhere.

@@ -64,6 +64,9 @@ public sealed class RingOptions
     /// <summary>Replicas per shard.</summary>
     public int ReplicationFactor { get; set; } = 3;
 
+    /// <summary>How long a starting silo tries to read the cluster's ring before it refuses to start.</summary>
+    public int StartupCheckSeconds { get; set; } = 60;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting and its allowed range.</summary>
     public void Validate()
     {
@@ -75,6 +78,11 @@ public sealed class RingOptions
         if (ReplicationFactor is < 1 or > 7)
         {
             throw new ArgumentException($"{Section}:ReplicationFactor must be between 1 and 7 (was {ReplicationFactor}).");
+        }
+
+        if (StartupCheckSeconds is < 1 or > 3600)
+        {
+            throw new ArgumentException($"{Section}:StartupCheckSeconds must be between 1 and 3600 (was {StartupCheckSeconds}).");
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ActorCluster.Grains.Hosting;
 using ActorCluster.Grains.Interfaces;
 using ActorCluster.Grains.Interfaces.Kv;
 using ActorCluster.Grains.Replicas;
@@ -15,24 +16,42 @@ namespace ActorCluster.Grains.Shards;
 /// </summary>
 [StatelessWorker]
 [Reentrant]
-public sealed class ShardGrain(LeaderCache leaders, IOptions<RingOptions> ringOptions, IOptions<ShardOptions> shardOptions) : Grain, IShardGrain
+public sealed class ShardGrain(LeaderCache leaders, RingGate ringGate, IOptions<ShardOptions> shardOptions) : Grain, IShardGrain
 {
-    private readonly int _replicationFactor = ringOptions.Value.ReplicationFactor;
     private readonly ShardOptions _options = shardOptions.Value;
+    private int _replicationFactor;
+    private string? _unknownShard;
 
     private int Shard => (int)this.GetPrimaryKeyLong();
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var ring = await ringGate.Verified.WaitAsync(cancellationToken);
+        _replicationFactor = ring.ReplicationFactor;
+        var shard = this.GetPrimaryKeyLong();
+        _unknownShard = shard < 0 || shard >= ring.Shards ? $"shard {shard} does not exist: the ring has shards 0..{ring.Shards - 1}" : null;
+    }
 
     public Task<KvResponse> Write(WriteRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return RouteAsync(replica => replica.Propose(request), preferLeader: true, isWrite: true);
+        return _unknownShard is { } error
+            ? Task.FromResult(new KvResponse(KvStatus.InvalidRequest, 0, null, error))
+            : RouteAsync(replica => replica.Propose(request), preferLeader: true, isWrite: true);
     }
 
     public Task<KvResponse> Read(string key, ReadConsistency consistency) =>
-        RouteAsync(replica => replica.Read(key, consistency), preferLeader: consistency == ReadConsistency.Linearizable, isWrite: false);
+        _unknownShard is { } error
+            ? Task.FromResult(new KvResponse(KvStatus.InvalidRequest, 0, null, error))
+            : RouteAsync(replica => replica.Read(key, consistency), preferLeader: consistency == ReadConsistency.Linearizable, isWrite: false);
 
     public async Task<ShardStatus> GetStatus()
     {
+        if (_unknownShard is not null)
+        {
+            return new ShardStatus(Shard, 0, []);
+        }
+
         var replies = await Task.WhenAll(Enumerable.Range(1, _replicationFactor).Select(async slot =>
         {
             try

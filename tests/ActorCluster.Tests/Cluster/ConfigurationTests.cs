@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using ActorCluster.Client;
 using ActorCluster.Grains.Storage;
+using ActorCluster.Tests.Processes;
 using ActorCluster.Tests.Storage;
 
 namespace ActorCluster.Tests.Cluster;
@@ -53,7 +53,7 @@ public sealed class ConfigurationTests
     [InlineData("--gateway", "nohostport")]
     public async Task The_command_line_refuses_bad_options_with_a_usage_error(string option, string value)
     {
-        var (exitCode, errors) = await RunAsync(ClientDll(), "get", "k", option, value);
+        var (exitCode, errors) = await RunAsync(Programs.ClientDll, "get", "k", option, value);
         Assert.Equal(2, exitCode);
         Assert.NotEmpty(errors);
     }
@@ -61,7 +61,7 @@ public sealed class ConfigurationTests
     [Fact]
     public async Task The_command_line_reports_an_unreachable_cluster_with_its_exit_code()
     {
-        var (exitCode, errors) = await RunAsync(ClientDll(), "put", "k", "v", "--gateway", "127.0.0.1:1", "--timeout", "3s");
+        var (exitCode, errors) = await RunAsync(Programs.ClientDll, "put", "k", "v", "--gateway", "127.0.0.1:1", "--timeout", "3s");
         Assert.Equal(3, exitCode);
         Assert.StartsWith("cluster unavailable", errors, StringComparison.Ordinal);
     }
@@ -70,77 +70,83 @@ public sealed class ConfigurationTests
     public async Task A_silo_process_stops_gracefully_on_SIGTERM()
     {
         var dataDirectory = Directory.CreateTempSubdirectory("actorcluster-sigterm-").FullName;
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var argument in new[]
-        {
-            SiloDll(), "--data-dir", dataDirectory, "--silo-port", "31100", "--gateway-port", "31200", "--http-port", "0",
-            "--dashboard", "false", "--shards", "2",
-        })
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(info)!;
-        var errors = process.StandardError.ReadToEndAsync();
-        var up = new TaskCompletionSource();
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data?.Contains("Press Ctrl+C", StringComparison.Ordinal) == true)
-            {
-                up.TrySetResult();
-            }
-        };
-        process.BeginOutputReadLine();
         try
         {
-            await up.Task.WaitAsync(TimeSpan.FromSeconds(90));
-
+            await using var silo = StartSilo(dataDirectory, "--shards", "2");
+            await silo.WaitForOutputAsync("Press Ctrl+C", TimeSpan.FromSeconds(90));
             // What Kubernetes sends a pod it stops (and `kill` by default).
-            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-            {
-                await kill.WaitForExitAsync();
-            }
-
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            await process.WaitForExitAsync(timeout.Token);
-            Assert.Equal(0, process.ExitCode);
+            await silo.SignalAsync("TERM");
+            Assert.Equal(0, await silo.WaitForExitAsync(TimeSpan.FromSeconds(60)));
         }
         finally
         {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-
-            await process.WaitForExitAsync();
             Directory.Delete(dataDirectory, recursive: true);
-            _ = await errors;
         }
     }
 
-    private static string SiloDll() => Path.Combine(PurityTests.RepositoryRoot(), "Silo", "bin", Configuration, "net10.0", "ActorCluster.Silo.dll");
+    [Theory]
+    [InlineData("--shards", "3")]
+    [InlineData("--replication-factor", "1")]
+    public async Task A_silo_whose_ring_differs_from_the_clusters_refuses_to_start_before_hosting_a_replica(string option, string value)
+    {
+        var dataDirectory = Directory.CreateTempSubdirectory("actorcluster-ring-").FullName;
+        try
+        {
+            await using (var first = StartSilo(dataDirectory, "--shards", "2", "--replication-factor", "3"))
+            {
+                await first.WaitForOutputAsync("Press Ctrl+C", TimeSpan.FromSeconds(90));
+                await first.SignalAsync("TERM");
+                Assert.Equal(0, await first.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+            }
+
+            var claimsBefore = await ReplicaClaimsAsync(dataDirectory);
+            Assert.Equal(6, claimsBefore.Count);
+
+            await using var second = StartSilo(dataDirectory, "--shards", "2", "--replication-factor", "3", option, value);
+            var exitCode = await second.WaitForExitAsync(TimeSpan.FromSeconds(120));
+            Assert.Equal(5, exitCode);
+            Assert.Contains("ActorCluster:Ring", second.Errors, StringComparison.Ordinal);
+            Assert.Contains("created with 2 x 3", second.Errors, StringComparison.Ordinal);
+            // No replica was activated: none was claimed again, none was created.
+            Assert.Equal(claimsBefore, await ReplicaClaimsAsync(dataDirectory));
+        }
+        finally
+        {
+            Directory.Delete(dataDirectory, recursive: true);
+        }
+    }
+
+    /// <summary>One silo of the development cluster on free ports, storing under <paramref name="dataDirectory"/>.</summary>
+    private static ChildProcess StartSilo(string dataDirectory, params string[] extra)
+    {
+        var ports = Programs.FreePorts(2);
+        return ChildProcess.Start(Programs.SiloDll, [
+            "--silos", "1", "--data-dir", dataDirectory, "--silo-port", $"{ports[0]}", "--primary-port", $"{ports[0]}",
+            "--gateway-port", $"{ports[1]}", "--http-port", "0", "--dashboard", "false", .. extra]);
+    }
+
+    private static async Task<Dictionary<string, long>> ReplicaClaimsAsync(string dataDirectory)
+    {
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataDirectory, "replicas.db")};Pooling=False");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT replica_id, epoch FROM ac_replica";
+        await using var reader = await command.ExecuteReaderAsync();
+        var claims = new Dictionary<string, long>();
+        while (await reader.ReadAsync())
+        {
+            claims[reader.GetString(0)] = reader.GetInt64(1);
+        }
+
+        return claims;
+    }
 
     private static Task<(int ExitCode, string Errors)> RunSiloAsync(params string[] arguments) =>
-        RunAsync(SiloDll(), arguments);
-
-    private static string ClientDll() => Path.Combine(AppContext.BaseDirectory, "ActorCluster.Client.dll");
-
-    private static string Configuration => AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
+        RunAsync(Programs.SiloDll, arguments);
 
     private static async Task<(int ExitCode, string Errors)> RunAsync(string dll, params string[] arguments)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        info.ArgumentList.Add(dll);
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(info)!;
-        var errors = process.StandardError.ReadToEndAsync();
-        _ = process.StandardOutput.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, (await errors).Trim());
+        var (exitCode, _, errors) = await ChildProcess.RunAsync(dll, arguments, TimeSpan.FromSeconds(60));
+        return (exitCode, errors);
     }
 }

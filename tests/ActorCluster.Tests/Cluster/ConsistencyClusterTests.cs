@@ -55,6 +55,26 @@ public sealed class ConsistencyClusterTests
     }
 
     [Fact]
+    public async Task A_shard_number_outside_the_ring_is_refused_and_creates_no_raft_group()
+    {
+        await using var test = await TestCluster.StartAsync(shards: 4);
+        foreach (var phantom in new long[] { 4, 99, -1 })
+        {
+            var shard = test.Cluster.Client.GetGrain<Grains.Interfaces.IShardGrain>(phantom);
+            var write = await shard.Write(WriteRequest.OpenSession());
+            Assert.Equal(KvStatus.InvalidRequest, write.Status);
+            Assert.Contains("does not exist", write.Error, StringComparison.Ordinal);
+            Assert.Equal(KvStatus.InvalidRequest, (await shard.Read("k", ReadConsistency.Linearizable)).Status);
+            Assert.Empty((await shard.GetStatus()).Replicas);
+        }
+
+        // Nothing was persisted for a shard outside the ring.
+        var stored = await test.StoredReplicaIdsAsync();
+        Assert.Equal(12, stored.Count);
+        Assert.All(stored, id => Assert.True(Grains.Replicas.ReplicaId.TryParse(id, out var s, out _) && s < 4, id));
+    }
+
+    [Fact]
     public async Task A_fenced_off_activation_stops_without_answering_and_the_shard_carries_on()
     {
         await using var test = await TestCluster.StartAsync();

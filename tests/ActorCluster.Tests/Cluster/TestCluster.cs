@@ -84,6 +84,25 @@ internal sealed class TestCluster : IAsyncDisposable
     /// <summary>The endpoint ("host:port") by which fault injection names a silo.</summary>
     public static string EndpointOf(InProcessSiloHandle silo) => $"{silo.SiloAddress.Endpoint.Address}:{silo.SiloAddress.Endpoint.Port}";
 
+    /// <summary>The replica ids that have a record in the store.</summary>
+    public async Task<List<string>> StoredReplicaIdsAsync()
+    {
+        var ids = new List<string>();
+        await using var connection = Storage.Provider == StorageProvider.Sqlite
+            ? (System.Data.Common.DbConnection)new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Storage.SqlitePath};Pooling=False")
+            : new Npgsql.NpgsqlConnection(Storage.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT replica_id FROM ac_replica ORDER BY replica_id";
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            ids.Add(reader.GetString(0));
+        }
+
+        return ids;
+    }
+
     public async ValueTask DisposeAsync()
     {
         await Cluster.DisposeAsync();
