@@ -89,6 +89,13 @@ internal static class SiloHost
         }
 
         var app = builder.Build();
+        if (settings.FaultInjection)
+        {
+            app.Logger.LogWarning(
+                "FAULT INJECTION IS ON for silo {Silo}: anyone who reaches http://*:{Port}/faults can cut this silo's Raft traffic. For fault tests only; never in production.",
+                endpoints.Name, endpoints.HttpPort);
+        }
+
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/readyz", (SiloReadiness readiness) => readiness.IsReady ? Results.Text("ready") : Results.StatusCode(StatusCodes.Status503ServiceUnavailable));
         app.MapPrometheusScrapingEndpoint("/metrics");
