@@ -130,6 +130,7 @@ public sealed partial class AdoReplicaStore
 
         public override async Task ExecuteAsync(AdoReplicaStore store, WriterSession session)
         {
+            store._faults?.BeforeWrite(ReplicaId);
             if (!await FenceAsync(session).ConfigureAwait(false))
             {
                 // A newer activation owns the replica: write nothing, let the others in the batch commit.

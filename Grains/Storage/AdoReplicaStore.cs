@@ -11,32 +11,46 @@ namespace ActorCluster.Grains.Storage;
 /// one fsync serves many replicas and shards. A replica always goes to the same writer, and a
 /// batch touches replicas in id order, so writers never deadlock on each other's rows.
 /// </summary>
+/// <remarks>
+/// Failures stay small: when a batch fails, its writes are retried one transaction each, so only a
+/// write that fails on its own fails. A writer that stops for any other reason fails every write
+/// queued for it and every later one at once, instead of leaving them waiting.
+/// </remarks>
 public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
 {
     private readonly SqlDialect _dialect;
     private readonly int _maxBatch;
+    private readonly StoreFaults? _faults;
     private readonly Channel<PendingOperation>[] _queues;
     private readonly Task[] _writers;
+    private long _transactions;
 
-    private AdoReplicaStore(SqlDialect dialect, int writers, int maxBatch)
+    private AdoReplicaStore(SqlDialect dialect, int writers, int maxBatch, StoreFaults? faults)
     {
         _dialect = dialect;
         _maxBatch = maxBatch;
+        _faults = faults;
         _queues = new Channel<PendingOperation>[writers];
         _writers = new Task[writers];
         for (var i = 0; i < writers; i++)
         {
-            _queues[i] = Channel.CreateUnbounded<PendingOperation>(new UnboundedChannelOptions { SingleReader = true });
-            var reader = _queues[i].Reader;
-            _writers[i] = Task.Run(() => WriteLoopAsync(reader));
+            var queue = _queues[i] = Channel.CreateUnbounded<PendingOperation>(new UnboundedChannelOptions { SingleReader = true });
+            _writers[i] = Task.Run(() => WriteLoopAsync(queue));
         }
     }
 
     /// <summary>The database in use, for logs and status.</summary>
     public string Description => _dialect.Description;
 
+    /// <summary>Transactions committed so far (each batch is one, unless it failed and was split).</summary>
+    internal long Transactions => Interlocked.Read(ref _transactions);
+
     /// <summary>Opens the store, creating or upgrading its schema.</summary>
-    public static async Task<AdoReplicaStore> OpenAsync(StorageOptions options, CancellationToken cancellationToken = default)
+    public static Task<AdoReplicaStore> OpenAsync(StorageOptions options, CancellationToken cancellationToken = default) =>
+        OpenAsync(options, faults: null, cancellationToken);
+
+    /// <summary>Opens the store with fault injection (for fault tests only).</summary>
+    public static async Task<AdoReplicaStore> OpenAsync(StorageOptions options, StoreFaults? faults, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -45,7 +59,7 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
             : new PostgresDialect(options.ConnectionString!);
         await dialect.MigrateAsync(cancellationToken).ConfigureAwait(false);
         var writers = options.Provider == StorageProvider.Sqlite ? 1 : options.PostgreSqlWriters;
-        return new AdoReplicaStore(dialect, writers, options.MaxWritesPerBatch);
+        return new AdoReplicaStore(dialect, writers, options.MaxWritesPerBatch, faults);
     }
 
     /// <inheritdoc />
@@ -106,18 +120,26 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
         var writer = (int)(XxHash32.HashToUInt32(Encoding.UTF8.GetBytes(operation.ReplicaId)) % (uint)_queues.Length);
         if (!_queues[writer].Writer.TryWrite(operation))
         {
-            operation.Fail(new ObjectDisposedException(nameof(AdoReplicaStore)));
+            operation.Fail(_queues[writer].Reader.Completion is { IsFaulted: true } dead
+                ? new ReplicaStoreUnavailableException("The replica store's writer stopped.", dead.Exception!.InnerException!)
+                : new ObjectDisposedException(nameof(AdoReplicaStore)));
         }
     }
 
-    private async Task WriteLoopAsync(ChannelReader<PendingOperation> reader)
+    private async Task WriteLoopAsync(Channel<PendingOperation> queue)
     {
+        var reader = queue.Reader;
         WriterSession? session = null;
         var batch = new List<PendingOperation>(_maxBatch);
         try
         {
             while (await reader.WaitToReadAsync().ConfigureAwait(false))
             {
+                if (_faults is not null)
+                {
+                    await _faults.BeforeBatchAsync().ConfigureAwait(false);
+                }
+
                 while (batch.Count < _maxBatch && reader.TryRead(out var operation))
                 {
                     batch.Add(operation);
@@ -125,27 +147,24 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
 
                 // Replica id order: every writer (in every process) takes row locks in one order.
                 batch.Sort(static (a, b) => string.CompareOrdinal(a.ReplicaId, b.ReplicaId));
-                try
-                {
-                    session ??= new WriterSession(await _dialect.OpenWriterAsync(CancellationToken.None).ConfigureAwait(false));
-                    await CommitBatchAsync(session, batch).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException or IOException or TimeoutException)
-                {
-                    foreach (var operation in batch)
-                    {
-                        operation.Fail(e);
-                    }
-
-                    // The connection may be broken; the next batch opens a fresh one.
-                    if (session is not null)
-                    {
-                        await session.DisposeAsync().ConfigureAwait(false);
-                        session = null;
-                    }
-                }
-
+                session = await WriteBatchAsync(session, batch).ConfigureAwait(false);
                 batch.Clear();
+            }
+        }
+        catch (Exception e)
+        {
+            // Nothing is expected to get here; if anything does, this writer is gone: fail what it
+            // held and what waits for it, and make later writes fail at once.
+            var dead = new ReplicaStoreUnavailableException($"The replica store's writer stopped: {e.Message}", e);
+            queue.Writer.TryComplete(e);
+            foreach (var operation in batch)
+            {
+                operation.Fail(dead);
+            }
+
+            while (reader.TryRead(out var operation))
+            {
+                operation.Fail(dead);
             }
         }
         finally
@@ -155,6 +174,53 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
                 await session.DisposeAsync().ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// Commits a batch in one transaction. If that fails, each write is tried again in a transaction
+    /// of its own, so that one bad write (or one replica's failing data) fails only itself.
+    /// Returns the session to use next (a fresh one after a failure: the connection may be broken).
+    /// </summary>
+    private async Task<WriterSession?> WriteBatchAsync(WriterSession? session, List<PendingOperation> batch)
+    {
+        try
+        {
+            session ??= new WriterSession(await _dialect.OpenWriterAsync(CancellationToken.None).ConfigureAwait(false));
+        }
+        catch (Exception e) when (e is System.Data.Common.DbException or IOException or TimeoutException or InvalidOperationException or UnauthorizedAccessException)
+        {
+            // No connection: nothing can be written now. Fail the batch; the next one tries again.
+            foreach (var operation in batch)
+            {
+                operation.Fail(e);
+            }
+
+            return null;
+        }
+
+        try
+        {
+            await CommitBatchAsync(session, batch).ConfigureAwait(false);
+            return session;
+        }
+        catch (Exception e) when (batch.Count == 1)
+        {
+            batch[0].Fail(e);
+            await session.DisposeAsync().ConfigureAwait(false);
+            return null;
+        }
+        catch (Exception)
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+            session = null;
+        }
+
+        foreach (var operation in batch)
+        {
+            session = await WriteBatchAsync(session, [operation]).ConfigureAwait(false);
+        }
+
+        return session;
     }
 
     private async Task CommitBatchAsync(WriterSession session, List<PendingOperation> batch)
@@ -171,6 +237,8 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
             await transaction.CommitAsync().ConfigureAwait(false);
             session.Transaction = null;
         }
+
+        Interlocked.Increment(ref _transactions);
 
         foreach (var operation in batch)
         {

@@ -146,6 +146,66 @@ public sealed class ReplicaStoreTests
 
     [Theory]
     [MemberData(nameof(Providers))]
+    public async Task A_write_that_fails_in_a_group_commit_fails_alone_and_the_others_of_its_batch_commit(StorageProvider provider)
+    {
+        var faults = new StoreFaults();
+        await using var store = await AdoReplicaStore.OpenAsync(await StorageFixture.FreshAsync(provider), faults);
+        var claims = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => store.ClaimAsync(StorageFixture.UniqueReplica($"{i}/1"))));
+        var poisoned = claims[3].ReplicaId;
+        // Not an error the store knows: any exception while writing one replica's rows.
+        faults.FailWrites(id => id == poisoned ? new NotSupportedException("injected") : null);
+        faults.Stall();
+        var saves = claims.Select(c => Outcome(store.SaveAsync(c, new ReplicaWrite(new HardState(1, 1, 1), Entries(1, 1))).WaitAsync(TimeSpan.FromSeconds(10)))).ToList();
+        var before = store.Transactions;
+        faults.Resume();
+        var failed = await Assert.ThrowsAsync<NotSupportedException>(() => saves[3]);
+        Assert.Equal("injected", failed.Message);
+        foreach (var (claim, save) in claims.Zip(saves).Where(p => p.First.ReplicaId != poisoned))
+        {
+            Assert.True(await save);
+            Assert.Single((await store.LoadAsync(claim)).Entries);
+        }
+
+        if (provider == StorageProvider.Sqlite)
+        {
+            // One writer, so one batch: it failed, then each write went on its own.
+            Assert.Equal(before + 7, store.Transactions);
+        }
+
+        Assert.Empty((await store.LoadAsync(claims[3])).Entries);
+
+        // The writer lives on: once the fault is gone the replica writes again.
+        faults.Heal();
+        await store.SaveAsync(claims[3], new ReplicaWrite(new HardState(1, 1, 1), Entries(1, 1)));
+        Assert.Single((await store.LoadAsync(claims[3])).Entries);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_dead_writer_fails_every_pending_and_later_write_at_once(StorageProvider provider)
+    {
+        var faults = new StoreFaults();
+        await using var store = await AdoReplicaStore.OpenAsync(await StorageFixture.FreshAsync(provider), faults);
+        var claims = await Task.WhenAll(Enumerable.Range(0, 4).Select(i => store.ClaimAsync(StorageFixture.UniqueReplica($"{i}/1"))));
+        faults.Stall();
+        var pending = claims.Select(c => store.SaveAsync(c, new ReplicaWrite(new HardState(1, 1, 0), Entries(1, 1)))).ToList();
+        faults.KillWriters(new InvalidCastException("a bug in the writer"));
+        faults.Resume();
+        var deadline = Task.Delay(TimeSpan.FromSeconds(10));
+        foreach (var save in pending)
+        {
+            Assert.NotSame(deadline, await Task.WhenAny(save, deadline));
+            var error = await Assert.ThrowsAsync<ReplicaStoreUnavailableException>(() => save);
+            Assert.IsType<InvalidCastException>(error.InnerException);
+        }
+
+        var later = store.SaveAsync(claims[0], new ReplicaWrite(new HardState(2, 1, 0), []));
+        Assert.True(later.IsCompleted, "a write to a dead writer must fail at once");
+        await Assert.ThrowsAsync<ReplicaStoreUnavailableException>(() => later);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
     public async Task Many_replicas_writing_at_once_are_group_committed_and_each_keeps_its_order(StorageProvider provider)
     {
         await using var store = await OpenAsync(provider);

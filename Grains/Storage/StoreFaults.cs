@@ -1,0 +1,114 @@
+namespace ActorCluster.Grains.Storage;
+
+/// <summary>
+/// Faults a fault test can inject into a replica store (registered only when fault injection is
+/// on): writes of chosen replicas fail, writers stall before their next batch, or a writer dies.
+/// Thread-safe.
+/// </summary>
+public sealed class StoreFaults
+{
+    private readonly Lock _lock = new();
+    private Func<string, Exception?>? _failWrite;
+    private TaskCompletionSource? _stall;
+    private Exception? _killWriters;
+
+    /// <summary>Writes of replicas for which <paramref name="error"/> returns an exception fail with it.</summary>
+    public void FailWrites(Func<string, Exception?> error)
+    {
+        lock (_lock)
+        {
+            _failWrite = error;
+        }
+    }
+
+    /// <summary>Writers wait before their next batch until <see cref="Resume"/> (a disk that hangs).</summary>
+    public void Stall()
+    {
+        lock (_lock)
+        {
+            _stall ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+
+    /// <summary>Lets stalled writers go on.</summary>
+    public void Resume()
+    {
+        lock (_lock)
+        {
+            _stall?.TrySetResult();
+            _stall = null;
+        }
+    }
+
+    /// <summary>The writers' loops end with <paramref name="error"/> before their next batch, as an unexpected bug would end them.</summary>
+    public void KillWriters(Exception error)
+    {
+        lock (_lock)
+        {
+            _killWriters = error;
+        }
+    }
+
+    /// <summary>Stops failing writes and resumes stalled writers (a dead writer stays dead).</summary>
+    public void Heal()
+    {
+        lock (_lock)
+        {
+            _failWrite = null;
+            _killWriters = null;
+        }
+
+        Resume();
+    }
+
+    internal async Task BeforeBatchAsync()
+    {
+        Task? stall;
+        lock (_lock)
+        {
+            if (_killWriters is { } error)
+            {
+                throw error;
+            }
+
+            stall = _stall?.Task;
+        }
+
+        if (stall is not null)
+        {
+            await stall.ConfigureAwait(false);
+        }
+    }
+
+    internal void BeforeWrite(string replicaId)
+    {
+        Func<string, Exception?>? failWrite;
+        lock (_lock)
+        {
+            failWrite = _failWrite;
+        }
+
+        if (failWrite?.Invoke(replicaId) is { } error)
+        {
+            throw error;
+        }
+    }
+}
+
+/// <summary>The replica store can take no more writes: its writer stopped. Every pending and later write fails with it.</summary>
+public sealed class ReplicaStoreUnavailableException : Exception
+{
+    public ReplicaStoreUnavailableException()
+    {
+    }
+
+    public ReplicaStoreUnavailableException(string message)
+        : base(message)
+    {
+    }
+
+    public ReplicaStoreUnavailableException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
