@@ -3,7 +3,30 @@ using ActorCluster.Silo;
 
 // dotnet run --project Silo                      the local development cluster (3 silos, SQLite)
 // dotnet run --project Silo -- --mode Single ... one silo per process (see README for the switches)
-var configuration = SiloSettings.LoadConfiguration(args);
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.WriteLine(SiloSettings.Usage);
+    return 0;
+}
+
+if (SiloSettings.CommandLineProblem(args) is { } problem)
+{
+    Console.Error.WriteLine($"Invalid command line: {problem} (see --help).");
+    return 2;
+}
+
+IConfigurationRoot configuration;
+try
+{
+    configuration = SiloSettings.LoadConfiguration(args);
+}
+catch (FormatException e)
+{
+    // An option without its value, say.
+    Console.Error.WriteLine($"Invalid command line: {e.Message} (see --help).");
+    return 2;
+}
+
 SiloSettings settings;
 StorageOptions storage;
 try
@@ -20,6 +43,12 @@ catch (ArgumentException e)
 {
     Console.Error.WriteLine($"Invalid configuration: {e.Message}");
     return 2;
+}
+
+if (Environment.GetEnvironmentVariable("ACTORCLUSTER_CHECK_ARGS") == "1")
+{
+    // The arguments and settings are valid; start nothing (how the README's commands are checked).
+    return 0;
 }
 
 AdoReplicaStore store;

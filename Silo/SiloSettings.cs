@@ -69,6 +69,57 @@ public sealed class SiloSettings
         ["--service-id"] = "ActorCluster:ServiceId",
     };
 
+    /// <summary>What <c>--help</c> prints.</summary>
+    public static string Usage => $$"""
+        ActorCluster silo: runs the local development cluster (default) or one silo of a real cluster.
+
+          dotnet run --project Silo                          3 silos in this process, SQLite under ./data, dashboard on :8080
+          dotnet run --project Silo -- --mode Single ...     one silo per process (see the README)
+
+        options (each sets the configuration key shown; any key can also be set as --Section:Key value,
+        in appsettings.json, or as an ACTORCLUSTER_SECTION__KEY environment variable):
+        {{string.Join(Environment.NewLine, Switches.Select(s => $"  {s.Key,-22}{s.Value}"))}}
+          --help                show this and exit
+
+        exit codes: 0 stopped cleanly; 2 invalid setting or option; 3 storage cannot be opened;
+                    4 a port is in use; 5 the ring differs from the cluster's or cannot be read
+        """;
+
+    /// <summary>
+    /// What is wrong with the command line: an option that is neither a known switch nor a
+    /// configuration key (<c>--Section:Key</c>), an option without its value, or a stray argument;
+    /// null when nothing is.
+    /// </summary>
+    public static string? CommandLineProblem(IReadOnlyList<string> args)
+    {
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            if (!arg.StartsWith('-'))
+            {
+                return $"unexpected argument '{arg}'";
+            }
+
+            var name = arg.Split('=', 2)[0];
+            if (!Switches.ContainsKey(name) && !(name.StartsWith("--", StringComparison.Ordinal) && name.Contains(':', StringComparison.Ordinal)))
+            {
+                return $"unknown option {name}";
+            }
+
+            if (!arg.Contains('=', StringComparison.Ordinal))
+            {
+                if (i + 1 >= args.Count || args[i + 1].StartsWith("--", StringComparison.Ordinal))
+                {
+                    return $"option {name} needs a value";
+                }
+
+                i++;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>
     /// Configuration from the shipped appsettings.json, an appsettings.json in the working
     /// directory, environment variables (<c>ACTORCLUSTER_STORAGE__PROVIDER=PostgreSql</c>, plus the

@@ -7,7 +7,7 @@ namespace ActorCluster.Client.Cli;
 /// <summary>The chaos command: a fault test with a linearizability verdict.</summary>
 internal static class Chaos
 {
-    public static async Task<int> RunAsync(CommandLine line)
+    public static async Task<int> RunAsync(CommandLine line, bool checkOnly = false)
     {
         var options = new ChaosOptions
         {
@@ -26,6 +26,11 @@ internal static class Chaos
         if (options.Duration < options.FaultInterval * 2)
         {
             throw new UsageException($"--duration must be at least {(options.FaultInterval * 2).TotalSeconds:0}s");
+        }
+
+        if (checkOnly)
+        {
+            return ExitCodes.Ok;
         }
 
         var json = line.Has("--json");

@@ -83,6 +83,18 @@ internal sealed class CommandLine
         return TimeSpan.FromSeconds(value * unit);
     }
 
+    /// <summary>Refuses any option not in <paramref name="allowed"/> (help flags always pass).</summary>
+    public void RefuseOtherOptions(IReadOnlyCollection<string> allowed, string command)
+    {
+        foreach (var name in _options.Keys)
+        {
+            if (!allowed.Contains(name) && name is not ("--help" or "-h"))
+            {
+                throw new UsageException($"unknown option {name} for '{command}'");
+            }
+        }
+    }
+
     public string Positional1(int index, string what) =>
         index < Positional.Count ? Positional[index] : throw new UsageException($"missing {what}");
 

@@ -32,24 +32,69 @@ internal static class Commands
           --cluster-id <id>          Orleans cluster id (default: actorcluster)
           --timeout 10s              per operation, retries included
 
-        exit codes: 0 done; 1 not found or version mismatch; 2 usage; 3 cluster unavailable;
-                    4 timeout (a write's outcome is unknown); 5 invalid key or value
+        exit codes: 0 done; 1 not found or version mismatch; 2 usage; 3 cluster unavailable (nothing applied);
+                    4 no answer: a write's outcome is unknown; 5 invalid key or value; 6 chaos inconclusive;
+                    7 the key's shard is full (nothing applied)
         """;
+
+    private static readonly string[] ConnectionOptions = ["--gateway", "--postgres", "--cluster-id", "--timeout", "--json"];
+
+    /// <summary>The options each command takes, besides <see cref="ConnectionOptions"/> (chaos takes only its own).</summary>
+    private static readonly Dictionary<string, (int Positional, string[] Options)> CommandShapes = new(StringComparer.Ordinal)
+    {
+        ["put"] = (2, []),
+        ["get"] = (1, ["--stale"]),
+        ["delete"] = (1, []),
+        ["cas"] = (2, ["--delete"]),
+        ["status"] = (0, []),
+        ["bench"] = (0, ["--clients", "--duration", "--warmup", "--keys", "--key-size", "--value-size", "--mix", "--stale"]),
+        ["chaos"] = (0, ["--duration", "--nemesis", "--json", "--postgres", "--out", "--seed", "--stale-reads", "--silos"]),
+    };
+
+    /// <summary>
+    /// Set <c>ACTORCLUSTER_CHECK_ARGS=1</c> to have the command line parse and validate its
+    /// arguments, then exit 0 without connecting to anything (how the README's commands are checked).
+    /// </summary>
+    public const string CheckArgumentsVariable = "ACTORCLUSTER_CHECK_ARGS";
 
     public static async Task<int> RunAsync(CommandLine line)
     {
         var command = line.Positional[0];
-        if (command is not ("put" or "get" or "delete" or "cas" or "status" or "bench" or "chaos"))
+        if (!CommandShapes.TryGetValue(command, out var shape))
         {
             throw new UsageException($"unknown command '{command}'");
         }
 
+        var allowed = command == "chaos" ? shape.Options : [.. ConnectionOptions, .. shape.Options];
+        line.RefuseOtherOptions(allowed, command);
+        var extra = command == "cas" && !line.Has("--delete") ? 1 : 0;
+        if (line.Positional.Count - 1 < shape.Positional + extra)
+        {
+            throw new UsageException($"'{command}' needs {shape.Positional + extra} argument(s), got {line.Positional.Count - 1}");
+        }
+
+        if (line.Positional.Count - 1 > shape.Positional + extra)
+        {
+            throw new UsageException($"'{command}' takes {shape.Positional + extra} argument(s); '{line.Positional[shape.Positional + extra + 1]}' is one too many");
+        }
+
+        var checkOnly = Environment.GetEnvironmentVariable(CheckArgumentsVariable) == "1";
         if (command == "chaos")
         {
-            return await Chaos.RunAsync(line);
+            return await Chaos.RunAsync(line, checkOnly);
         }
 
         var options = ClientOptions(line);
+        if (command == "bench")
+        {
+            _ = Bench.Settings(line);
+        }
+
+        if (checkOnly)
+        {
+            return ExitCodes.Ok;
+        }
+
         await using var client = await ActorClusterClient.ConnectAsync(options);
         return command switch
         {

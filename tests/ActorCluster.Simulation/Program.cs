@@ -8,6 +8,18 @@ using ActorCluster.Simulation;
 //   --break vote|commit       run a deliberately broken core
 //   bench [--seconds N]       throughput of the pure core (3 nodes, in memory, one thread)
 var arguments = args.ToList();
+if (ArgumentProblem(arguments) is { } problem)
+{
+    Console.Error.WriteLine($"usage: {problem}; see the comment at the top of tests/ActorCluster.Simulation/Program.cs");
+    return 2;
+}
+
+if (Environment.GetEnvironmentVariable("ACTORCLUSTER_CHECK_ARGS") == "1")
+{
+    // The arguments are valid; run nothing (how the README's commands are checked).
+    return 0;
+}
+
 if (arguments.Count > 0 && arguments[0] == "bench")
 {
     var seconds = Option(arguments, "--seconds", 10);
@@ -73,4 +85,35 @@ static RaftTestingKnobs BrokenKnobs(List<string> arguments)
         "commit" => RaftTestingKnobs.CommitPriorTermByCounting,
         var other => throw new ArgumentException($"--break takes 'vote' or 'commit', not '{other}'."),
     };
+}
+
+static string? ArgumentProblem(List<string> arguments)
+{
+    string[] withValue = ["--seeds", "--start", "--seed", "--break", "--seconds"];
+    for (var i = arguments.Count > 0 && arguments[0] == "bench" ? 1 : 0; i < arguments.Count; i++)
+    {
+        var argument = arguments[i];
+        if (argument is "--trace")
+        {
+            continue;
+        }
+
+        if (!withValue.Contains(argument))
+        {
+            return $"unknown argument '{argument}'";
+        }
+
+        if (i + 1 >= arguments.Count)
+        {
+            return $"{argument} needs a value";
+        }
+
+        var value = arguments[++i];
+        if (argument == "--break" ? value is not ("vote" or "commit") : !long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+        {
+            return $"{argument} does not take '{value}'";
+        }
+    }
+
+    return null;
 }

@@ -40,6 +40,31 @@ public sealed class ConfigurationTests
         Assert.Equal([1], (await again.Client.GetAsync("k"))!.Value.Value);
     }
 
+    [Theory]
+    [InlineData("silo")]
+    [InlineData("client")]
+    public async Task Help_prints_the_options_and_exits_0_without_starting_anything(string program)
+    {
+        var (exitCode, output, _) = await ChildProcess.RunAsync(program == "silo" ? Programs.SiloDll : Programs.ClientDll, ["--help"], TimeSpan.FromSeconds(30));
+        Assert.Equal(0, exitCode);
+        Assert.Contains(program == "silo" ? "--shards" : "put <key> <value>", output, StringComparison.Ordinal);
+        Assert.Contains("exit codes", output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("silo", "--bogus", "1")]
+    [InlineData("silo", "--shards", "")]
+    [InlineData("client", "put", "k", "v", "--bogus", "1")]
+    [InlineData("client", "get", "k", "--delete")]
+    [InlineData("client", "put", "k", "v", "extra")]
+    public async Task An_unknown_or_incomplete_option_exits_2_naming_it(string program, params string[] arguments)
+    {
+        var (exitCode, _, errors) = await ChildProcess.RunAsync(program == "silo" ? Programs.SiloDll : Programs.ClientDll, arguments.Where(a => a.Length > 0), TimeSpan.FromSeconds(30));
+        Assert.Equal(2, exitCode);
+        var named = arguments.Where(a => a.Length > 0).Last(a => a.StartsWith("--", StringComparison.Ordinal) || a == "extra");
+        Assert.Contains(named, errors, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_client_that_reaches_no_gateway_gets_a_typed_error()
     {
