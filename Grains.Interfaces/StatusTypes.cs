@@ -20,7 +20,8 @@ public sealed record ReplicaStatus(
     [property: Id(7)] ulong AppliedIndex,
     [property: Id(8)] ulong LastIndex,
     [property: Id(9)] ulong SnapshotIndex,
-    [property: Id(10)] int Keys);
+    [property: Id(10)] int Keys,
+    [property: Id(11)] bool LeadsByTransfer = false);
 
 /// <summary>A shard and the replicas that answered (an unreachable replica is absent).</summary>
 [GenerateSerializer, Immutable, Alias("ac.ShardStatus")]

@@ -124,6 +124,13 @@ await using (store)
 
     await stopping.Task;
 
+    // The whole process stops: quiet every replica of every silo at once (nobody to hand
+    // leadership to), so that no replica messages or re-activates a replica of a silo that left.
+    if (silos.Count > 1)
+    {
+        await Task.WhenAll(silos.Select(s => s.Services.GetRequiredService<ActorCluster.Grains.Replicas.LocalReplicas>().StopAsync(handOver: false, CancellationToken.None)));
+    }
+
     // Secondary silos first, the primary (membership holder) last.
     foreach (var silo in Enumerable.Reverse(silos))
     {

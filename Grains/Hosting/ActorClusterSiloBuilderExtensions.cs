@@ -58,6 +58,8 @@ public static class ActorClusterSiloBuilderExtensions
                 : storage.ConnectionString;
         });
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RingStartup>();
+        services.AddSingleton<LocalReplicas>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<LocalReplicas>());
         services.AddSingleton<ReplicaCallerFilter>();
         services.AddSingleton<IIncomingGrainCallFilter>(sp => sp.GetRequiredService<ReplicaCallerFilter>());
         if (configuration.GetValue<bool>("ActorCluster:Silo:FaultInjection"))

@@ -90,11 +90,13 @@ public sealed partial class RaftNode
         if (_options.PreVote && !transfer)
         {
             BecomePreCandidate();
+            _campaignIsTransfer = false;
             RequestVotes(MessageType.PreVote, _term + 1, context: 0);
         }
         else
         {
             BecomeCandidate();
+            _campaignIsTransfer = transfer;
             RequestVotes(MessageType.Vote, _term, transfer ? Message.TransferContext : 0);
         }
     }
@@ -232,6 +234,7 @@ public sealed partial class RaftNode
     private void BecomeFollower(ulong term, ulong lead)
     {
         Reset(term);
+        LeadsByTransfer = false;
         _role = RaftRole.Follower;
         _lead = lead;
     }
@@ -256,6 +259,7 @@ public sealed partial class RaftNode
         Reset(_term);
         _role = RaftRole.Leader;
         _lead = _id;
+        LeadsByTransfer = _campaignIsTransfer;
         SyncProgressWithConfig();
         // §5.4.2 / §8: an empty entry of the new term lets the leader commit (and so learn
         // the commit index of) everything before it.

@@ -31,6 +31,7 @@ public sealed partial class RaftNode
     private int _heartbeatElapsed;
     private int _randomizedElectionTimeout;
     private ulong _leadTransferee;
+    private bool _campaignIsTransfer;
 
     // Leader: appends or a commit notice are waiting to be sent; sent when a ready is made, so
     // proposals between two readies travel in one message per follower.
@@ -96,6 +97,9 @@ public sealed partial class RaftNode
 
     /// <summary>The known leader of the current term, or <see cref="None"/>.</summary>
     public ulong Leader => _lead;
+
+    /// <summary>True while this node leads because the previous leader handed over (TimeoutNow), not by an election timeout.</summary>
+    public bool LeadsByTransfer { get; private set; }
 
     /// <summary>The configuration in force (the newest in the log, committed or not).</summary>
     public ClusterConfig Config => _log.Config;

@@ -29,6 +29,13 @@ public interface IRaftReplicaGrain : IGrainWithStringKey
 
     /// <summary>Asks this replica, if it leads, to hand leadership to <paramref name="slot"/>.</summary>
     Task<bool> TransferLeadership(int slot);
+
+    /// <summary>
+    /// The silo is stopping: with <paramref name="handOver"/> a leader first hands leadership to
+    /// its most up-to-date follower and waits (briefly) for the hand-over; then the replica stops
+    /// sending and answering.
+    /// </summary>
+    Task PrepareToStop(bool handOver);
 }
 
 /// <summary>

@@ -18,7 +18,7 @@ public sealed partial class RaftReplicaGrain
     private void MaybeReconcilePlacement()
     {
         var now = DateTime.UtcNow;
-        if (now < _nextPlacementCheck || _raft is null)
+        if (now < _nextPlacementCheck || _raft is null || localReplicas.Stopping)
         {
             return;
         }

@@ -52,12 +52,16 @@ public sealed partial class RaftReplicaGrain
             // A newer activation of this replica exists: stop without answering anyone.
             Fail("fenced off by a newer activation", e);
         }
-        catch (Exception e)
+        catch (Exception e) when (_stoppedReason is null)
         {
             // Whatever the failure, the ready it interrupted can never be advanced, so the core
             // would take no more output: stop (failing every waiter) and let a new activation
             // reload from storage. Nothing that was not persisted has been acknowledged.
             Fail(e is System.Data.Common.DbException or IOException or TimeoutException ? "storage failure" : "unexpected failure in the ready loop", e);
+        }
+        catch (Exception)
+        {
+            // Stopped while the ready was in flight (the silo is going): nothing more to do.
         }
         finally
         {
@@ -67,7 +71,7 @@ public sealed partial class RaftReplicaGrain
 
     private void Send(IReadOnlyList<Message> messages)
     {
-        if (messages.Count == 0)
+        if (messages.Count == 0 || _stoppedReason is not null)
         {
             return;
         }

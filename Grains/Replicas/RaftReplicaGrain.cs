@@ -25,6 +25,7 @@ public sealed partial class RaftReplicaGrain(
     RingGate ringGate,
     IOptions<KeyValueOptions> keyValueOptions,
     ConsistentHashPlacementDirector placement,
+    LocalReplicas localReplicas,
     IClusterMembershipService membership,
     ILocalSiloDetails localSilo,
     ILogger<RaftReplicaGrain> logger) : Grain, IRaftReplicaGrain
@@ -55,6 +56,13 @@ public sealed partial class RaftReplicaGrain(
     {
         var key = _key = this.GetPrimaryKeyString();
         _siloEndpoint = $"{localSilo.SiloAddress.Endpoint.Address}:{localSilo.SiloAddress.Endpoint.Port}";
+        if (localReplicas.Stopping)
+        {
+            // A message for a replica that left with another silo: stay inert until this silo is gone.
+            _stoppedReason = "the silo is stopping";
+            return;
+        }
+
         // Nothing loads before this silo has checked its ring against the cluster's record.
         var ring = await ringGate.Verified.WaitAsync(cancellationToken);
         _replicationFactor = ring.ReplicationFactor;
@@ -101,6 +109,7 @@ public sealed partial class RaftReplicaGrain(
         }
 
         LogActivated(key, _claim.Epoch, stored.HardState.Term, stored.HardState.Commit, stored.Snapshot?.Index ?? 0, stored.Entries.Count);
+        localReplicas.Add(key);
         _timer = this.RegisterGrainTimer(OnTickAsync, new GrainTimerCreationOptions(_options.Tick, _options.Tick) { Interleave = true, KeepAlive = true });
         // Wake the peers, so that a group whose replicas were all deactivated comes back together.
         for (var peer = 1; peer <= _replicationFactor; peer++)
@@ -116,21 +125,57 @@ public sealed partial class RaftReplicaGrain(
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (IsLeader && _stoppedReason is null)
+        localReplicas.Remove(_key);
+        if (_stoppedReason is null)
         {
             // Hand leadership over before going, so the shard does not wait out an election timeout.
-            var successor = Raft.GetStatus().Progress.Where(p => !p.Value.IsLearner).OrderByDescending(p => p.Value.Match).Select(p => p.Key).FirstOrDefault();
-            if (successor != RaftNode.None && Raft.TransferLeadership(successor) == ProposeStatus.Accepted)
-            {
-                SchedulePump();
-                for (var i = 0; i < 50 && _pumping; i++)
-                {
-                    await Task.Delay(10, cancellationToken);
-                }
-            }
+            await HandOverLeadershipAsync(TimeSpan.FromMilliseconds(500), cancellationToken);
         }
 
         Stop($"deactivated ({reason.ReasonCode})");
+    }
+
+    public async Task PrepareToStop(bool handOver)
+    {
+        if (_stoppedReason is null)
+        {
+            if (handOver)
+            {
+                await HandOverLeadershipAsync(TimeSpan.FromSeconds(2), CancellationToken.None);
+            }
+
+            Stop("the silo is stopping");
+        }
+    }
+
+    /// <summary>
+    /// If this replica leads, transfers leadership to its most up-to-date voter and waits until it
+    /// no longer leads (other calls, the successor's vote request among them, interleave meanwhile).
+    /// </summary>
+    private async Task HandOverLeadershipAsync(TimeSpan budget, CancellationToken cancellationToken)
+    {
+        if (!IsLeader)
+        {
+            return;
+        }
+
+        var successor = Raft.GetStatus().Progress
+            .Where(p => !p.Value.IsLearner)
+            .OrderByDescending(p => p.Value.RecentActive)
+            .ThenByDescending(p => p.Value.Match)
+            .Select(p => p.Key)
+            .FirstOrDefault();
+        if (successor == RaftNode.None || Raft.TransferLeadership(successor) != ProposeStatus.Accepted)
+        {
+            return;
+        }
+
+        SchedulePump();
+        var deadline = DateTime.UtcNow + budget;
+        while (IsLeader && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10, cancellationToken);
+        }
     }
 
     public Task Wake() => Task.CompletedTask;
@@ -221,7 +266,8 @@ public sealed partial class RaftReplicaGrain(
             status?.Applied ?? 0,
             status?.LastIndex ?? 0,
             status?.SnapshotIndex ?? 0,
-            _kv.Count));
+            _kv.Count,
+            _raft?.LeadsByTransfer ?? false));
     }
 
     public Task<bool> TransferLeadership(int slot)

@@ -195,6 +195,40 @@ internal static class Programs
     public static string ClientDll => Path.Combine(AppContext.BaseDirectory, "ActorCluster.Client.dll");
 
     /// <summary>
+    /// <paramref name="count"/> consecutive ports nobody listens on right now, from a random base
+    /// (a local development cluster numbers its silos' ports from one base).
+    /// </summary>
+    public static int FreePortBlock(int count)
+    {
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            var first = Random.Shared.Next(20_000, 60_000);
+            var listeners = new List<TcpListener>();
+            try
+            {
+                for (var port = first; port < first + count; port++)
+                {
+                    var listener = new TcpListener(IPAddress.Any, port);
+                    listener.Start();
+                    listeners.Add(listener);
+                }
+
+                return first;
+            }
+            catch (SocketException)
+            {
+                // Taken: try another base.
+            }
+            finally
+            {
+                listeners.ForEach(l => l.Stop());
+            }
+        }
+
+        throw new InvalidOperationException($"No {count} consecutive free ports found.");
+    }
+
+    /// <summary>
     /// Ports nobody listens on right now (the kernel picks them), so that two runs on one machine
     /// never collide on fixed numbers.
     /// </summary>
