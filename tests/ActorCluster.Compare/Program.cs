@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -34,12 +33,9 @@ await using (var etcd = await EtcdCluster.StartAsync())
     var client = new EtcdClient(EtcdCluster.Endpoints);
     Task Put(string key, byte[] value) => client.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFrom(value) });
     Task Get(string key) => client.GetAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(key) });
-    async Task Probe(string key)
-    {
-        // A token rather than a gRPC deadline: an expiring deadline can throw on a timer thread.
-        using var attempt = new CancellationTokenSource(ProbeAttempt);
-        await client.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFrom([1]) }, cancellationToken: attempt.Token);
-    }
+    // A token rather than a gRPC deadline: an expiring deadline can throw on a timer thread.
+    Task Probe(string key, CancellationToken token) =>
+        client.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFrom([1]) }, cancellationToken: token);
 
     results.AddRange(await MeasureAsync("etcd", Put, Get, e => e is Grpc.Core.RpcException));
     failoverResults["etcd"] = await FailoverAsync("etcd", async () =>
@@ -71,11 +67,7 @@ await using (var cluster = await ClusterUnderTest.StartAsync(chaosOptions, Conso
     await ClusterUnderTest.WaitForLeadersAsync(client, TimeSpan.FromSeconds(120), CancellationToken.None);
     Task Put(string key, byte[] value) => client.PutAsync(key, value);
     Task Get(string key) => client.GetAsync(key);
-    async Task Probe(string key)
-    {
-        using var attempt = new CancellationTokenSource(ProbeAttempt);
-        await client.PutAsync(key, [1], attempt.Token);
-    }
+    Task Probe(string key, CancellationToken token) => client.PutAsync(key, [1], token);
 
     results.AddRange(await MeasureAsync("ActorCluster", Put, Get, e => e is ActorClusterException));
     SiloProcess? victim = null;
@@ -131,34 +123,19 @@ async Task<List<Result>> MeasureAsync(string system, Func<string, byte[], Task> 
     return measured;
 }
 
-async Task<List<double>> FailoverAsync(string system, Func<Task<int>> killLeader, Func<string, Task> write, Func<int, Task> recover)
+async Task<List<double>> FailoverAsync(string system, Func<Task<int>> killLeader, Func<string, CancellationToken, Task> write, Func<int, Task> recover)
 {
     var times = new List<double>();
     for (var i = 0; i < failovers; i++)
     {
-        await write("failover-probe");
+        // Before the kill the system must take writes (it may still be settling after the last recovery).
+        await FailoverProbe.UntilSuccessAsync(token => write("failover-probe", token), ProbeAttempt, TimeSpan.FromSeconds(120));
         var killed = await killLeader();
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            // Each attempt has a short deadline of its own: an attempt stuck on the dead member
-            // must not hide a leader that is already serving.
-            try
-            {
-                await write("failover-probe").WaitAsync(ProbeAttempt * 2);
-                break;
-            }
-            catch (Exception e) when (e is Grpc.Core.RpcException or ActorClusterException or TimeoutException or OperationCanceledException)
-            {
-                if (clock.Elapsed > TimeSpan.FromSeconds(120))
-                {
-                    throw new TimeoutException($"{system}: no write succeeded within 120 s of killing the leader.");
-                }
-            }
-        }
-
-        times.Add(clock.Elapsed.TotalMilliseconds);
-        Console.Error.WriteLine($"{system} failover {i + 1}: killed member {killed}, first write after {clock.Elapsed.TotalMilliseconds:0} ms");
+        // Each attempt has a short deadline of its own: an attempt stuck on the dead member must
+        // not hide a leader that is already serving. A failed or cancelled attempt is just that.
+        var took = await FailoverProbe.UntilSuccessAsync(token => write("failover-probe", token), ProbeAttempt, TimeSpan.FromSeconds(120));
+        times.Add(took.TotalMilliseconds);
+        Console.Error.WriteLine($"{system} failover {i + 1}: killed member {killed}, first write after {took.TotalMilliseconds:0} ms");
         await recover(killed);
     }
 
