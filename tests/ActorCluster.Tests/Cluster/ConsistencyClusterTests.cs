@@ -86,9 +86,11 @@ public sealed class ConsistencyClusterTests
             await client.PutAsync(key, Encoding.UTF8.GetBytes(key));
         }
 
-        var status = await LeaderOf(client, shard);
+        var status = await SpreadLeaderOf(client, shard);
         var leaderId = Grains.Replicas.ReplicaId.Format(shard, status.LeaderSlot);
-        // What a duplicate activation does first: claim the replica. The running leader is now a zombie.
+        var activationsBefore = test.Faults.ClaimsOf(leaderId);
+        // What a duplicate activation does first: claim the replica (directly in the store, not
+        // through an activation). The running leader is now a zombie.
         await test.Store.ClaimAsync(leaderId);
 
         foreach (var key in keys.Skip(10))
@@ -101,11 +103,12 @@ public sealed class ConsistencyClusterTests
             Assert.Equal(key, Encoding.UTF8.GetString((await client.GetAsync(key))!.Value.Value));
         }
 
-        // The zombie stopped at its first fenced write; a fresh activation holds the newest claim.
+        // The zombie stopped at its first fenced write, and a fresh activation claimed the replica
+        // again (without fencing the zombie would run on and nobody would claim it).
         await EventuallyAsync(async () =>
         {
             var now = await StatusOf(client, shard);
-            return now.Replicas.Count == 3 && now.Replicas.All(r => r.Role != "Stopped");
-        }, TimeSpan.FromSeconds(30), "every replica of the shard is running again");
+            return test.Faults.ClaimsOf(leaderId) > activationsBefore && now.Replicas.Count == 3 && now.Replicas.All(r => r.Role != "Stopped");
+        }, TimeSpan.FromSeconds(30), "the zombie stopped and a new activation of it runs");
     }
 }

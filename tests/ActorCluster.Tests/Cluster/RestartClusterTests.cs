@@ -49,7 +49,10 @@ public sealed class RestartClusterTests
         Assert.Null(await second.Client.GetAsync($"{prefix}-0"));
         for (var shard = 0; shard < 4; shard++)
         {
-            var status = await LeaderOf(second.Client, shard);
+            // Every replica, not just those that happened to answer, came back with its snapshot.
+            Grains.Interfaces.ShardStatus? status = null;
+            await EventuallyAsync(async () => (status = await StatusOf(second.Client, shard)).Replicas.Count == 3, TimeSpan.FromSeconds(30), $"all replicas of shard {shard} answer");
+            Assert.Equal([1, 2, 3], status!.Replicas.Select(r => r.Slot).Order());
             Assert.All(status.Replicas, r => Assert.True(r.SnapshotIndex > 0, $"replica {r.Shard}/{r.Slot} never snapshotted"));
         }
     }

@@ -133,9 +133,12 @@ public sealed class RaftMembershipTests
         net.Stabilize();
         Assert.Equal([1UL, 2UL], leader.Config.Voters);
         net.Isolate(3);
+        var sentBefore = net.Sent.Count;
         var index = net.Propose(1, "two voters");
         Assert.Equal(index, leader.CommitIndex);
-        Assert.DoesNotContain(net.Delivered.Skip(net.Delivered.Count - 4), m => m.To == 3);
+        // The leader no longer sends anything to the removed node (what the cut link would have dropped).
+        Assert.Contains(net.Sent.Skip(sentBefore), m => m.From == 1 && m.To == 2);
+        Assert.DoesNotContain(net.Sent.Skip(sentBefore), m => m.From == 1 && m.To == 3);
     }
 
     [Fact]

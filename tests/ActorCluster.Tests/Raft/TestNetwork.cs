@@ -23,6 +23,9 @@ internal sealed class TestNetwork
 
     public List<Message> Delivered { get; } = [];
 
+    /// <summary>Every message handed to the network, delivered or not (cut links, dropped types).</summary>
+    public List<Message> Sent { get; } = [];
+
     /// <summary>Committed entries each node handed to its application, in order.</summary>
     public Dictionary<ulong, List<Entry>> Applied { get; } = [];
 
@@ -121,6 +124,7 @@ internal sealed class TestNetwork
     {
         foreach (var message in messages)
         {
+            Sent.Add(message);
             if (_cut.Contains((message.From, message.To)) || _dropTypes.Contains(message.Type) || !Nodes.TryGetValue(message.To, out var target))
             {
                 continue;
