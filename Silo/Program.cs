@@ -84,10 +84,10 @@ await using (store)
         await silos[0].StartAsync();
         await Task.WhenAll(silos.Skip(1).Select(s => s.StartAsync()));
     }
-    catch (IOException e)
+    catch (Exception e) when (e is IOException || InnerOf<Microsoft.AspNetCore.Connections.AddressInUseException>(e) is not null)
     {
-        // A port in use, typically: say which, without a stack trace.
-        Console.Error.WriteLine($"Cannot start: {e.Message}");
+        // A port in use (Kestrel's or Orleans's listener): say so, without a stack trace.
+        Console.Error.WriteLine($"Cannot start: {e.Message} (is another silo using port {settings.SiloPort}, {settings.GatewayPort} or {settings.HttpPort}?)");
         return 4;
     }
     catch (Exception e) when (InnerOf<ActorCluster.Grains.Hosting.RingMismatchException>(e) is { } mismatch)

@@ -1,0 +1,139 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using ActorCluster.Client;
+using Xunit.Abstractions;
+
+namespace ActorCluster.Tests.Processes;
+
+/// <summary>The real silo host as a user runs it: crash recovery, exit codes, the fault-injection switch.</summary>
+public sealed class SiloProcessTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Killing_the_development_cluster_with_SIGKILL_and_starting_it_again_loses_no_acknowledged_write()
+    {
+        var dataDirectory = Directory.CreateTempSubdirectory("actorcluster-kill9-").FullName;
+        try
+        {
+            var siloPort = Programs.FreePortBlock(3);
+            var gatewayPort = Programs.FreePortBlock(3);
+            string[] arguments = ["--data-dir", dataDirectory, "--silo-port", $"{siloPort}", "--primary-port", $"{siloPort}", "--gateway-port", $"{gatewayPort}", "--http-port", "0", "--dashboard", "false"];
+            var acknowledged = new Dictionary<string, (byte[] Value, ulong Version)>();
+            await using (var cluster = ChildProcess.Start(Programs.SiloDll, arguments))
+            {
+                await cluster.WaitForOutputAsync("Press Ctrl+C", TimeSpan.FromSeconds(90));
+                await using var client = await ConnectAsync(gatewayPort);
+                for (var i = 0; i < 60; i++)
+                {
+                    var value = Encoding.UTF8.GetBytes($"value-{i}");
+                    acknowledged[$"key-{i}"] = (value, await client.PutAsync($"key-{i}", value));
+                }
+
+                // Every silo of the process dies at once, mid-flight: no shutdown, no hand-over.
+                await cluster.SignalAsync("KILL");
+                await cluster.WaitForExitAsync(TimeSpan.FromSeconds(30));
+            }
+
+            await using (var restarted = ChildProcess.Start(Programs.SiloDll, arguments))
+            {
+                await restarted.WaitForOutputAsync("Press Ctrl+C", TimeSpan.FromSeconds(90));
+                await using var client = await ConnectAsync(gatewayPort);
+                foreach (var (key, (value, version)) in acknowledged)
+                {
+                    var entry = await client.GetAsync(key);
+                    Assert.NotNull(entry);
+                    Assert.Equal(value, entry.Value.Value);
+                    Assert.Equal(version, entry.Value.Version);
+                }
+
+                output.WriteLine($"{acknowledged.Count} acknowledged writes read back after kill -9 and restart");
+                await restarted.SignalAsync("TERM");
+                Assert.Equal(0, await restarted.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+            }
+        }
+        finally
+        {
+            Directory.Delete(dataDirectory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task The_fault_injection_endpoint_exists_only_when_enabled_and_says_so_loudly()
+    {
+        foreach (var enabled in new[] { false, true })
+        {
+            var dataDirectory = Directory.CreateTempSubdirectory("actorcluster-faults-").FullName;
+            try
+            {
+                var ports = Programs.FreePorts(3);
+                await using var silo = ChildProcess.Start(Programs.SiloDll, [
+                    "--silos", "1", "--data-dir", dataDirectory, "--silo-port", $"{ports[0]}", "--primary-port", $"{ports[0]}",
+                    "--gateway-port", $"{ports[1]}", "--http-port", $"{ports[2]}", "--dashboard", "false", "--fault-injection", enabled ? "true" : "false"]);
+                await silo.WaitForOutputAsync("Press Ctrl+C", TimeSpan.FromSeconds(90));
+                using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ports[2]}") };
+                using var partition = await http.PutAsync(new Uri("/faults/partition?block=127.0.0.1:1", UriKind.Relative), null);
+                Assert.Equal(enabled ? HttpStatusCode.OK : HttpStatusCode.NotFound, partition.StatusCode);
+                using var heal = await http.DeleteAsync(new Uri("/faults/partition", UriKind.Relative));
+                Assert.Equal(enabled ? HttpStatusCode.OK : HttpStatusCode.NotFound, heal.StatusCode);
+                Assert.Equal(enabled, silo.Output.Contains("FAULT INJECTION IS ON", StringComparison.Ordinal));
+                Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(new Uri("/healthz", UriKind.Relative))).StatusCode);
+            }
+            finally
+            {
+                Directory.Delete(dataDirectory, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Storage_that_cannot_be_opened_exits_with_3()
+    {
+        var notADirectory = Path.GetTempFileName();
+        try
+        {
+            var ports = Programs.FreePorts(2);
+            var (exitCode, _, errors) = await ChildProcess.RunAsync(Programs.SiloDll, [
+                "--silos", "1", "--data-dir", notADirectory, "--silo-port", $"{ports[0]}", "--primary-port", $"{ports[0]}",
+                "--gateway-port", $"{ports[1]}", "--http-port", "0"], TimeSpan.FromSeconds(60));
+            Assert.Equal(3, exitCode);
+            Assert.StartsWith("Cannot open storage", errors, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(notADirectory);
+        }
+    }
+
+    [Fact]
+    public async Task A_port_in_use_exits_with_4_and_names_the_problem()
+    {
+        var dataDirectory = Directory.CreateTempSubdirectory("actorcluster-port-").FullName;
+        var ports = Programs.FreePorts(2);
+        var taken = new TcpListener(IPAddress.Any, ports[0]);
+        taken.Start();
+        try
+        {
+            var (exitCode, _, errors) = await ChildProcess.RunAsync(Programs.SiloDll, [
+                "--silos", "1", "--data-dir", dataDirectory, "--silo-port", $"{ports[0]}", "--primary-port", $"{ports[0]}",
+                "--gateway-port", $"{ports[1]}", "--http-port", "0", "--dashboard", "false"], TimeSpan.FromSeconds(90));
+            Assert.Equal(4, exitCode);
+            Assert.StartsWith("Cannot start", errors, StringComparison.Ordinal);
+        }
+        finally
+        {
+            taken.Stop();
+            Directory.Delete(dataDirectory, recursive: true);
+        }
+    }
+
+    private static Task<ActorClusterClient> ConnectAsync(int firstGateway)
+    {
+        var options = new ActorClusterClientOptions { TimeoutMilliseconds = 30_000, Retries = 10 };
+        for (var i = 0; i < 3; i++)
+        {
+            options.Gateways.Add($"127.0.0.1:{firstGateway + i}");
+        }
+
+        return ActorClusterClient.ConnectAsync(options);
+    }
+}
