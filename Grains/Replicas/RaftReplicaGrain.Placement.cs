@@ -84,7 +84,7 @@ public sealed partial class RaftReplicaGrain
             return;
         }
 
-        await TryHandLeadershipToWellPlacedAsync(preferred, active);
+        await TryHandLeadershipToWellPlacedAsync(preferred, active, "balance");
     }
 
     /// <summary>
@@ -100,7 +100,7 @@ public sealed partial class RaftReplicaGrain
             .ToList();
         foreach (var slot in candidates)
         {
-            if (await TryHandLeadershipToWellPlacedAsync(slot, active))
+            if (await TryHandLeadershipToWellPlacedAsync(slot, active, "placement"))
             {
                 return;
             }
@@ -108,7 +108,7 @@ public sealed partial class RaftReplicaGrain
     }
 
     /// <summary>Transfers leadership to <paramref name="slot"/> if this replica still leads and that replica sits where the placement puts it.</summary>
-    private async Task<bool> TryHandLeadershipToWellPlacedAsync(int slot, SiloAddress[] active)
+    private async Task<bool> TryHandLeadershipToWellPlacedAsync(int slot, SiloAddress[] active, string reason)
     {
         var where = await GrainFactory.GetGrain<IManagementGrain>(0).GetActivationAddress(PeerOf(slot));
         if (where is null || !where.Equals(placement.TargetOf(_shard, slot, active)) || !IsLeader)
@@ -116,7 +116,11 @@ public sealed partial class RaftReplicaGrain
             return false;
         }
 
-        _raft!.TransferLeadership((ulong)slot);
+        if (_raft!.TransferLeadership((ulong)slot) == ProposeStatus.Accepted)
+        {
+            ReplicaMetrics.LeadershipTransfers.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        }
+
         SchedulePump();
         return true;
     }

@@ -170,6 +170,7 @@ public sealed partial class RaftReplicaGrain(
             return;
         }
 
+        ReplicaMetrics.LeadershipTransfers.Add(1, new KeyValuePair<string, object?>("reason", "stop"));
         SchedulePump();
         var deadline = DateTime.UtcNow + budget;
         while (IsLeader && DateTime.UtcNow < deadline)

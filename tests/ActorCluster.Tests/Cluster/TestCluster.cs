@@ -59,6 +59,13 @@ internal sealed class TestCluster : IAsyncDisposable
         ["ActorCluster:Storage:ConnectionString"] = storage.ConnectionString,
     };
 
+    /// <summary>Orleans's failure detector with 1 s probes and 2 misses, as the chaos runs use.</summary>
+    public static IReadOnlyDictionary<string, string?> FastFailureDetection { get; } = new Dictionary<string, string?>
+    {
+        ["Orleans:ClusterMembership:ProbeTimeout"] = "00:00:01",
+        ["Orleans:ClusterMembership:NumMissedProbesLimit"] = "2",
+    };
+
     /// <summary>Starts a cluster; <paramref name="settings"/> override the test defaults (same keys as appsettings.json).</summary>
     public static async Task<TestCluster> StartAsync(int silos = 3, int shards = 4, StorageProvider provider = StorageProvider.Sqlite, StorageOptions? storage = null, IReadOnlyDictionary<string, string?>? settings = null)
     {
@@ -71,7 +78,11 @@ internal sealed class TestCluster : IAsyncDisposable
         // grain state (the ring's recorded shape) by service id.
         builder.Options.ServiceId = "actorcluster";
         var faults = new FaultyReplicaStore(store);
-        builder.ConfigureSilo((_, silo) => silo.AddActorCluster(configuration, faults));
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddActorCluster(configuration, faults);
+            silo.Configure<Orleans.Configuration.ClusterMembershipOptions>(configuration.GetSection("Orleans:ClusterMembership"));
+        });
         var cluster = builder.Build();
         await cluster.DeployAsync();
         var client = await ActorClusterClient.FromClusterClientAsync(cluster.Client, new ActorClusterClientOptions { TimeoutMilliseconds = 30_000, Retries = 10 });
