@@ -115,6 +115,20 @@ await using (store)
         stopping.TrySetResult();
     };
     AppDomain.CurrentDomain.ProcessExit += (_, _) => stopping.TrySetResult();
+    if (int.TryParse(Environment.GetEnvironmentVariable("ACTORCLUSTER_EXIT_WITH_PARENT"), out var parent))
+    {
+        // Started by a test or a benchmark: go when it goes, even if it was killed before it
+        // could stop its children.
+        _ = Task.Run(async () =>
+        {
+            while (Directory.Exists($"/proc/{parent}"))
+            {
+                await Task.Delay(1000);
+            }
+
+            stopping.TrySetResult();
+        });
+    }
     // Each host's console lifetime takes SIGTERM (what Kubernetes and `kill` send) and SIGINT, and
     // only signals its host to stop: stop them all here, gracefully, when any is asked to.
     foreach (var silo in silos)

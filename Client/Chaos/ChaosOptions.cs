@@ -53,14 +53,11 @@ public sealed record ChaosOptions
     /// <summary>How long a client waits for one operation before recording an unknown outcome.</summary>
     public TimeSpan OperationTimeout { get; init; } = TimeSpan.FromSeconds(4);
 
-    /// <summary>PostgreSQL for membership and replica state; the run uses its own database in it.</summary>
+    /// <summary>PostgreSQL for membership and replica state; the run creates its own database there (this name plus a unique suffix) and drops it at the end.</summary>
     public string PostgresConnectionString { get; init; } = "Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres;Database=actorcluster_chaos;Timeout=5";
 
     /// <summary>Where the history, the verdict and the silo logs go.</summary>
     public string OutputDirectory { get; init; } = Path.Combine(Path.GetTempPath(), "actorcluster-chaos");
-
-    /// <summary>First port of the silos' ranges (silo, gateway and HTTP ports are counted from here).</summary>
-    public int BasePort { get; init; } = 21000;
 
     /// <summary>Seed of the nemesis' choices and the workload's keys and operations.</summary>
     public int Seed { get; init; } = Environment.TickCount;

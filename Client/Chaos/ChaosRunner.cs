@@ -2,13 +2,18 @@ using System.Text;
 
 namespace ActorCluster.Client.Chaos;
 
-/// <summary>The outcome of a chaos run.</summary>
+/// <summary>
+/// The outcome of a chaos run. Valid only if the history is linearizable, no acknowledged append
+/// is lost or doubled, every fault was confirmed applied and undone (<see cref="FaultProblems"/>
+/// is empty), and every shard led again after healing.
+/// </summary>
 public sealed record ChaosVerdict(
     bool Valid,
     bool Conclusive,
     double DurationSeconds,
     string Nemeses,
-    IReadOnlyList<string> Faults,
+    IReadOnlyList<FaultRecord> Faults,
+    IReadOnlyList<string> FaultProblems,
     int Operations,
     int Acknowledged,
     int Indeterminate,
@@ -65,12 +70,20 @@ public static class ChaosRunner
                 .ToList();
             // Faults stop a little before the clients do, so the end of the run shows recovery.
             await nemesis.RunAsync(deadline - options.FaultInterval, cancellationToken);
-            await nemesis.HealAllAsync();
+            await nemesis.HealAllAsync(cancellationToken);
             await Task.WhenAll(workers);
+
+            var problems = nemesis.Problems.ToList();
+            if (!await ClusterUnderTest.WaitForLeadersAsync(clients[^1], TimeSpan.FromSeconds(60), cancellationToken))
+            {
+                problems.Add("not every shard had a leader within 60 s of healing");
+            }
 
             var final = await FinalReadsAsync(workload, clients[^1], options, log, cancellationToken);
             await HistoryFile.WriteAsync(historyPath, history.Events);
-            return Check(options, history.Events, final, nemesis.Applied, DateTime.UtcNow - started, historyPath);
+            return Check(options, history.Events, final, nemesis.Faults, DateTime.UtcNow - started, historyPath) is var verdict && problems.Count > 0
+                ? verdict with { Valid = false, FaultProblems = problems }
+                : verdict;
         }
         finally
         {
@@ -82,7 +95,7 @@ public static class ChaosRunner
     }
 
     /// <summary>Checks a recorded history (also usable on a history file from elsewhere).</summary>
-    public static ChaosVerdict Check(ChaosOptions options, IReadOnlyList<HistoryEvent> events, IReadOnlyDictionary<string, string?>? finalAppendValues, IReadOnlyList<string> faults, TimeSpan elapsed, string historyPath)
+    public static ChaosVerdict Check(ChaosOptions options, IReadOnlyList<HistoryEvent> events, IReadOnlyDictionary<string, string?>? finalAppendValues, IReadOnlyList<FaultRecord> faults, TimeSpan elapsed, string historyPath)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(events);
@@ -105,6 +118,7 @@ public static class ChaosRunner
             DurationSeconds: elapsed.TotalSeconds,
             Nemeses: options.Nemeses.ToString(),
             Faults: faults,
+            FaultProblems: [],
             Operations: completions.Count,
             Acknowledged: completions.Count(e => e.Type == EventType.Ok),
             Indeterminate: completions.Count(e => e.Type == EventType.Info),
@@ -116,11 +130,9 @@ public static class ChaosRunner
             Error: null);
     }
 
-    /// <summary>After healing: wait for every shard to lead again, then read every key (recorded).</summary>
+    /// <summary>After healing (and every shard leading again): read every key (recorded).</summary>
     private static async Task<IReadOnlyDictionary<string, string?>?> FinalReadsAsync(Workload workload, ActorClusterClient client, ChaosOptions options, TextWriter log, CancellationToken cancellationToken)
     {
-        await ClusterUnderTest.WaitForLeadersAsync(client, TimeSpan.FromSeconds(60), cancellationToken);
-
         for (var i = 0; i < options.RegisterKeys; i++)
         {
             await workload.ReadAsync(client, Workload.FinalReader, Workload.RegisterKey(i));

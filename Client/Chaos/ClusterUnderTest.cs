@@ -37,18 +37,20 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     public IEnumerable<string> Gateways => _silos.Select(s => $"127.0.0.1:{s.GatewayPort}");
 
     /// <summary>
-    /// Creates a fresh database and starts the initial silos, waiting until they are ready. Fault
-    /// tests detect dead silos faster than Orleans' defaults and accept fault-injection commands;
-    /// benchmarks run the silos as configured by default.
+    /// Creates a database of its own (named after the configured one, with a unique suffix, dropped
+    /// again at the end) and starts the initial silos on free ports, waiting until they are ready.
+    /// Two runs on one machine never share a database or a port. Fault tests detect dead silos
+    /// faster than Orleans' defaults and accept fault-injection commands; benchmarks run the silos
+    /// as configured by default.
     /// </summary>
     public static async Task<ClusterUnderTest> StartAsync(ChaosOptions options, TextWriter log, CancellationToken cancellationToken, bool fastFailureDetection = true, bool faultInjection = true)
     {
         var siloDll = FindSilo();
-        await RecreateDatabaseAsync(options.PostgresConnectionString, cancellationToken);
-        var cluster = new ClusterUnderTest(options, siloDll, log, fastFailureDetection, faultInjection);
+        var database = await CreateDatabaseAsync(options.PostgresConnectionString, cancellationToken);
+        var cluster = new ClusterUnderTest(options with { PostgresConnectionString = database }, siloDll, log, fastFailureDetection, faultInjection);
         for (var i = 0; i < options.Silos; i++)
         {
-            cluster._silos.Add(new SiloProcess(i, options.BasePort));
+            cluster._silos.Add(new SiloProcess(i, FreePorts(3)));
         }
 
         // The first silo creates the schema; the others join it.
@@ -70,7 +72,7 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     /// <summary>Adds one more silo (membership changes).</summary>
     public SiloProcess AddSilo()
     {
-        var silo = new SiloProcess(_silos.Count, _options.BasePort);
+        var silo = new SiloProcess(_silos.Count, FreePorts(3));
         _silos.Add(silo);
         Start(silo);
         return silo;
@@ -114,6 +116,8 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         }
 
         info.Environment["Logging__LogLevel__Default"] = "Warning";
+        // The silo exits by itself if the process running the chaos test dies without stopping it.
+        info.Environment["ACTORCLUSTER_EXIT_WITH_PARENT"] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start a silo process.");
         silo.Process = process;
         silo.Paused = false;
@@ -198,20 +202,46 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         }
     }
 
-    /// <summary>Graceful stop (SIGTERM): the silo hands its leaders over and leaves the cluster.</summary>
-    public async Task StopAsync(SiloProcess silo)
+    /// <summary>Graceful stop (SIGTERM): the silo hands its leaders over and leaves the cluster. Returns its exit code (-1: it had to be killed).</summary>
+    public async Task<int> StopAsync(SiloProcess silo)
     {
-        if (silo.Process is { HasExited: false } process)
+        if (silo.Process is not { HasExited: false } process)
         {
-            Log($"stop silo {silo.Index} (pid {process.Id})");
-            Signal(process.Id, Sigterm);
-            var exited = await Task.Run(() => process.WaitForExit(30_000));
-            if (!exited)
-            {
-                Log($"silo {silo.Index} did not stop within 30 s of SIGTERM; kill -9");
-                process.Kill(entireProcessTree: true);
-                await Task.Run(() => process.WaitForExit(10_000));
-            }
+            return -1;
+        }
+
+        Log($"stop silo {silo.Index} (pid {process.Id})");
+        Signal(process.Id, Sigterm);
+        var exited = await Task.Run(() => process.WaitForExit(30_000));
+        if (exited)
+        {
+            return process.ExitCode;
+        }
+
+        Log($"silo {silo.Index} did not stop within 30 s of SIGTERM; kill -9");
+        process.Kill(entireProcessTree: true);
+        await Task.Run(() => process.WaitForExit(10_000));
+        return -1;
+    }
+
+    /// <summary>True when the kernel reports the silo's process as stopped (SIGSTOP).</summary>
+    public static bool IsStopped(SiloProcess silo)
+    {
+        if (silo.Process is not { HasExited: false } process)
+        {
+            return false;
+        }
+
+        try
+        {
+            // /proc/<pid>/stat: "pid (comm) state ..."; the command may contain spaces or parentheses.
+            var stat = File.ReadAllText($"/proc/{process.Id}/stat");
+            var state = stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[0];
+            return state is "T" or "t";
+        }
+        catch (IOException)
+        {
+            return false;
         }
     }
 
@@ -235,19 +265,24 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         }
     }
 
-    /// <summary>Makes <paramref name="silo"/> drop Raft messages from <paramref name="from"/>.</summary>
-    public async Task BlockAsync(SiloProcess silo, IEnumerable<SiloProcess> from)
+    /// <summary>Makes <paramref name="silo"/> drop Raft messages from <paramref name="from"/>; true when the silo confirmed it.</summary>
+    public async Task<bool> BlockAsync(SiloProcess silo, IEnumerable<SiloProcess> from)
     {
-        var block = string.Join(',', from.Select(s => $"127.0.0.1:{s.SiloPort}"));
-        await SendAsync(HttpMethod.Put, silo, $"/faults/partition?block={Uri.EscapeDataString(block)}");
+        var endpoints = from.Select(s => s.Endpoint).ToList();
+        var answer = await SendAsync(HttpMethod.Put, silo, $"/faults/partition?block={Uri.EscapeDataString(string.Join(',', endpoints))}");
+        return answer is not null && endpoints.All(e => answer.Contains(e, StringComparison.Ordinal));
     }
 
-    public async Task HealAsync()
+    /// <summary>Lifts every partition; true when every running silo confirmed it (a killed one restarts without any).</summary>
+    public async Task<bool> HealAsync()
     {
+        var healed = true;
         foreach (var silo in _silos.Where(s => s.IsRunning))
         {
-            await SendAsync(HttpMethod.Delete, silo, "/faults/partition");
+            healed &= await SendAsync(HttpMethod.Delete, silo, "/faults/partition") == "healed";
         }
+
+        return healed;
     }
 
     public async ValueTask DisposeAsync()
@@ -269,19 +304,55 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         }
 
         _http.Dispose();
-    }
-
-    private async Task SendAsync(HttpMethod method, SiloProcess silo, string path)
-    {
         try
         {
-            using var request = new HttpRequestMessage(method, new Uri($"http://127.0.0.1:{silo.HttpPort}{path}"));
-            using var response = await _http.SendAsync(request);
+            // The run's own database; nobody else uses it.
+            await AdminAsync(_options.PostgresConnectionString, $"DROP DATABASE IF EXISTS \"{new NpgsqlConnectionStringBuilder(_options.PostgresConnectionString).Database}\" WITH (FORCE)", CancellationToken.None);
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        catch (NpgsqlException e)
         {
-            // A frozen or dead silo cannot be told; healing happens when it comes back.
-            Log($"could not reach silo {silo.Index} for {method} {path}: {e.GetType().Name}");
+            Log($"could not drop the run's database: {e.Message}");
+        }
+    }
+
+    /// <summary>Sends a fault command; returns the answer, or null when the silo did not accept it.</summary>
+    private async Task<string?> SendAsync(HttpMethod method, SiloProcess silo, string path)
+    {
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            try
+            {
+                using var request = new HttpRequestMessage(method, new Uri($"http://127.0.0.1:{silo.HttpPort}{path}"));
+                using var response = await _http.SendAsync(request);
+                if (response.IsSuccessStatusCode)
+                {
+                    return await response.Content.ReadAsStringAsync();
+                }
+
+                Log($"silo {silo.Index} refused {method} {path}: {(int)response.StatusCode}");
+                return null;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                Log($"could not reach silo {silo.Index} for {method} {path}: {e.GetType().Name}");
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>A port nobody listens on right now.</summary>
+    private static int[] FreePorts(int count)
+    {
+        var listeners = Enumerable.Range(0, count).Select(_ => new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0)).ToList();
+        try
+        {
+            listeners.ForEach(l => l.Start());
+            return [.. listeners.Select(l => ((System.Net.IPEndPoint)l.LocalEndpoint).Port)];
+        }
+        finally
+        {
+            listeners.ForEach(l => l.Stop());
         }
     }
 
@@ -332,17 +403,22 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         throw new InvalidOperationException("The silo is not built: run 'dotnet build -c Release Silo' first.");
     }
 
-    private static async Task RecreateDatabaseAsync(string connectionString, CancellationToken cancellationToken)
+    /// <summary>Creates <c>{database}_{unique suffix}</c>; returns its connection string.</summary>
+    private static async Task<string> CreateDatabaseAsync(string connectionString, CancellationToken cancellationToken)
     {
         var target = new NpgsqlConnectionStringBuilder(connectionString);
+        target.Database = $"{target.Database}_{DateTime.UtcNow:yyyyMMddHHmmss}_{Guid.NewGuid().ToString("N")[..8]}";
+        await AdminAsync(connectionString, $"CREATE DATABASE \"{target.Database}\"", cancellationToken);
+        return target.ConnectionString;
+    }
+
+    private static async Task AdminAsync(string connectionString, string sql, CancellationToken cancellationToken)
+    {
         var admin = new NpgsqlConnectionStringBuilder(connectionString) { Database = "postgres" };
         await using var connection = new NpgsqlConnection(admin.ConnectionString);
         await connection.OpenAsync(cancellationToken);
-        foreach (var sql in new[] { $"DROP DATABASE IF EXISTS \"{target.Database}\" WITH (FORCE)", $"CREATE DATABASE \"{target.Database}\"" })
-        {
-            await using var command = new NpgsqlCommand(sql, connection);
-            await command.ExecuteNonQueryAsync(cancellationToken);
-        }
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     private const int Sigterm = 15;
@@ -361,16 +437,16 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     private static partial int SendSignal(int pid, int signal);
 }
 
-/// <summary>One silo process and its ports.</summary>
-internal sealed class SiloProcess(int index, int basePort)
+/// <summary>One silo process and its ports (kept across restarts: the endpoint is its identity).</summary>
+internal sealed class SiloProcess(int index, int[] ports)
 {
     public int Index { get; } = index;
 
-    public int SiloPort { get; } = basePort + index;
+    public int SiloPort { get; } = ports[0];
 
-    public int GatewayPort { get; } = basePort + 100 + index;
+    public int GatewayPort { get; } = ports[1];
 
-    public int HttpPort { get; } = basePort + 200 + index;
+    public int HttpPort { get; } = ports[2];
 
     public Process? Process { get; set; }
 

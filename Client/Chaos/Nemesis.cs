@@ -2,60 +2,104 @@ using ActorCluster.Grains.Interfaces;
 
 namespace ActorCluster.Client.Chaos;
 
+/// <summary>One kind of fault, as the nemesis plans it.</summary>
+public enum FaultKind
+{
+    /// <summary>kill -9 a silo, restart it after the fault's duration.</summary>
+    Kill,
+
+    /// <summary>SIGSTOP a silo, SIGCONT it after the fault's duration.</summary>
+    Pause,
+
+    /// <summary>Cut one silo's Raft traffic from all others.</summary>
+    Isolate,
+
+    /// <summary>Cut a minority of silos from the rest.</summary>
+    Minority,
+
+    /// <summary>Two sides that reach each other only through one silo in the middle.</summary>
+    Bridge,
+
+    /// <summary>A new silo joins.</summary>
+    Join,
+
+    /// <summary>The silo that joined leaves gracefully.</summary>
+    Leave,
+}
+
+/// <summary>A fault the nemesis injected, and whether it was confirmed applied and undone.</summary>
+public sealed record FaultRecord(FaultKind Kind, string Description, bool Applied, bool Undone);
+
 /// <summary>
-/// Injects faults on a fixed rhythm: kill -9 and restart, SIGSTOP and SIGCONT, Raft partitions
-/// (isolated silo, minority, bridge) and silos joining and leaving. With several kinds enabled,
-/// every third fault combines two kinds at once (say, a partition while another silo is down).
+/// Injects faults on a fixed rhythm from a plan that covers every kind early (so that a short run
+/// sees each at least once) and then combines two at once (a partition while another silo is
+/// killed or frozen). Every fault is confirmed as applied and as undone — a partition by each
+/// silo's answer, a kill by the process's exit, a pause by the process state, a restart or a join
+/// by readiness, a leave by a clean exit — and one that cannot be is a problem that fails the run.
 /// Targets the silo that leads the most shards, when it can find out.
 /// </summary>
 internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Func<IClusterClient?> status, TextWriter log)
 {
+    private static readonly FaultKind[][] AllPlan =
+    [
+        [FaultKind.Isolate], [FaultKind.Kill], [FaultKind.Join], [FaultKind.Minority], [FaultKind.Pause], [FaultKind.Leave], [FaultKind.Bridge],
+        [FaultKind.Isolate, FaultKind.Kill], [FaultKind.Minority, FaultKind.Pause], [FaultKind.Bridge, FaultKind.Kill], [FaultKind.Isolate, FaultKind.Pause],
+    ];
+
     private readonly Random _random = new(options.Seed);
-    private readonly List<string> _applied = [];
+    private readonly List<FaultRecord> _faults = [];
+    private readonly List<string> _problems = [];
     private readonly HashSet<SiloProcess> _retired = [];
     private SiloProcess? _joined;
-    private int _partitionVariant;
 
-    public IReadOnlyList<string> Applied
+    /// <summary>Faults injected so far.</summary>
+    public IReadOnlyList<FaultRecord> Faults
     {
         get
         {
-            lock (log)
+            lock (_faults)
             {
-                return [.. _applied];
+                return [.. _faults];
             }
         }
     }
 
+    /// <summary>Faults that could not be applied or undone as planned: each one fails the run.</summary>
+    public IReadOnlyList<string> Problems
+    {
+        get
+        {
+            lock (_faults)
+            {
+                return [.. _problems];
+            }
+        }
+    }
+
+    /// <summary>The steps the nemesis cycles through for <paramref name="enabled"/>: the full plan, keeping the enabled kinds.</summary>
+    public static IReadOnlyList<FaultKind[]> Plan(Nemeses enabled) =>
+        [.. AllPlan.Select(step => step.Where(kind => enabled.HasFlag(NemesisOf(kind))).ToArray()).Where(step => step.Length > 0)];
+
+    public static Nemeses NemesisOf(FaultKind kind) => kind switch
+    {
+        FaultKind.Kill => Nemeses.Kill,
+        FaultKind.Pause => Nemeses.Pause,
+        FaultKind.Isolate or FaultKind.Minority or FaultKind.Bridge => Nemeses.Partition,
+        _ => Nemeses.Membership,
+    };
+
     public async Task RunAsync(DateTime until, CancellationToken cancellationToken)
     {
-        var kinds = Enum.GetValues<Nemeses>().Where(k => k is not Nemeses.None and not Nemeses.All && options.Nemeses.HasFlag(k)).ToList();
-        if (kinds.Count == 0)
+        var plan = Plan(options.Nemeses);
+        if (plan.Count == 0)
         {
             return;
         }
 
-        var next = 0;
-        while (DateTime.UtcNow + options.FaultInterval < until && !cancellationToken.IsCancellationRequested)
+        for (var next = 0; DateTime.UtcNow + options.FaultInterval < until && !cancellationToken.IsCancellationRequested; next++)
         {
             var started = DateTime.UtcNow;
-            var kind = kinds[next++ % kinds.Count];
-            if (kinds.Count > 1 && next % 3 == 0)
-            {
-                var other = kinds[(next + _random.Next(kinds.Count - 1)) % kinds.Count];
-                other = other == kind ? kinds[(kinds.IndexOf(kind) + 1) % kinds.Count] : other;
-                Record($"combined: {kind} and {other} at once");
-                // Two different silos: the leader-heavy one, and another at random.
-                var first = await LeaderHeavySiloAsync();
-                var rest = Targets().Where(s => s != first).ToList();
-                var second = rest.Count > 0 ? rest[_random.Next(rest.Count)] : first;
-                await Task.WhenAll(InjectAsync(kind, first, cancellationToken), InjectAsync(other, second, cancellationToken));
-            }
-            else
-            {
-                await InjectAsync(kind, await LeaderHeavySiloAsync(), cancellationToken);
-            }
-
+            await StepAsync(plan[next % plan.Count], cancellationToken);
             var pause = options.FaultInterval - (DateTime.UtcNow - started);
             if (pause > TimeSpan.Zero)
             {
@@ -64,140 +108,222 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         }
     }
 
-    /// <summary>Undoes everything still in place: thaws, restarts, heals, lets an extra silo go.</summary>
-    public async Task HealAllAsync()
+    /// <summary>Undoes everything still in place: thaws, restarts, heals; a silo that left stays gone.</summary>
+    public async Task HealAllAsync(CancellationToken cancellationToken)
     {
-        foreach (var silo in cluster.Silos)
+        foreach (var silo in cluster.Silos.Where(s => s.Paused))
         {
-            cluster.Resume(silo);
+            await ResumeAsync(silo);
         }
 
-        // Silos that were killed come back; silos that left the cluster stay gone.
-        foreach (var silo in cluster.Silos.Where(s => s.Process is { HasExited: true } && !IsRetired(s)))
+        foreach (var silo in cluster.Silos.Where(s => s.Process is { HasExited: true } && !_retired.Contains(s)))
         {
-            cluster.Start(silo);
+            await RestartAsync(silo, cancellationToken);
         }
 
-        await cluster.HealAsync();
+        await HealPartitionAsync();
     }
 
-    private async Task InjectAsync(Nemeses kind, SiloProcess target, CancellationToken cancellationToken)
+    /// <summary>A step: a partition first (among running silos), then a process fault on another silo; undone in reverse.</summary>
+    private async Task StepAsync(FaultKind[] step, CancellationToken cancellationToken)
+    {
+        var target = await LeaderHeavySiloAsync();
+        var partition = step.FirstOrDefault(IsPartition);
+        var process = step.FirstOrDefault(k => !IsPartition(k));
+        var partitioned = step.Any(IsPartition) && await PartitionAsync(partition, target);
+        SiloProcess? victim = null;
+        if (step.Any(k => !IsPartition(k)))
+        {
+            // In a combined step the process fault hits another silo than the partition's target.
+            var others = Targets().Where(s => !partitioned || s != target).ToList();
+            victim = others.Count == 0 ? target : step.Length > 1 ? others[_random.Next(others.Count)] : target;
+            await ApplyAsync(process, victim, cancellationToken);
+        }
+
+        await Task.Delay(options.FaultDuration, cancellationToken);
+        if (victim is not null)
+        {
+            await UndoAsync(process, victim, cancellationToken);
+        }
+
+        if (partitioned)
+        {
+            await HealPartitionAsync();
+        }
+    }
+
+    private async Task ApplyAsync(FaultKind kind, SiloProcess target, CancellationToken cancellationToken)
     {
         switch (kind)
         {
-            case Nemeses.Kill:
-                Record($"kill -9 silo {target.Index}, restart after {options.FaultDuration.TotalSeconds:0}s");
+            case FaultKind.Kill:
                 cluster.Kill(target);
-                await Task.Delay(options.FaultDuration, cancellationToken);
-                await RestartAsync(target, cancellationToken);
+                Record(kind, $"kill -9 silo {target.Index}", target.Process is { HasExited: true });
                 break;
-            case Nemeses.Pause:
-                Record($"pause silo {target.Index} for {options.FaultDuration.TotalSeconds:0}s");
+            case FaultKind.Pause:
                 cluster.Pause(target);
-                await Task.Delay(options.FaultDuration, cancellationToken);
-                cluster.Resume(target);
+                Record(kind, $"pause silo {target.Index}", ClusterUnderTest.IsStopped(target));
                 break;
-            case Nemeses.Partition:
-                await PartitionAsync(target);
-                await Task.Delay(options.FaultDuration, cancellationToken);
-                await cluster.HealAsync();
-                break;
-            case Nemeses.Membership:
-                if (_joined is null || _joined.Process is { HasExited: true })
+            case FaultKind.Join:
+                if (_joined is not null)
                 {
-                    _joined = cluster.AddSilo();
-                    Record($"silo {_joined.Index} joins");
-                }
-                else
-                {
-                    Record($"silo {_joined.Index} leaves");
-                    lock (log)
-                    {
-                        _retired.Add(_joined);
-                    }
-
-                    await cluster.StopAsync(_joined);
-                    _joined = null;
+                    // The plan asks for a join while one is still in: make it leave instead.
+                    await ApplyAsync(FaultKind.Leave, target, cancellationToken);
+                    return;
                 }
 
+                var joined = _joined = cluster.AddSilo();
+                Record(kind, $"silo {joined.Index} joins", await ReadyAsync(joined, cancellationToken));
+                break;
+            case FaultKind.Leave:
+                if (_joined is not { } leaving)
+                {
+                    await ApplyAsync(FaultKind.Join, target, cancellationToken);
+                    return;
+                }
+
+                _retired.Add(leaving);
+                _joined = null;
+                var exitCode = await cluster.StopAsync(leaving);
+                Record(kind, $"silo {leaving.Index} leaves", exitCode == 0, problem: exitCode == 0 ? null : $"silo {leaving.Index} did not leave cleanly (exit code {exitCode})");
                 break;
         }
     }
 
-    /// <summary>
-    /// Brings a killed silo back, unless it has left the cluster meanwhile (a combined fault), and
-    /// waits until it is ready, so that the next fault finds it listening.
-    /// </summary>
+    private async Task UndoAsync(FaultKind kind, SiloProcess target, CancellationToken cancellationToken)
+    {
+        switch (kind)
+        {
+            case FaultKind.Kill:
+                await RestartAsync(target, cancellationToken);
+                break;
+            case FaultKind.Pause:
+                await ResumeAsync(target);
+                break;
+        }
+    }
+
     private async Task RestartAsync(SiloProcess silo, CancellationToken cancellationToken)
     {
-        if (IsRetired(silo))
+        if (_retired.Contains(silo))
         {
             return;
         }
 
         cluster.Start(silo);
+        MarkUndone(silo, FaultKind.Kill, await ReadyAsync(silo, cancellationToken), $"silo {silo.Index} did not come back after kill -9");
+    }
+
+    private async Task ResumeAsync(SiloProcess silo)
+    {
+        cluster.Resume(silo);
+        // SIGCONT takes effect at once, but let the kernel report it.
+        var resumed = false;
+        for (var i = 0; i < 20 && !(resumed = !ClusterUnderTest.IsStopped(silo)); i++)
+        {
+            await Task.Delay(50);
+        }
+
+        MarkUndone(silo, FaultKind.Pause, resumed, $"silo {silo.Index} is still stopped after SIGCONT");
+    }
+
+    private async Task<bool> ReadyAsync(SiloProcess silo, CancellationToken cancellationToken)
+    {
         try
         {
             await cluster.WaitReadyAsync(silo, TimeSpan.FromSeconds(60), cancellationToken);
+            return true;
         }
         catch (Exception e) when (e is TimeoutException or InvalidOperationException)
         {
-            Record($"silo {silo.Index} did not come back: {e.Message}");
+            Problem($"silo {silo.Index} was not ready: {e.Message}");
+            return false;
         }
     }
 
-    private bool IsRetired(SiloProcess silo)
-    {
-        lock (log)
-        {
-            return _retired.Contains(silo);
-        }
-    }
+    private static bool IsPartition(FaultKind kind) => kind is FaultKind.Isolate or FaultKind.Minority or FaultKind.Bridge;
 
-    /// <summary>Silos the nemesis may fault: running, and not leaving or gone.</summary>
-    private List<SiloProcess> Targets() => [.. cluster.Silos.Where(s => s.IsRunning && !IsRetired(s))];
-
-    private async Task PartitionAsync(SiloProcess target)
+    /// <summary>Cuts Raft traffic; true when every silo confirmed its part.</summary>
+    private async Task<bool> PartitionAsync(FaultKind kind, SiloProcess target)
     {
         var running = Targets();
         if (running.Count < 3)
         {
-            return;
+            Record(kind, $"{kind} with only {running.Count} silos running", applied: false, problem: $"{kind}: a partition needs three running silos, {running.Count} were");
+            return false;
         }
 
-        switch (_partitionVariant++ % 3)
+        List<(SiloProcess Silo, List<SiloProcess> Blocked)> cuts;
+        string description;
+        switch (kind)
         {
-            case 0:
-                Record($"isolate silo {target.Index} from Raft traffic");
-                await SplitAsync([target], running.Where(s => s != target).ToList());
+            case FaultKind.Isolate:
+                var rest = running.Where(s => s != target).ToList();
+                cuts = [(target, rest), .. rest.Select(s => (s, new List<SiloProcess> { target }))];
+                description = $"isolate silo {target.Index} from Raft traffic";
                 break;
-            case 1:
+            case FaultKind.Minority:
                 var minority = running.OrderBy(_ => _random.Next()).Take((running.Count - 1) / 2).ToList();
-                Record($"split minority {{{string.Join(',', minority.Select(s => s.Index))}}} from the rest");
-                await SplitAsync(minority, running.Except(minority).ToList());
+                var majority = running.Except(minority).ToList();
+                cuts = [.. minority.Select(s => (s, majority)), .. majority.Select(s => (s, minority))];
+                description = $"split minority {{{string.Join(',', minority.Select(s => s.Index))}}} from the rest";
                 break;
             default:
                 // A bridge: the two ends cannot talk to each other, only through the middle.
                 var order = running.OrderBy(_ => _random.Next()).ToList();
                 var (left, middle, right) = (order[0], order[1], order.Skip(2).ToList());
-                Record($"bridge: silo {left.Index} and silos {{{string.Join(',', right.Select(s => s.Index))}}} reach each other only through silo {middle.Index}");
-                await SplitAsync([left], right);
+                cuts = [(left, right), .. right.Select(s => (s, new List<SiloProcess> { left }))];
+                description = $"bridge: silo {left.Index} and silos {{{string.Join(',', right.Select(s => s.Index))}}} reach each other only through silo {middle.Index}";
                 break;
         }
+
+        var confirmed = true;
+        foreach (var (silo, blocked) in cuts)
+        {
+            confirmed &= await cluster.BlockAsync(silo, blocked);
+        }
+
+        Record(kind, description, confirmed, problem: confirmed ? null : $"{description}: not every silo confirmed its part");
+        return true;
     }
 
-    private async Task SplitAsync(List<SiloProcess> side, List<SiloProcess> others)
+    private async Task HealPartitionAsync()
     {
-        foreach (var silo in side)
+        var healed = await cluster.HealAsync();
+        lock (_faults)
         {
-            await cluster.BlockAsync(silo, others);
+            var open = _faults.FindLastIndex(f => IsPartition(f.Kind) && !f.Undone);
+            if (open >= 0)
+            {
+                _faults[open] = _faults[open] with { Undone = healed };
+            }
         }
 
-        foreach (var silo in others)
+        if (!healed)
         {
-            await cluster.BlockAsync(silo, side);
+            Problem("a partition could not be healed on every running silo");
         }
     }
+
+    private void MarkUndone(SiloProcess silo, FaultKind kind, bool undone, string problem)
+    {
+        lock (_faults)
+        {
+            var open = _faults.FindLastIndex(f => f.Kind == kind && !f.Undone && f.Description.EndsWith($"silo {silo.Index}", StringComparison.Ordinal));
+            if (open >= 0)
+            {
+                _faults[open] = _faults[open] with { Undone = undone };
+            }
+        }
+
+        if (!undone)
+        {
+            Problem(problem);
+        }
+    }
+
+    /// <summary>Silos the nemesis may fault: running, and not leaving or gone.</summary>
+    private List<SiloProcess> Targets() => [.. cluster.Silos.Where(s => s.IsRunning && !_retired.Contains(s))];
 
     private async Task<SiloProcess> LeaderHeavySiloAsync()
     {
@@ -228,13 +354,36 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         return running.Count > 0 ? running[_random.Next(running.Count)] : cluster.Silos[0];
     }
 
-    private void Record(string what)
+    private void Record(FaultKind kind, string description, bool applied, string? problem = null)
     {
-        var line = $"{DateTime.UtcNow:HH:mm:ss.fff} nemesis: {what}";
+        lock (_faults)
+        {
+            // Joins and leaves are done once applied; the others wait for their undo.
+            _faults.Add(new FaultRecord(kind, description, applied, Undone: kind is FaultKind.Join or FaultKind.Leave && applied));
+            Log(applied ? description : $"{description} (NOT CONFIRMED)");
+        }
+
+        if (!applied)
+        {
+            Problem(problem ?? $"{description}: not confirmed");
+        }
+    }
+
+    private void Problem(string what)
+    {
+        lock (_faults)
+        {
+            _problems.Add(what);
+        }
+
+        Log($"PROBLEM: {what}");
+    }
+
+    private void Log(string line)
+    {
         lock (log)
         {
-            _applied.Add(what);
-            log.WriteLine(line);
+            log.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} nemesis: {line}");
         }
     }
 }

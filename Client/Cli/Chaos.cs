@@ -73,7 +73,13 @@ internal static class Chaos
     private static void Print(ChaosVerdict v)
     {
         Console.WriteLine();
-        Console.WriteLine($"chaos: {v.DurationSeconds:0}s, nemeses {v.Nemeses}, {v.Faults.Count} faults");
+        Console.WriteLine($"chaos: {v.DurationSeconds:0}s, nemeses {v.Nemeses}, {v.Faults.Count} faults " +
+            $"({string.Join(", ", v.Faults.GroupBy(f => f.Kind).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}"))})");
+        foreach (var problem in v.FaultProblems)
+        {
+            Console.WriteLine($"  FAULT PROBLEM: {problem}");
+        }
+
         Console.WriteLine($"operations: {v.Operations:N0} ({v.Acknowledged:N0} ok, {v.Indeterminate:N0} unknown outcome)");
         Console.WriteLine($"registers: {v.RegisterKeys} keys, {v.NotLinearizable.Count} not linearizable, {v.Inconclusive.Count} inconclusive");
         foreach (var key in v.NotLinearizable)

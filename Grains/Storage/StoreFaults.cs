@@ -63,19 +63,25 @@ public sealed class StoreFaults
 
     internal async Task BeforeBatchAsync()
     {
-        Task? stall;
-        lock (_lock)
+        while (true)
         {
-            if (_killWriters is { } error)
+            Task? stall;
+            lock (_lock)
             {
-                throw error;
+                if (_killWriters is { } error)
+                {
+                    throw error;
+                }
+
+                stall = _stall?.Task;
             }
 
-            stall = _stall?.Task;
-        }
+            if (stall is null)
+            {
+                return;
+            }
 
-        if (stall is not null)
-        {
+            // Whatever was decided while the writer stalled (a kill, another stall) applies now.
             await stall.ConfigureAwait(false);
         }
     }

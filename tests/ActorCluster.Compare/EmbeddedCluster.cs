@@ -50,6 +50,7 @@ internal sealed class EmbeddedCluster : IAsyncDisposable
             info.ArgumentList.Add(argument);
         }
 
+        info.Environment["ACTORCLUSTER_EXIT_WITH_PARENT"] = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start the silo.");
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };

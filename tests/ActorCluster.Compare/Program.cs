@@ -50,7 +50,7 @@ await using (var etcd = await EtcdCluster.StartAsync())
     });
 }
 
-var chaosOptions = new ChaosOptions { PostgresConnectionString = postgres, Shards = 8, OutputDirectory = Path.Combine(Path.GetTempPath(), "actorcluster-compare"), BasePort = 24000 };
+var chaosOptions = new ChaosOptions { PostgresConnectionString = postgres, Shards = 8, OutputDirectory = Path.Combine(Path.GetTempPath(), "actorcluster-compare") };
 Directory.CreateDirectory(chaosOptions.OutputDirectory);
 // Orleans's default failure detection unless --fast-failure-detection (1 s probes, 2 misses), which
 // the chaos runs use.

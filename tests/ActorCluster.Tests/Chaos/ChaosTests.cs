@@ -11,24 +11,42 @@ namespace ActorCluster.Tests.Chaos;
 public sealed class ChaosTests(ITestOutputHelper output)
 {
     [Fact]
-    public async Task A_minute_of_kills_pauses_partitions_and_membership_changes_loses_nothing_and_stays_linearizable()
+    public async Task Every_kind_of_fault_in_a_short_run_loses_nothing_and_stays_linearizable()
     {
         var verdict = await RunAsync(new ChaosOptions
         {
-            Duration = TimeSpan.FromSeconds(60),
+            Duration = TimeSpan.FromSeconds(80),
+            FaultInterval = TimeSpan.FromSeconds(7),
+            FaultDuration = TimeSpan.FromSeconds(3),
             Nemeses = Nemeses.All,
             Seed = 20261126,
         });
+        // Every fault happened, confirmed as applied and as undone: one that did not fails the run.
+        Assert.Empty(verdict.FaultProblems);
+        Assert.All(verdict.Faults, f => Assert.True(f.Applied && f.Undone, $"{f.Description}: applied {f.Applied}, undone {f.Undone}"));
+        Assert.Equal(Enum.GetValues<FaultKind>(), verdict.Faults.Select(f => f.Kind).Distinct().Order());
+        Assert.True(verdict.Faults.Count >= 9, $"{verdict.Faults.Count} faults: the plan combines two at once from the eighth step on");
+
         Assert.True(verdict.Conclusive, string.Join("; ", verdict.Inconclusive));
         Assert.Empty(verdict.NotLinearizable.Select(k => $"{k.Key}: {k.Explanation}"));
         Assert.Empty(verdict.Appends.Lost);
         Assert.Empty(verdict.Appends.Duplicated);
         Assert.Empty(verdict.Appends.Unexpected);
         Assert.True(verdict.Valid);
-        // The run did work and did inject faults.
+        // The run did work.
         Assert.True(verdict.Acknowledged > 1_000, $"only {verdict.Acknowledged} operations succeeded");
         Assert.True(verdict.Appends.Acknowledged > 100, $"only {verdict.Appends.Acknowledged} appends succeeded");
-        Assert.True(verdict.Faults.Count >= 4, string.Join("; ", verdict.Faults));
+    }
+
+    [Fact]
+    public void The_fault_plan_covers_every_kind_within_its_first_seven_steps_and_then_combines_them()
+    {
+        var plan = Nemesis.Plan(Nemeses.All);
+        Assert.Equal(Enum.GetValues<FaultKind>(), plan.Take(7).SelectMany(step => step).Order());
+        Assert.All(plan.Skip(7), step => Assert.Equal(2, step.Length));
+        // A subset keeps its own kinds, in the same order.
+        Assert.Equal([FaultKind.Isolate, FaultKind.Minority, FaultKind.Bridge], Nemesis.Plan(Nemeses.Partition).Take(3).SelectMany(s => s));
+        Assert.Equal([[FaultKind.Join], [FaultKind.Leave]], Nemesis.Plan(Nemeses.Membership));
     }
 
     [Fact]

@@ -78,6 +78,12 @@ internal sealed class ChildProcess : IAsyncDisposable
             info.Environment[name] = value;
         }
 
+        // A silo exits by itself if this test process dies without killing it.
+        if (!info.Environment.ContainsKey("ACTORCLUSTER_EXIT_WITH_PARENT"))
+        {
+            info.Environment["ACTORCLUSTER_EXIT_WITH_PARENT"] = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         var process = new Process { StartInfo = info };
         var child = new ChildProcess(process);
         process.OutputDataReceived += (_, e) => child.Append(child._output, e.Data);

@@ -86,6 +86,30 @@ public sealed class SiloProcessTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_silo_started_by_a_test_exits_when_that_test_process_dies()
+    {
+        var dataDirectory = Directory.CreateTempSubdirectory("actorcluster-orphan-").FullName;
+        try
+        {
+            // Stands in for a test host that is killed before it can stop its silos.
+            using var parent = System.Diagnostics.Process.Start("sleep", "600");
+            var ports = Programs.FreePorts(2);
+            await using var silo = ChildProcess.Start(Programs.SiloDll, [
+                "--silos", "1", "--data-dir", dataDirectory, "--silo-port", $"{ports[0]}", "--primary-port", $"{ports[0]}",
+                "--gateway-port", $"{ports[1]}", "--http-port", "0", "--dashboard", "false"],
+                new Dictionary<string, string> { ["ACTORCLUSTER_EXIT_WITH_PARENT"] = $"{parent.Id}" });
+            await silo.WaitForOutputAsync("Press Ctrl+C", TimeSpan.FromSeconds(90));
+            parent.Kill();
+            await parent.WaitForExitAsync();
+            Assert.Equal(0, await silo.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        }
+        finally
+        {
+            Directory.Delete(dataDirectory, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Storage_that_cannot_be_opened_exits_with_3()
     {
         var notADirectory = Path.GetTempFileName();

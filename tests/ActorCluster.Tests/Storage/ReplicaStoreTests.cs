@@ -250,6 +250,13 @@ public sealed class ReplicaStoreTests
         Assert.Equal(2 * 1024 * 1024, (await store.LoadAsync(claim)).Snapshot!.Data.Length);
     }
 
+    [Theory]
+    [InlineData("actorcluster_t_20261130060000_ab12cd34", false)]
+    [InlineData("actorcluster_t_20261129230000_ab12cd34", true)]
+    [InlineData("actorcluster_t_0123456789ab", true)]
+    public void Only_test_databases_of_runs_long_gone_are_dropped(string database, bool abandoned) =>
+        Assert.Equal(abandoned, StorageFixture.IsAbandoned(database, new DateTime(2026, 11, 30, 7, 0, 0, DateTimeKind.Utc)));
+
     [Fact]
     public void Invalid_storage_settings_are_refused_naming_the_setting()
     {

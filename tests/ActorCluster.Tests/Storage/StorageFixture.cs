@@ -28,13 +28,57 @@ internal static class StorageFixture
         }
 
         await EnsurePostgresDatabaseAsync();
-        var database = $"{FreshPrefix}{Guid.NewGuid().ToString("N")[..12]}";
+        var database = $"{FreshPrefix}{DateTime.UtcNow.ToString(StampFormat, System.Globalization.CultureInfo.InvariantCulture)}_{Guid.NewGuid().ToString("N")[..8]}";
         await ExecuteAdminAsync($"CREATE DATABASE \"{database}\"");
+        lock (Created)
+        {
+            Created.Add(database);
+        }
+
         var connectionString = new NpgsqlConnectionStringBuilder(PostgresConnectionString) { Database = database }.ConnectionString;
         return new StorageOptions { Provider = StorageProvider.PostgreSql, ConnectionString = connectionString };
     }
 
     private const string FreshPrefix = "actorcluster_t_";
+    private const string StampFormat = "yyyyMMddHHmmss";
+
+    /// <summary>Databases of this test run, dropped when it ends. Another run's are never touched.</summary>
+    private static readonly List<string> Created = [];
+
+    /// <summary>A run that died without dropping its databases leaves them; they go once surely abandoned.</summary>
+    private static readonly TimeSpan AbandonedAfter = TimeSpan.FromHours(6);
+
+    /// <summary>True for a test database stamped more than six hours before <paramref name="now"/> (or not stamped at all).</summary>
+    internal static bool IsAbandoned(string database, DateTime now)
+    {
+        var stamp = database.Length >= FreshPrefix.Length + StampFormat.Length ? database.Substring(FreshPrefix.Length, StampFormat.Length) : string.Empty;
+        return !DateTime.TryParseExact(stamp, StampFormat, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out var created)
+            || now - created > AbandonedAfter;
+    }
+
+    private static void DropCreated()
+    {
+        string[] mine;
+        lock (Created)
+        {
+            mine = [.. Created];
+        }
+
+        try
+        {
+            using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(PostgresConnectionString) { Database = "postgres" }.ConnectionString);
+            connection.Open();
+            foreach (var name in mine)
+            {
+                using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)", connection);
+                drop.ExecuteNonQuery();
+            }
+        }
+        catch (NpgsqlException)
+        {
+            // Best effort: a later run drops them once they are old.
+        }
+    }
 
     /// <summary>A replica id no other test uses (PostgreSQL tests share one database).</summary>
     public static string UniqueReplica(string name) => $"test-{Guid.NewGuid():N}/{name}";
@@ -79,27 +123,31 @@ internal static class StorageFixture
                     "or point ACTORCLUSTER_TEST_POSTGRES at a server.", e);
             }
 
-            // Databases of earlier runs go; each test of this run gets its own.
+            // Databases that runs long gone left behind go; those of runs still going stay.
             await using (var connection = new NpgsqlConnection(admin.ConnectionString))
             {
                 await connection.OpenAsync();
-                var stale = new List<string>();
+                var abandoned = new List<string>();
                 await using (var list = new NpgsqlCommand($"SELECT datname FROM pg_database WHERE datname LIKE '{FreshPrefix}%'", connection))
                 await using (var reader = await list.ExecuteReaderAsync())
                 {
                     while (await reader.ReadAsync())
                     {
-                        stale.Add(reader.GetString(0));
+                        if (IsAbandoned(reader.GetString(0), DateTime.UtcNow))
+                        {
+                            abandoned.Add(reader.GetString(0));
+                        }
                     }
                 }
 
-                foreach (var name in stale)
+                foreach (var name in abandoned)
                 {
                     await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)", connection);
                     await drop.ExecuteNonQueryAsync();
                 }
             }
 
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => DropCreated();
             _databaseReady = true;
         }
         finally
