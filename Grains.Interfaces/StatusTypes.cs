@@ -7,7 +7,11 @@ public sealed record RingDescriptor(
     [property: Id(1)] int ReplicationFactor,
     [property: Id(2)] long Epoch);
 
-/// <summary>One replica's view of its Raft group.</summary>
+/// <summary>
+/// One replica's view of its Raft group. <see cref="LogBytes"/> is the payload of the log it holds in
+/// memory, <see cref="DataBytes"/> the keys and values its state holds (what the quota bounds),
+/// <see cref="SnapshotBytes"/> the size of its newest snapshot.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("ac.ReplicaStatus")]
 public sealed record ReplicaStatus(
     [property: Id(0)] int Shard,
@@ -21,7 +25,11 @@ public sealed record ReplicaStatus(
     [property: Id(8)] ulong LastIndex,
     [property: Id(9)] ulong SnapshotIndex,
     [property: Id(10)] int Keys,
-    [property: Id(11)] bool LeadsByTransfer = false);
+    [property: Id(11)] bool LeadsByTransfer = false,
+    [property: Id(12)] long LogBytes = 0,
+    [property: Id(13)] long DataBytes = 0,
+    [property: Id(14)] int Sessions = 0,
+    [property: Id(15)] long SnapshotBytes = 0);
 
 /// <summary>A shard and the replicas that answered (an unreachable replica is absent).</summary>
 [GenerateSerializer, Immutable, Alias("ac.ShardStatus")]

@@ -1,29 +1,37 @@
 namespace ActorCluster.Grains.Raft;
 
 /// <summary>
-/// The append messages sent to one follower and not yet acknowledged, as the last index each
-/// carried, oldest first. A ring buffer bounded by <see cref="RaftOptions.MaxInflightMessages"/>:
+/// The append messages sent to one follower and not yet acknowledged, as the last index and the
+/// payload bytes each carried, oldest first. A ring buffer bounded by
+/// <see cref="RaftOptions.MaxInflightMessages"/> and <see cref="RaftOptions.MaxInflightBytes"/>:
 /// it is the flow-control window of the replicate state.
 /// </summary>
-internal sealed class Inflights(int capacity)
+internal sealed class Inflights(int capacity, long maxBytes)
 {
     private readonly ulong[] _lastIndexes = new ulong[capacity];
+    private readonly long[] _bytes = new long[capacity];
     private int _start;
     private int _count;
 
     public int Count => _count;
 
-    public bool IsFull => _count == _lastIndexes.Length;
+    /// <summary>Payload bytes of the messages in flight.</summary>
+    public long Bytes { get; private set; }
+
+    public bool IsFull => _count == _lastIndexes.Length || Bytes >= maxBytes;
 
     /// <summary>Records a message whose last entry has <paramref name="lastIndex"/>. Invariant: indexes increase.</summary>
-    public void Add(ulong lastIndex)
+    public void Add(ulong lastIndex, long bytes)
     {
         if (IsFull)
         {
             throw new InvalidOperationException("Inflights window is full.");
         }
 
-        _lastIndexes[(_start + _count) % _lastIndexes.Length] = lastIndex;
+        var slot = (_start + _count) % _lastIndexes.Length;
+        _lastIndexes[slot] = lastIndex;
+        _bytes[slot] = bytes;
+        Bytes += bytes;
         _count++;
     }
 
@@ -32,8 +40,7 @@ internal sealed class Inflights(int capacity)
     {
         while (_count > 0 && _lastIndexes[_start] <= index)
         {
-            _start = (_start + 1) % _lastIndexes.Length;
-            _count--;
+            FreeFirst();
         }
     }
 
@@ -42,6 +49,7 @@ internal sealed class Inflights(int capacity)
     {
         if (_count > 0)
         {
+            Bytes -= _bytes[_start];
             _start = (_start + 1) % _lastIndexes.Length;
             _count--;
         }
@@ -51,5 +59,6 @@ internal sealed class Inflights(int capacity)
     {
         _start = 0;
         _count = 0;
+        Bytes = 0;
     }
 }

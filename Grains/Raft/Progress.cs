@@ -17,7 +17,7 @@ public enum ProgressState : byte
 /// The leader's view of one member's log (Raft's nextIndex/matchIndex, plus flow control).
 /// Invariant: Match &lt; Next.
 /// </summary>
-internal sealed class Progress(ulong next, int maxInflight, bool isLearner)
+internal sealed class Progress(ulong next, int maxInflight, long maxInflightBytes, bool isLearner)
 {
     public ulong Match { get; set; }
 
@@ -31,6 +31,13 @@ internal sealed class Progress(ulong next, int maxInflight, bool isLearner)
     /// <summary>In the snapshot state: the index of the snapshot sent.</summary>
     public ulong PendingSnapshot { get; private set; }
 
+    /// <summary>
+    /// In the snapshot state: the driver is still transferring the snapshot (it reports the end
+    /// with <see cref="RaftNode.ReportSnapshot"/>); a large snapshot may take longer than an
+    /// election timeout to send, and must not be started again meanwhile.
+    /// </summary>
+    public bool SnapshotInFlight { get; set; }
+
     /// <summary>Leader ticks since the snapshot was sent; the send is retried after an election timeout.</summary>
     public int SnapshotTicks { get; set; }
 
@@ -42,7 +49,7 @@ internal sealed class Progress(ulong next, int maxInflight, bool isLearner)
 
     public bool IsLearner { get; set; } = isLearner;
 
-    public Inflights Inflights { get; } = new(maxInflight);
+    public Inflights Inflights { get; } = new(maxInflight, maxInflightBytes);
 
     /// <summary>True when nothing more may be sent now.</summary>
     public bool IsPaused => State switch
@@ -70,6 +77,7 @@ internal sealed class Progress(ulong next, int maxInflight, bool isLearner)
     {
         ResetState(ProgressState.Snapshot);
         PendingSnapshot = snapshotIndex;
+        SnapshotInFlight = true;
     }
 
     /// <summary>Records an acknowledgement up to <paramref name="index"/>; false if it told nothing new.</summary>
@@ -114,14 +122,14 @@ internal sealed class Progress(ulong next, int maxInflight, bool isLearner)
         return true;
     }
 
-    /// <summary>Records that an append carrying entries up to <paramref name="lastIndex"/> (or none) was sent.</summary>
-    public void OnAppendSent(int entryCount, ulong lastIndex)
+    /// <summary>Records that an append carrying entries up to <paramref name="lastIndex"/> (or none), of <paramref name="bytes"/> payload, was sent.</summary>
+    public void OnAppendSent(int entryCount, ulong lastIndex, long bytes)
     {
         switch (State)
         {
             case ProgressState.Replicate when entryCount > 0:
                 Next = lastIndex + 1;
-                Inflights.Add(lastIndex);
+                Inflights.Add(lastIndex, bytes);
                 break;
             case ProgressState.Probe:
                 ProbeSent = true;
@@ -135,6 +143,7 @@ internal sealed class Progress(ulong next, int maxInflight, bool isLearner)
         ProbeSent = false;
         PendingSnapshot = 0;
         SnapshotTicks = 0;
+        SnapshotInFlight = false;
         Inflights.Reset();
     }
 

@@ -203,6 +203,29 @@ internal sealed class RaftLog
         }
     }
 
+    /// <summary>Payload bytes of the entries in [lo, hi] that are still in the log.</summary>
+    public long BytesBetween(ulong lo, ulong hi)
+    {
+        long bytes = 0;
+        for (var i = Math.Max(lo, FirstIndex); i <= Math.Min(hi, LastIndex); i++)
+        {
+            bytes += _entries[_head + (int)(i - OffsetIndex - 1)].Size;
+        }
+
+        return bytes;
+    }
+
+    public static long SizeOf(ReadOnlySpan<Entry> entries)
+    {
+        long bytes = 0;
+        foreach (var entry in entries)
+        {
+            bytes += entry.Size;
+        }
+
+        return bytes;
+    }
+
     /// <summary>Entries [lo, hi], at most <paramref name="maxCount"/> and about <paramref name="maxBytes"/> (at least one).</summary>
     public Entry[] Slice(ulong lo, ulong hi, int maxCount, int maxBytes)
     {

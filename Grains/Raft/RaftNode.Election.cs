@@ -41,7 +41,7 @@ public sealed partial class RaftNode
 
         foreach (var pr in _progress.Values)
         {
-            if (pr.State == ProgressState.Snapshot && ++pr.SnapshotTicks >= _options.ElectionTicks)
+            if (pr.State == ProgressState.Snapshot && !pr.SnapshotInFlight && ++pr.SnapshotTicks >= _options.ElectionTicks)
             {
                 // The snapshot or its answer was lost: probe again, which resends it if needed.
                 pr.BecomeProbe();
@@ -260,6 +260,7 @@ public sealed partial class RaftNode
         _role = RaftRole.Leader;
         _lead = _id;
         LeadsByTransfer = _campaignIsTransfer;
+        _uncommittedBytes = _log.BytesBetween(_log.Committed + 1, _log.LastIndex);
         SyncProgressWithConfig();
         // §5.4.2 / §8: an empty entry of the new term lets the leader commit (and so learn
         // the commit index of) everything before it.

@@ -3,6 +3,30 @@ namespace ActorCluster.Grains.Raft;
 /// <summary>Log replication (§5.3), commitment (§5.4.2) and snapshots (§7).</summary>
 public sealed partial class RaftNode
 {
+    /// <summary>
+    /// The driver tells how sending the snapshot to <paramref name="to"/> ended (etcd's
+    /// ReportSnapshot). Sent: the leader waits an election timeout for the follower's answer before
+    /// it tries again. Failed: it probes again at once, which sends the snapshot anew.
+    /// </summary>
+    public void ReportSnapshot(ulong to, bool sent)
+    {
+        if (_role != RaftRole.Leader || !_progress.TryGetValue(to, out var pr) || pr.State != ProgressState.Snapshot)
+        {
+            return;
+        }
+
+        if (sent)
+        {
+            pr.SnapshotInFlight = false;
+            pr.SnapshotTicks = 0;
+        }
+        else
+        {
+            pr.BecomeProbe();
+            _replicationPending = true;
+        }
+    }
+
     private void HandleAppend(Message m)
     {
         if (m.Index < _log.Committed)
@@ -187,7 +211,7 @@ public sealed partial class RaftNode
             Commit = commit,
         });
         pr.SentCommit = commit;
-        pr.OnAppendSent(entries.Length, entries.Length > 0 ? entries[^1].Index : prevIndex);
+        pr.OnAppendSent(entries.Length, entries.Length > 0 ? entries[^1].Index : prevIndex, RaftLog.SizeOf(entries));
         return true;
     }
 
@@ -250,6 +274,7 @@ public sealed partial class RaftNode
             return;
         }
 
+        _uncommittedBytes = Math.Max(0, _uncommittedBytes - _log.BytesBetween(_log.Committed + 1, quorumIndex));
         _log.CommitTo(quorumIndex);
         _replicationPending = true;
         OnLeaderCommitAdvanced();
@@ -323,7 +348,7 @@ public sealed partial class RaftNode
             else
             {
                 // A new member counts as active until the next check-quorum round.
-                _progress[id] = new Progress(_log.LastIndex + 1, _options.MaxInflightMessages, config.IsLearner(id)) { RecentActive = true };
+                _progress[id] = new Progress(_log.LastIndex + 1, _options.MaxInflightMessages, _options.MaxInflightBytes, config.IsLearner(id)) { RecentActive = true };
             }
         }
 

@@ -33,6 +33,9 @@ public sealed partial class RaftNode
     private ulong _leadTransferee;
     private bool _campaignIsTransfer;
 
+    // Leader: payload bytes of the entries after the commit index (its own proposals' backlog).
+    private long _uncommittedBytes;
+
     // Leader: appends or a commit notice are waiting to be sent; sent when a ready is made, so
     // proposals between two readies travel in one message per follower.
     private bool _replicationPending;
@@ -119,6 +122,34 @@ public sealed partial class RaftNode
     /// <summary>The first index still in the log (entries before it were compacted).</summary>
     public ulong FirstIndex => _log.FirstIndex;
 
+    /// <summary>Payload bytes of the entries in [<paramref name="from"/>, <paramref name="to"/>] still in the log.</summary>
+    public long LogBytes(ulong from, ulong to) => _log.BytesBetween(from, to);
+
+    /// <summary>
+    /// The highest index to compact through that keeps, below <paramref name="applied"/>, at most
+    /// <paramref name="retainEntries"/> entries and <paramref name="retainBytes"/> bytes (a tail for
+    /// followers that lag a little, so they need no snapshot). Never past the newest snapshot.
+    /// </summary>
+    public ulong CompactionPoint(ulong applied, int retainEntries, long retainBytes)
+    {
+        var limit = Math.Min(applied, _log.LatestSnapshot?.Index ?? 0);
+        var keepFrom = limit + 1;
+        long kept = 0;
+        while (keepFrom > _log.FirstIndex && limit + 1 - keepFrom < (ulong)retainEntries)
+        {
+            var size = _log.BytesBetween(keepFrom - 1, keepFrom - 1);
+            if (kept + size > retainBytes)
+            {
+                break;
+            }
+
+            kept += size;
+            keepFrom--;
+        }
+
+        return keepFrom - 1;
+    }
+
     /// <summary>The term of the entry at <paramref name="index"/>; false if compacted or absent.</summary>
     public bool TryGetTerm(ulong index, out ulong term) => _log.TryTerm(index, out term);
 
@@ -167,7 +198,13 @@ public sealed partial class RaftNode
         }
 
         var uncommitted = _log.LastIndex - _log.Committed;
-        if (uncommitted > 0 && uncommitted + (ulong)commands.Count > (ulong)_options.MaxUncommittedEntries)
+        long bytes = 0;
+        foreach (var command in commands)
+        {
+            bytes += command?.Length ?? 0;
+        }
+
+        if (uncommitted > 0 && (uncommitted + (ulong)commands.Count > (ulong)_options.MaxUncommittedEntries || _uncommittedBytes + bytes > _options.MaxUncommittedBytes))
         {
             return ProposeResult.Rejected(ProposeStatus.Overloaded, _term, _id);
         }
@@ -321,6 +358,7 @@ public sealed partial class RaftNode
     private void AppendAsLeader(ReadOnlySpan<Entry> entries)
     {
         var config = _log.Config;
+        _uncommittedBytes += RaftLog.SizeOf(entries);
         _log.Append(entries);
         if (!ReferenceEquals(config, _log.Config))
         {

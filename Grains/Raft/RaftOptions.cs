@@ -34,6 +34,12 @@ public sealed class RaftOptions
     public int MaxMessageBytes { get; init; } = 1 << 20;
 
     /// <summary>
+    /// Most payload bytes of append messages in flight to one follower in the replicate state
+    /// (with <see cref="MaxInflightMessages"/>, whichever is reached first; one message always goes).
+    /// </summary>
+    public long MaxInflightBytes { get; init; } = 32L << 20;
+
+    /// <summary>
     /// Send followers a message as soon as the commit index advances (etcd's behaviour). When
     /// false they learn it from the next append or heartbeat instead: a little later, but with
     /// two fewer messages per commit when proposals arrive one at a time. Only followers' applied
@@ -47,6 +53,12 @@ public sealed class RaftOptions
     /// growing the log without bound.
     /// </summary>
     public int MaxUncommittedEntries { get; init; } = 16_384;
+
+    /// <summary>
+    /// Most payload bytes a leader holds uncommitted, like <see cref="MaxUncommittedEntries"/> (a
+    /// proposal is always accepted when nothing is uncommitted, however large).
+    /// </summary>
+    public long MaxUncommittedBytes { get; init; } = 64L << 20;
 
     /// <summary>Randomness for election jitter; seed it for reproducible runs.</summary>
     public IRaftRandom Random { get; init; } = new SeededRandom(0x5EED);
@@ -72,9 +84,9 @@ public sealed class RaftOptions
             throw new ArgumentException($"RaftOptions.ElectionTicks ({ElectionTicks}) must be greater than HeartbeatTicks ({HeartbeatTicks}).");
         }
 
-        if (MaxInflightMessages < 1 || MaxEntriesPerMessage < 1 || MaxMessageBytes < 1 || MaxUncommittedEntries < 1)
+        if (MaxInflightMessages < 1 || MaxEntriesPerMessage < 1 || MaxMessageBytes < 1 || MaxUncommittedEntries < 1 || MaxInflightBytes < 1 || MaxUncommittedBytes < 1)
         {
-            throw new ArgumentException("RaftOptions.MaxInflightMessages, MaxEntriesPerMessage, MaxMessageBytes and MaxUncommittedEntries must be at least 1.");
+            throw new ArgumentException("RaftOptions.MaxInflightMessages, MaxInflightBytes, MaxEntriesPerMessage, MaxMessageBytes, MaxUncommittedEntries and MaxUncommittedBytes must be at least 1.");
         }
 
         ArgumentNullException.ThrowIfNull(Random, nameof(Random));

@@ -15,6 +15,13 @@ public interface IRaftReplicaGrain : IGrainWithStringKey
     [OneWay]
     Task Deliver(RaftEnvelope envelope);
 
+    /// <summary>
+    /// One chunk of a snapshot the leader sends (InstallSnapshot, §7, in bounded pieces). False when
+    /// the chunk was not taken (stopped replica, malformed chunk): the leader gives up this
+    /// transfer and starts again later.
+    /// </summary>
+    Task<bool> InstallSnapshotChunk(SnapshotChunk chunk);
+
     /// <summary>Replicates a write; answers once it is committed and applied, or redirects.</summary>
     Task<ReplicaReply> Propose(WriteRequest request);
 
@@ -38,12 +45,49 @@ public interface IRaftReplicaGrain : IGrainWithStringKey
     Task PrepareToStop(bool handOver);
 }
 
+/// <summary>Raft traffic between replicas, naming the sending silo so that fault injection can drop it.</summary>
+public interface IRaftTraffic
+{
+    /// <summary>The sending silo's endpoint ("host:port").</summary>
+    string? SenderSilo { get; }
+}
+
 /// <summary>
 /// A batch of encoded Raft messages (see <see cref="RaftWireCodec"/>), with the endpoint of the
 /// sending silo so that fault injection can drop traffic between chosen silos.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("ac.RaftEnvelope")]
-public sealed record RaftEnvelope([property: Id(0)] byte[] Payload, [property: Id(1)] string? SenderSilo = null);
+public sealed record RaftEnvelope([property: Id(0)] byte[] Payload, [property: Id(1)] string? SenderSilo = null) : IRaftTraffic;
+
+/// <summary>
+/// One piece of a snapshot on its way to a follower. A transfer is the chunks
+/// 0..<see cref="ChunkCount"/>-1 with one <see cref="TransferId"/>, chunk i holding the bytes from
+/// i * <see cref="ChunkBytes"/>; each carries the snapshot's position in the log and its
+/// configuration, so that any chunk can start the assembly.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("ac.SnapshotChunk")]
+public sealed record SnapshotChunk(
+    [property: Id(0)] string? SenderSilo,
+    [property: Id(1)] ulong TransferId,
+    [property: Id(2)] ulong From,
+    [property: Id(3)] ulong To,
+    [property: Id(4)] ulong Term,
+    [property: Id(5)] ulong SnapshotIndex,
+    [property: Id(6)] ulong SnapshotTerm,
+    [property: Id(7)] byte[] Config,
+    [property: Id(8)] long TotalBytes,
+    [property: Id(9)] int ChunkIndex,
+    [property: Id(10)] int ChunkCount,
+    [property: Id(11)] byte[] Data,
+    [property: Id(12)] int ChunkBytes) : IRaftTraffic
+{
+    /// <summary>True when the chunk's numbers agree with each other (it may still belong to another transfer).</summary>
+    public bool IsWellFormed =>
+        ChunkBytes > 0 && TotalBytes >= 0 && TotalBytes <= Array.MaxLength
+        && ChunkCount == Math.Max(1, (TotalBytes + ChunkBytes - 1) / ChunkBytes)
+        && ChunkIndex >= 0 && ChunkIndex < ChunkCount
+        && Data.Length == Math.Min(ChunkBytes, TotalBytes - ((long)ChunkIndex * ChunkBytes));
+}
 
 /// <summary>How a replica answered a client operation.</summary>
 public enum ReplicaOutcome : byte

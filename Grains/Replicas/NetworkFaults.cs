@@ -22,14 +22,20 @@ public sealed class NetworkFaults
     public bool Drops(string? sender) => sender is not null && _blocked.Contains(sender);
 }
 
-/// <summary>Drops incoming Raft deliveries from blocked silos, as a partitioned network would.</summary>
+/// <summary>Drops incoming Raft traffic from blocked silos, as a partitioned network would.</summary>
 public sealed class NetworkFaultFilter(NetworkFaults faults) : IIncomingGrainCallFilter
 {
     public Task Invoke(IIncomingGrainCallContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (context.Request.GetArgumentCount() == 1 && context.Request.GetArgument(0) is RaftEnvelope envelope && faults.Drops(envelope.SenderSilo))
+        if (context.Request.GetArgumentCount() == 1 && context.Request.GetArgument(0) is IRaftTraffic traffic && faults.Drops(traffic.SenderSilo))
         {
+            // A one-way message vanishes; a snapshot chunk is refused, as if it never arrived.
+            if (traffic is SnapshotChunk)
+            {
+                context.Result = false;
+            }
+
             return Task.CompletedTask;
         }
 

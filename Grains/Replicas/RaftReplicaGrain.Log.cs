@@ -22,6 +22,9 @@ public sealed partial class RaftReplicaGrain
     [LoggerMessage(Level = LogLevel.Debug, Message = "Replica {Replica} took a snapshot at {Index} ({Bytes} bytes)")]
     private partial void LogSnapshot(string replica, ulong index, int bytes);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Replica} sent its snapshot at {Index} ({Bytes} bytes in {Chunks} chunks) to slot {Slot}")]
+    private partial void LogSnapshotSent(string replica, int slot, ulong index, long bytes, int chunks);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Replica} moves from {From} to {To}, where the placement puts it")]
     private partial void LogMigrating(string replica, SiloAddress from, SiloAddress to);
 }

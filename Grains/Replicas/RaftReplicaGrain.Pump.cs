@@ -76,11 +76,20 @@ public sealed partial class RaftReplicaGrain
             return;
         }
 
-        // One one-way call per peer per ready, whatever the number of messages.
+        // One one-way call per peer per ready, whatever the number of messages; snapshots go in chunks of their own.
         foreach (var group in messages.GroupBy(m => m.To))
         {
-            var envelope = new RaftEnvelope(RaftWireCodec.Encode([.. group]), _siloEndpoint);
-            PeerOf((int)group.Key).Deliver(envelope).Ignore();
+            var batch = group.Where(m => m.Type != MessageType.InstallSnapshot).ToList();
+            if (batch.Count > 0)
+            {
+                var envelope = new RaftEnvelope(RaftWireCodec.Encode(batch), _siloEndpoint);
+                PeerOf((int)group.Key).Deliver(envelope).Ignore();
+            }
+
+            foreach (var install in group.Where(m => m.Type == MessageType.InstallSnapshot))
+            {
+                SendSnapshotAsync(install).Ignore();
+            }
         }
     }
 
@@ -94,11 +103,13 @@ public sealed partial class RaftReplicaGrain
         if (ready.Snapshot is { Index: > 0 } snapshot)
         {
             _kv.Restore(snapshot.Data);
+            _appliedBytesSinceSnapshot = 0;
             ReplicaMetrics.SnapshotsInstalled.Add(1);
         }
 
         foreach (var entry in ready.CommittedEntries)
         {
+            _appliedBytesSinceSnapshot += entry.Size;
             var response = ApplyEntry(entry);
             if (_pendingWrites.Remove(entry.Index, out var pending))
             {
@@ -174,11 +185,18 @@ public sealed partial class RaftReplicaGrain
         FailReads(reason);
     }
 
+    /// <summary>
+    /// Snapshots and compacts once <see cref="ReplicaOptions.SnapshotEntries"/> entries or
+    /// <see cref="ReplicaOptions.SnapshotBytes"/> bytes were applied since the last snapshot, keeping
+    /// a tail of at most <see cref="ReplicaOptions.RetainEntries"/> entries and
+    /// <see cref="ReplicaOptions.RetainBytes"/> bytes: the log in memory stays bounded in bytes
+    /// whatever the values' size.
+    /// </summary>
     private async Task MaybeSnapshotAsync()
     {
         var applied = _kv.AppliedIndex;
         var last = _raft!.LatestSnapshot?.Index ?? 0;
-        if (applied - last < (ulong)_options.SnapshotEntries)
+        if (applied - last < (ulong)_options.SnapshotEntries && _appliedBytesSinceSnapshot < _options.SnapshotBytes)
         {
             return;
         }
@@ -189,9 +207,10 @@ public sealed partial class RaftReplicaGrain
             return;
         }
 
+        _appliedBytesSinceSnapshot = 0;
         // Storage keeps only what follows the snapshot; memory keeps a tail for lagging followers.
         await store.SaveAsync(_claim!, new ReplicaWrite(null, [], _raft.LatestSnapshot, SnapshotReplacesLog: false));
-        var compactTo = applied > (ulong)_options.RetainEntries ? applied - (ulong)_options.RetainEntries : 0;
+        var compactTo = _raft.CompactionPoint(applied, _options.RetainEntries, _options.RetainBytes);
         if (compactTo >= _raft.FirstIndex)
         {
             _raft.Compact(compactTo);

@@ -46,6 +46,7 @@ public sealed partial class RaftReplicaGrain(
     private RaftNode? _raft;
     private IGrainTimer? _timer;
     private bool _pumping;
+    private long _appliedBytesSinceSnapshot;
     private string? _stoppedReason;
 
     private RaftNode Raft => _raft ?? throw new InvalidOperationException("The replica is not started.");
@@ -86,8 +87,11 @@ public sealed partial class RaftReplicaGrain(
             // messages per write when writes arrive one at a time.
             BroadcastCommit = false,
             MaxUncommittedEntries = _options.MaxUncommittedEntries,
+            MaxUncommittedBytes = _options.MaxUncommittedBytes,
             MaxEntriesPerMessage = _options.MaxEntriesPerMessage,
+            MaxMessageBytes = _options.MaxAppendBytes,
             MaxInflightMessages = _options.MaxInflightMessages,
+            MaxInflightBytes = _options.MaxInflightBytes,
             Random = new SeededRandom((ulong)Random.Shared.NextInt64()),
         };
         _persistedHardState = stored.HardState;
@@ -268,7 +272,11 @@ public sealed partial class RaftReplicaGrain(
             status?.LastIndex ?? 0,
             status?.SnapshotIndex ?? 0,
             _kv.Count,
-            _raft?.LeadsByTransfer ?? false));
+            _raft?.LeadsByTransfer ?? false,
+            _raft is { } raft ? raft.LogBytes(raft.FirstIndex, raft.LastIndex) : 0,
+            _kv.DataBytes,
+            _kv.SessionCount,
+            _raft?.LatestSnapshot?.Data.Length ?? 0));
     }
 
     public Task<bool> TransferLeadership(int slot)

@@ -21,5 +21,9 @@ public static class ReplicaMetrics
 
     public static readonly Counter<long> SnapshotsTaken = Meter.CreateCounter<long>("actorcluster.raft.snapshots_taken", description: "Snapshots taken, each followed by log compaction");
 
+    public static readonly Counter<long> SnapshotsSent = Meter.CreateCounter<long>("actorcluster.raft.snapshots_sent", description: "Snapshots sent to followers, all their chunks taken");
+
+    public static readonly Counter<long> SnapshotChunksSent = Meter.CreateCounter<long>("actorcluster.raft.snapshot_chunks_sent", description: "Snapshot chunks sent to followers (one grain call each)");
+
     public static readonly Counter<long> SnapshotsInstalled = Meter.CreateCounter<long>("actorcluster.raft.snapshots_installed", description: "Snapshots received from a leader and installed");
 }

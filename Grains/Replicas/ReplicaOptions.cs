@@ -17,17 +17,38 @@ public sealed class ReplicaOptions
     /// <summary>Applied entries after which the replica snapshots its state and compacts its log.</summary>
     public int SnapshotEntries { get; set; } = 10_000;
 
+    /// <summary>Applied log bytes after which the replica snapshots and compacts, whichever of this and <see cref="SnapshotEntries"/> comes first.</summary>
+    public long SnapshotBytes { get; set; } = 64L << 20;
+
     /// <summary>Entries kept behind a snapshot so that slightly lagging followers need no snapshot.</summary>
     public int RetainEntries { get; set; } = 1_000;
+
+    /// <summary>Bytes of entries kept behind a snapshot, at most (with <see cref="RetainEntries"/>, whichever keeps less).</summary>
+    public long RetainBytes { get; set; } = 8L << 20;
 
     /// <summary>Uncommitted entries a leader holds before it pushes back on proposals.</summary>
     public int MaxUncommittedEntries { get; set; } = 16_384;
 
+    /// <summary>Uncommitted bytes a leader holds before it pushes back on proposals.</summary>
+    public long MaxUncommittedBytes { get; set; } = 64L << 20;
+
     /// <summary>Entries per append message.</summary>
     public int MaxEntriesPerMessage { get; set; } = 1_024;
 
+    /// <summary>Payload bytes per append message (one entry always goes, however large).</summary>
+    public int MaxAppendBytes { get; set; } = 1 << 20;
+
     /// <summary>Append messages in flight per follower.</summary>
     public int MaxInflightMessages { get; set; } = 64;
+
+    /// <summary>Payload bytes of append messages in flight per follower.</summary>
+    public long MaxInflightBytes { get; set; } = 16L << 20;
+
+    /// <summary>
+    /// Bytes per message when a snapshot is sent to a follower: snapshots travel in chunks of this
+    /// size, each one grain call, so a shard's size is not bounded by Orleans's message size limit.
+    /// </summary>
+    public int SnapshotChunkBytes { get; set; } = 4 << 20;
 
     public TimeSpan Tick => TimeSpan.FromMilliseconds(TickMilliseconds);
 
@@ -42,9 +63,15 @@ public sealed class ReplicaOptions
         Check(MaxUncommittedEntries, 16, 10_000_000, nameof(MaxUncommittedEntries));
         Check(MaxEntriesPerMessage, 1, 100_000, nameof(MaxEntriesPerMessage));
         Check(MaxInflightMessages, 1, 10_000, nameof(MaxInflightMessages));
+        Check(SnapshotBytes, 1 << 16, 1L << 34, nameof(SnapshotBytes));
+        Check(RetainBytes, 0, SnapshotBytes, nameof(RetainBytes));
+        Check(MaxUncommittedBytes, 1 << 16, 1L << 34, nameof(MaxUncommittedBytes));
+        Check(MaxAppendBytes, 1024, 64 << 20, nameof(MaxAppendBytes));
+        Check(MaxInflightBytes, MaxAppendBytes, 1L << 34, nameof(MaxInflightBytes));
+        Check(SnapshotChunkBytes, 4096, 64 << 20, nameof(SnapshotChunkBytes));
     }
 
-    private static void Check(int value, int min, int max, string name)
+    private static void Check(long value, long min, long max, string name)
     {
         if (value < min || value > max)
         {

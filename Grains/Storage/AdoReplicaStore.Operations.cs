@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.IO.Hashing;
 using ActorCluster.Grains.Raft;
 
 namespace ActorCluster.Grains.Storage;
@@ -21,18 +22,7 @@ public sealed partial class AdoReplicaStore
             hardState = new HardState((ulong)reader.GetInt64(1), (ulong)reader.GetInt64(2), (ulong)reader.GetInt64(3));
         }
 
-        Snapshot? snapshot = null;
-        await using (var command = SqlDialect.Command(connection, null, "SELECT snapshot_index, snapshot_term, snapshot_config, snapshot_data FROM ac_snapshot WHERE replica_id = @id"))
-        {
-            command.Add("id", claim.ReplicaId);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                var metadata = new SnapshotMetadata((ulong)reader.GetInt64(0), (ulong)reader.GetInt64(1), ClusterConfig.Decode((byte[])reader.GetValue(2)));
-                snapshot = new Snapshot(metadata, (byte[])reader.GetValue(3));
-            }
-        }
-
+        var snapshot = await ReadSnapshotAsync(connection, claim.ReplicaId, cancellationToken).ConfigureAwait(false);
         var entries = new List<Entry>();
         var offset = snapshot?.Index ?? 0;
         await using (var command = SqlDialect.Command(connection, null, "SELECT idx, term, kind, data FROM ac_log WHERE replica_id = @id AND idx > @after ORDER BY idx"))
@@ -56,9 +46,65 @@ public sealed partial class AdoReplicaStore
         return new RaftStorageState(hardState with { Commit = commit }, snapshot, entries, snapshot?.Index ?? 0);
     }
 
+    /// <summary>The snapshot the metadata row points at, put together from its chunks and checked.</summary>
+    private static async Task<Snapshot?> ReadSnapshotAsync(DbConnection connection, string replicaId, CancellationToken cancellationToken)
+    {
+        SnapshotMetadata metadata;
+        long total;
+        int chunks;
+        long checksum;
+        await using (var command = SqlDialect.Command(connection, null, "SELECT snapshot_index, snapshot_term, snapshot_config, total_bytes, chunk_count, checksum FROM ac_snapshot_meta WHERE replica_id = @id"))
+        {
+            command.Add("id", replicaId);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                return null;
+            }
+
+            metadata = new SnapshotMetadata((ulong)reader.GetInt64(0), (ulong)reader.GetInt64(1), ClusterConfig.Decode((byte[])reader.GetValue(2)));
+            (total, chunks, checksum) = (reader.GetInt64(3), reader.GetInt32(4), reader.GetInt64(5));
+        }
+
+        var data = new byte[total];
+        var offset = 0L;
+        var seen = 0;
+        await using (var command = SqlDialect.Command(connection, null, "SELECT chunk_no, data FROM ac_snapshot_chunk WHERE replica_id = @id AND snapshot_index = @index ORDER BY chunk_no"))
+        {
+            command.Add("id", replicaId);
+            command.Add("index", (long)metadata.Index);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var chunk = (byte[])reader.GetValue(1);
+                if (reader.GetInt32(0) != seen || offset + chunk.Length > total)
+                {
+                    throw new InvalidDataException($"Replica {replicaId}: snapshot {metadata.Index} has a missing or misplaced chunk {seen}.");
+                }
+
+                chunk.CopyTo(data, offset);
+                offset += chunk.Length;
+                seen++;
+            }
+        }
+
+        if (seen != chunks || offset != total || (long)XxHash64.HashToUInt64(data) != checksum)
+        {
+            throw new InvalidDataException($"Replica {replicaId}: snapshot {metadata.Index} is damaged ({seen} of {chunks} chunks, {offset} of {total} bytes, or a wrong checksum).");
+        }
+
+        return new Snapshot(metadata, data);
+    }
+
     private abstract class PendingOperation(string replicaId)
     {
         public string ReplicaId { get; } = replicaId;
+
+        /// <summary>Queue order, which one replica's writes keep within a batch.</summary>
+        public long Sequence { get; set; }
+
+        /// <summary>Payload bytes, for the batch's byte budget.</summary>
+        public virtual long Bytes => 0;
 
         public abstract Task ExecuteAsync(AdoReplicaStore store, WriterSession session);
 
@@ -122,16 +168,52 @@ public sealed partial class AdoReplicaStore
         }
     }
 
-    private sealed class WriteOperation(ReplicaClaim claim, ReplicaWrite write) : PendingOperation(claim.ReplicaId)
+    /// <summary>One chunk of a snapshot, written (fenced) before the metadata that points at it.</summary>
+    private sealed class SnapshotChunkOperation(ReplicaClaim claim, ulong snapshotIndex, int chunkNo, ReadOnlyMemory<byte> data) : PendingOperation(claim.ReplicaId)
+    {
+        public override long Bytes => data.Length;
+
+        public override async Task ExecuteAsync(AdoReplicaStore store, WriterSession session)
+        {
+            store._faults?.BeforeWrite(ReplicaId, snapshotChunk: true);
+            if (!await WriteOperation.FenceAsync(session, claim, hardState: null).ConfigureAwait(false))
+            {
+                // A newer activation owns the replica; its own snapshot write will not find this chunk's count.
+                return;
+            }
+
+            var command = session.Command(
+                "INSERT INTO ac_snapshot_chunk (replica_id, snapshot_index, chunk_no, data) VALUES (@id, @index, @chunk, @data) " +
+                "ON CONFLICT (replica_id, snapshot_index, chunk_no) DO UPDATE SET data = excluded.data");
+            command.Set("id", ReplicaId);
+            command.Set("index", (long)snapshotIndex);
+            command.Set("chunk", chunkNo);
+            command.Set("data", data.ToArray());
+            await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+        }
+
+        // Nobody waits for a chunk: the write that follows it checks that every chunk is stored.
+        public override void Complete()
+        {
+        }
+
+        public override void Fail(Exception error)
+        {
+        }
+    }
+
+    private sealed class WriteOperation(ReplicaClaim claim, ReplicaWrite write, int snapshotChunks) : PendingOperation(claim.ReplicaId)
     {
         private bool _fenced;
 
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        public override long Bytes => RaftLog.SizeOf(write.Entries);
+
         public override async Task ExecuteAsync(AdoReplicaStore store, WriterSession session)
         {
             store._faults?.BeforeWrite(ReplicaId);
-            if (!await FenceAsync(session).ConfigureAwait(false))
+            if (!await FenceAsync(session, claim, write.HardState).ConfigureAwait(false))
             {
                 // A newer activation owns the replica: write nothing, let the others in the batch commit.
                 _fenced = true;
@@ -140,16 +222,7 @@ public sealed partial class AdoReplicaStore
 
             if (write.Snapshot is { } snapshot)
             {
-                var command = session.Command(
-                    "INSERT INTO ac_snapshot (replica_id, snapshot_index, snapshot_term, snapshot_config, snapshot_data) VALUES (@id, @index, @term, @config, @data) " +
-                    "ON CONFLICT (replica_id) DO UPDATE SET snapshot_index = excluded.snapshot_index, snapshot_term = excluded.snapshot_term, " +
-                    "snapshot_config = excluded.snapshot_config, snapshot_data = excluded.snapshot_data");
-                command.Set("id", ReplicaId);
-                command.Set("index", (long)snapshot.Index);
-                command.Set("term", (long)snapshot.Term);
-                command.Set("config", snapshot.Metadata.Config.Encode());
-                command.Set("data", snapshot.Data);
-                await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+                await PointAtSnapshotAsync(session, snapshot).ConfigureAwait(false);
                 await DeleteEntriesAsync(session, write.SnapshotReplacesLog ? "" : " AND idx <= @index", (long)snapshot.Index).ConfigureAwait(false);
             }
 
@@ -184,13 +257,12 @@ public sealed partial class AdoReplicaStore
         public override void Fail(Exception error) => Completion.TrySetException(error);
 
         /// <summary>Writes the hard state (or touches the row) only if the claim's epoch is still current.</summary>
-        private async Task<bool> FenceAsync(WriterSession session)
+        internal static async Task<bool> FenceAsync(WriterSession session, ReplicaClaim claim, HardState? hardState)
         {
-            var hardState = write.HardState;
             var command = session.Command(hardState is null
                 ? "UPDATE ac_replica SET epoch = epoch WHERE replica_id = @id AND epoch = @epoch"
                 : "UPDATE ac_replica SET term = @term, vote = @vote, commit_index = @commit WHERE replica_id = @id AND epoch = @epoch");
-            command.Set("id", ReplicaId);
+            command.Set("id", claim.ReplicaId);
             command.Set("epoch", claim.Epoch);
             if (hardState is { } state)
             {
@@ -200,6 +272,38 @@ public sealed partial class AdoReplicaStore
             }
 
             return await command.ExecuteNonQueryAsync().ConfigureAwait(false) == 1;
+        }
+
+        /// <summary>Points the replica at a snapshot whose chunks are all stored, and drops every other snapshot's chunks.</summary>
+        private async Task PointAtSnapshotAsync(WriterSession session, Snapshot snapshot)
+        {
+            var count = session.Command("SELECT COUNT(*) FROM ac_snapshot_chunk WHERE replica_id = @id AND snapshot_index = @index");
+            count.Set("id", ReplicaId);
+            count.Set("index", (long)snapshot.Index);
+            var stored = Convert.ToInt32(await count.ExecuteScalarAsync().ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+            if (stored != snapshotChunks)
+            {
+                throw new InvalidDataException($"Replica {ReplicaId}: {stored} of the {snapshotChunks} chunks of snapshot {snapshot.Index} were stored.");
+            }
+
+            var meta = session.Command(
+                "INSERT INTO ac_snapshot_meta (replica_id, snapshot_index, snapshot_term, snapshot_config, total_bytes, chunk_count, checksum) " +
+                "VALUES (@id, @index, @term, @config, @total, @chunks, @checksum) " +
+                "ON CONFLICT (replica_id) DO UPDATE SET snapshot_index = excluded.snapshot_index, snapshot_term = excluded.snapshot_term, " +
+                "snapshot_config = excluded.snapshot_config, total_bytes = excluded.total_bytes, chunk_count = excluded.chunk_count, checksum = excluded.checksum");
+            meta.Set("id", ReplicaId);
+            meta.Set("index", (long)snapshot.Index);
+            meta.Set("term", (long)snapshot.Term);
+            meta.Set("config", snapshot.Metadata.Config.Encode());
+            meta.Set("total", snapshot.Data.LongLength);
+            meta.Set("chunks", snapshotChunks);
+            meta.Set("checksum", (long)XxHash64.HashToUInt64(snapshot.Data));
+            await meta.ExecuteNonQueryAsync().ConfigureAwait(false);
+
+            var others = session.Command("DELETE FROM ac_snapshot_chunk WHERE replica_id = @id AND snapshot_index <> @index");
+            others.Set("id", ReplicaId);
+            others.Set("index", (long)snapshot.Index);
+            await others.ExecuteNonQueryAsync().ConfigureAwait(false);
         }
 
         private async Task DeleteEntriesAsync(WriterSession session, string condition, long index)

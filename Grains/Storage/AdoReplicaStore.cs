@@ -20,15 +20,20 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
 {
     private readonly SqlDialect _dialect;
     private readonly int _maxBatch;
+    private readonly int _maxBatchBytes;
+    private readonly int _snapshotChunkBytes;
     private readonly StoreFaults? _faults;
     private readonly Channel<PendingOperation>[] _queues;
     private readonly Task[] _writers;
     private long _transactions;
+    private long _sequence;
 
-    private AdoReplicaStore(SqlDialect dialect, int writers, int maxBatch, StoreFaults? faults)
+    private AdoReplicaStore(SqlDialect dialect, int writers, StorageOptions options, StoreFaults? faults)
     {
         _dialect = dialect;
-        _maxBatch = maxBatch;
+        _maxBatch = options.MaxWritesPerBatch;
+        _maxBatchBytes = options.MaxBatchBytes;
+        _snapshotChunkBytes = options.SnapshotChunkBytes;
         _faults = faults;
         _queues = new Channel<PendingOperation>[writers];
         _writers = new Task[writers];
@@ -59,7 +64,7 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
             : new PostgresDialect(options.ConnectionString!);
         await dialect.MigrateAsync(cancellationToken).ConfigureAwait(false);
         var writers = options.Provider == StorageProvider.Sqlite ? 1 : options.PostgreSqlWriters;
-        return new AdoReplicaStore(dialect, writers, options.MaxWritesPerBatch, faults);
+        return new AdoReplicaStore(dialect, writers, options, faults);
     }
 
     /// <inheritdoc />
@@ -76,7 +81,20 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(claim);
         ArgumentNullException.ThrowIfNull(write);
-        var operation = new WriteOperation(claim, write);
+        var chunks = 0;
+        if (write.Snapshot is { } snapshot)
+        {
+            // The data goes first, a bounded chunk per step; the write that points at it comes last
+            // and checks that every chunk is there. All go to the replica's one writer, in order.
+            chunks = ChunkCount(snapshot.Data.LongLength);
+            for (var i = 0; i < chunks; i++)
+            {
+                var offset = (long)i * _snapshotChunkBytes;
+                Enqueue(new SnapshotChunkOperation(claim, snapshot.Index, i, snapshot.Data.AsMemory((int)offset, (int)Math.Min(_snapshotChunkBytes, snapshot.Data.LongLength - offset))));
+            }
+        }
+
+        var operation = new WriteOperation(claim, write, chunks);
         Enqueue(operation);
         return operation.Completion.Task.WaitAsync(cancellationToken);
     }
@@ -88,7 +106,12 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
     internal Task SaveAllAsync(IReadOnlyList<(ReplicaClaim Claim, ReplicaWrite Write)> writes)
     {
         ArgumentNullException.ThrowIfNull(writes);
-        var operation = new CompositeOperation([.. writes.Select(w => new WriteOperation(w.Claim, w.Write))]);
+        if (writes.Any(w => w.Write.Snapshot is not null))
+        {
+            throw new ArgumentException("Snapshots are written with SaveAsync, in chunks.", nameof(writes));
+        }
+
+        var operation = new CompositeOperation([.. writes.Select(w => new WriteOperation(w.Claim, w.Write, 0))]);
         Enqueue(operation);
         return operation.Completion.Task;
     }
@@ -115,8 +138,11 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
         await Task.WhenAll(_writers).ConfigureAwait(false);
     }
 
+    private int ChunkCount(long bytes) => (int)Math.Max(1, (bytes + _snapshotChunkBytes - 1) / _snapshotChunkBytes);
+
     private void Enqueue(PendingOperation operation)
     {
+        operation.Sequence = Interlocked.Increment(ref _sequence);
         var writer = (int)(XxHash32.HashToUInt32(Encoding.UTF8.GetBytes(operation.ReplicaId)) % (uint)_queues.Length);
         if (!_queues[writer].Writer.TryWrite(operation))
         {
@@ -140,13 +166,16 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
                     await _faults.BeforeBatchAsync().ConfigureAwait(false);
                 }
 
-                while (batch.Count < _maxBatch && reader.TryRead(out var operation))
+                long bytes = 0;
+                while (batch.Count < _maxBatch && bytes < _maxBatchBytes && reader.TryRead(out var operation))
                 {
                     batch.Add(operation);
+                    bytes += operation.Bytes;
                 }
 
                 // Replica id order: every writer (in every process) takes row locks in one order.
-                batch.Sort(static (a, b) => string.CompareOrdinal(a.ReplicaId, b.ReplicaId));
+                // One replica's writes keep the order they were queued in.
+                batch.Sort(static (a, b) => string.CompareOrdinal(a.ReplicaId, b.ReplicaId) is var byId && byId != 0 ? byId : a.Sequence.CompareTo(b.Sequence));
                 session = await WriteBatchAsync(session, batch).ConfigureAwait(false);
                 batch.Clear();
             }

@@ -17,14 +17,27 @@ internal static class PostgresSchema
             vote bigint NOT NULL DEFAULT 0,
             commit_index bigint NOT NULL DEFAULT 0
         );
-        -- Apart from the hard state: an update writes a new version of the whole row.
-        CREATE TABLE IF NOT EXISTS ac_snapshot (
+        -- Apart from the hard state (every write updates that row), and with the data in chunks of
+        -- bounded size, written before the row that points at them: no snapshot is ever one huge
+        -- row or one huge transaction.
+        CREATE TABLE IF NOT EXISTS ac_snapshot_meta (
             replica_id varchar(200) NOT NULL PRIMARY KEY,
             snapshot_index bigint NOT NULL,
             snapshot_term bigint NOT NULL,
             snapshot_config bytea NOT NULL,
-            snapshot_data bytea NOT NULL
+            total_bytes bigint NOT NULL,
+            chunk_count integer NOT NULL,
+            checksum bigint NOT NULL
         );
+        CREATE TABLE IF NOT EXISTS ac_snapshot_chunk (
+            replica_id varchar(200) NOT NULL,
+            snapshot_index bigint NOT NULL,
+            chunk_no integer NOT NULL,
+            data bytea NOT NULL,
+            PRIMARY KEY (replica_id, snapshot_index, chunk_no)
+        );
+        -- The single-row form of earlier versions is no longer read.
+        DROP TABLE IF EXISTS ac_snapshot;
         CREATE TABLE IF NOT EXISTS ac_log (
             replica_id varchar(200) NOT NULL,
             idx bigint NOT NULL,

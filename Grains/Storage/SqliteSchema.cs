@@ -11,14 +11,27 @@ internal static class SqliteSchema
             vote INTEGER NOT NULL DEFAULT 0,
             commit_index INTEGER NOT NULL DEFAULT 0
         );
-        -- Apart from the hard state: updating a row rewrites all of it, snapshot included.
-        CREATE TABLE IF NOT EXISTS ac_snapshot (
+        -- Apart from the hard state (every write updates that row), and with the data in chunks of
+        -- bounded size, written before the row that points at them: no snapshot is ever one huge
+        -- row or one huge transaction.
+        CREATE TABLE IF NOT EXISTS ac_snapshot_meta (
             replica_id TEXT NOT NULL PRIMARY KEY,
             snapshot_index INTEGER NOT NULL,
             snapshot_term INTEGER NOT NULL,
             snapshot_config BLOB NOT NULL,
-            snapshot_data BLOB NOT NULL
+            total_bytes INTEGER NOT NULL,
+            chunk_count INTEGER NOT NULL,
+            checksum INTEGER NOT NULL
         );
+        CREATE TABLE IF NOT EXISTS ac_snapshot_chunk (
+            replica_id TEXT NOT NULL,
+            snapshot_index INTEGER NOT NULL,
+            chunk_no INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (replica_id, snapshot_index, chunk_no)
+        ) WITHOUT ROWID;
+        -- The single-row form of earlier versions is no longer read.
+        DROP TABLE IF EXISTS ac_snapshot;
         CREATE TABLE IF NOT EXISTS ac_log (
             replica_id TEXT NOT NULL,
             idx INTEGER NOT NULL,

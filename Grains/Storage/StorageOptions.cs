@@ -26,6 +26,12 @@ public sealed class StorageOptions
     /// <summary>Most replica writes committed in one transaction (group commit).</summary>
     public int MaxWritesPerBatch { get; set; } = 1024;
 
+    /// <summary>Most payload bytes committed in one transaction (at least one write always goes).</summary>
+    public int MaxBatchBytes { get; set; } = 16 << 20;
+
+    /// <summary>Snapshots are stored in rows of at most this many bytes, each written in its own small step.</summary>
+    public int SnapshotChunkBytes { get; set; } = 4 << 20;
+
     /// <summary>Concurrent writer connections (PostgreSQL only; SQLite always has one writer per file).</summary>
     public int PostgreSqlWriters { get; set; } = 4;
 
@@ -48,6 +54,16 @@ public sealed class StorageOptions
         if (MaxWritesPerBatch is < 1 or > 100_000)
         {
             throw new ArgumentException($"{Section}:MaxWritesPerBatch must be between 1 and 100000 (was {MaxWritesPerBatch}).");
+        }
+
+        if (MaxBatchBytes is < 4096 or > 1 << 30)
+        {
+            throw new ArgumentException($"{Section}:MaxBatchBytes must be between 4096 and {1 << 30} (was {MaxBatchBytes}).");
+        }
+
+        if (SnapshotChunkBytes is < 4096 or > 256 << 20)
+        {
+            throw new ArgumentException($"{Section}:SnapshotChunkBytes must be between 4096 and {256 << 20} (was {SnapshotChunkBytes}).");
         }
 
         if (PostgreSqlWriters is < 1 or > 64)

@@ -9,6 +9,7 @@ public sealed class StoreFaults
 {
     private readonly Lock _lock = new();
     private Func<string, Exception?>? _failWrite;
+    private Func<string, Exception?>? _failChunk;
     private TaskCompletionSource? _stall;
     private Exception? _killWriters;
 
@@ -18,6 +19,15 @@ public sealed class StoreFaults
         lock (_lock)
         {
             _failWrite = error;
+        }
+    }
+
+    /// <summary>Stored snapshot chunks of replicas for which <paramref name="error"/> returns an exception fail with it.</summary>
+    public void FailSnapshotChunks(Func<string, Exception?> error)
+    {
+        lock (_lock)
+        {
+            _failChunk = error;
         }
     }
 
@@ -55,6 +65,7 @@ public sealed class StoreFaults
         lock (_lock)
         {
             _failWrite = null;
+            _failChunk = null;
             _killWriters = null;
         }
 
@@ -86,15 +97,15 @@ public sealed class StoreFaults
         }
     }
 
-    internal void BeforeWrite(string replicaId)
+    internal void BeforeWrite(string replicaId, bool snapshotChunk = false)
     {
-        Func<string, Exception?>? failWrite;
+        Func<string, Exception?>? fail;
         lock (_lock)
         {
-            failWrite = _failWrite;
+            fail = snapshotChunk ? _failChunk : _failWrite;
         }
 
-        if (failWrite?.Invoke(replicaId) is { } error)
+        if (fail?.Invoke(replicaId) is { } error)
         {
             throw error;
         }

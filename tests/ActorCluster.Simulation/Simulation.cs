@@ -154,7 +154,15 @@ public sealed partial class Simulation
 
     private void Send(Message message)
     {
-        if (!_nodes.ContainsKey(message.To) || _blockedLinks.Contains((message.From, message.To)) || _rng.Chance(_dropRate))
+        var dropped = !_nodes.ContainsKey(message.To) || _blockedLinks.Contains((message.From, message.To)) || _rng.Chance(_dropRate);
+        if (message.Type == MessageType.InstallSnapshot && _nodes.TryGetValue(message.From, out var sender) && sender.Raft is { } raft)
+        {
+            // The transport reports how the snapshot transfer ended; half the time a lost one goes
+            // unnoticed (the leader then waits an election timeout for an answer).
+            raft.ReportSnapshot(message.To, sent: !dropped || _rng.Chance(0.5));
+        }
+
+        if (dropped)
         {
             _stats.MessagesDropped++;
             return;

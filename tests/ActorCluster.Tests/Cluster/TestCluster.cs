@@ -82,6 +82,7 @@ internal sealed class TestCluster : IAsyncDisposable
         {
             silo.AddActorCluster(configuration, faults);
             silo.Configure<Orleans.Configuration.ClusterMembershipOptions>(configuration.GetSection("Orleans:ClusterMembership"));
+            silo.Configure<Orleans.Configuration.SiloMessagingOptions>(configuration.GetSection("Orleans:Messaging"));
         });
         var cluster = builder.Build();
         await cluster.DeployAsync();

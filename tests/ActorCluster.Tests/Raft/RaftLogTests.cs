@@ -87,18 +87,34 @@ public sealed class RaftLogTests
     [Fact]
     public void Inflights_free_in_order_and_refuse_to_overflow()
     {
-        var inflights = new Inflights(3);
-        inflights.Add(5);
-        inflights.Add(8);
-        inflights.Add(9);
+        var inflights = new Inflights(3, long.MaxValue);
+        inflights.Add(5, 10);
+        inflights.Add(8, 10);
+        inflights.Add(9, 10);
         Assert.True(inflights.IsFull);
-        Assert.Throws<InvalidOperationException>(() => inflights.Add(10));
+        Assert.Throws<InvalidOperationException>(() => inflights.Add(10, 10));
         inflights.FreeLE(8);
         Assert.Equal(1, inflights.Count);
-        inflights.Add(12);
+        inflights.Add(12, 10);
         inflights.FreeFirst();
         Assert.Equal(1, inflights.Count);
         inflights.FreeLE(12);
         Assert.Equal(0, inflights.Count);
+    }
+
+    [Fact]
+    public void Inflights_are_full_once_their_bytes_reach_the_limit_and_free_them_with_the_messages()
+    {
+        var inflights = new Inflights(100, 1_000);
+        inflights.Add(1, 600);
+        Assert.False(inflights.IsFull);
+        inflights.Add(2, 600);
+        Assert.True(inflights.IsFull);
+        Assert.Equal(1_200L, inflights.Bytes);
+        inflights.FreeLE(1);
+        Assert.Equal(600L, inflights.Bytes);
+        Assert.False(inflights.IsFull);
+        inflights.Reset();
+        Assert.Equal(0L, inflights.Bytes);
     }
 }

@@ -123,6 +123,41 @@ public sealed class RaftReadyTests
     }
 
     [Fact]
+    public void A_leader_refuses_proposals_beyond_its_uncommitted_bytes_and_takes_them_again_once_committed()
+    {
+        var leader = RaftNode.Bootstrap(new RaftOptions { Id = 1, MaxUncommittedBytes = 1_000, Random = new SeededRandom(1) }, ClusterConfig.OfVoters(1, 2, 3));
+        var net = new TestNetwork(leader, NewNode(2, [1, 2, 3]), NewNode(3, [1, 2, 3]));
+        net.Elect(1);
+        net.Isolate(1);
+        Assert.True(leader.Propose(new byte[600]).IsAccepted);
+        Assert.Equal(ProposeStatus.Overloaded, leader.Propose(new byte[600]).Status);
+        Assert.True(leader.Propose(new byte[400]).IsAccepted);
+        Assert.Equal(ProposeStatus.Overloaded, leader.Propose([1]).Status);
+        net.Heal();
+        net.TickAll();
+        Assert.Equal(leader.LastIndex, leader.CommitIndex);
+        // Nothing uncommitted: even one proposal over the limit goes, or nothing that size ever could.
+        Assert.True(leader.Propose(new byte[5_000]).IsAccepted);
+        Assert.Equal(ProposeStatus.Overloaded, leader.Propose([1]).Status);
+    }
+
+    [Fact]
+    public void A_new_leader_counts_the_uncommitted_bytes_it_inherits()
+    {
+        // Node 1 holds 2 KB of entries from term 1 that were never committed.
+        ulong[] voters = [1, 2, 3];
+        var snapshot = new Snapshot(new SnapshotMetadata(0, 0, ClusterConfig.OfVoters(voters)), []);
+        Entry[] backlog = [new(1, 1, EntryType.Normal, new byte[1_000]), new(2, 1, EntryType.Normal, new byte[1_000])];
+        var node = RaftNode.Start(new RaftOptions { Id = 1, MaxUncommittedBytes = 2_500, Random = new SeededRandom(1) }, new RaftStorageState(new HardState(1, 0, 0), snapshot, backlog, 0));
+        var net = new TestNetwork(node, NewNode(2, voters), NewNode(3, voters));
+        net.Drop(MessageType.AppendResponse);
+        net.Campaign(1);
+        Assert.Equal(RaftRole.Leader, node.Role);
+        Assert.Equal(ProposeStatus.Overloaded, node.Propose(new byte[600]).Status);
+        Assert.True(node.Propose(new byte[400]).IsAccepted);
+    }
+
+    [Fact]
     public void A_restarted_node_keeps_its_term_vote_and_log_and_reapplies_committed_entries()
     {
         var snapshot = new Snapshot(new SnapshotMetadata(0, 0, ClusterConfig.OfVoters(1, 2, 3)), []);

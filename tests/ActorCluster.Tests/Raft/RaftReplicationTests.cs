@@ -258,6 +258,26 @@ public sealed class RaftReplicationTests
     }
 
     [Fact]
+    public void S5_3_pipelining_is_bounded_by_bytes_in_flight_too()
+    {
+        var ids = Three;
+        var leader = RaftNode.Bootstrap(new RaftOptions { Id = 1, MaxEntriesPerMessage = 1, MaxInflightMessages = 100, MaxInflightBytes = 1_000, Random = new SeededRandom(1) }, ClusterConfig.OfVoters(ids));
+        var net = new TestNetwork(leader, NewNode(2, ids), NewNode(3, ids));
+        net.Elect(1);
+        net.Drop(MessageType.AppendResponse);
+        for (var i = 0; i < 10; i++)
+        {
+            leader.Propose(new byte[400]);
+        }
+
+        // 400 + 400 + 400 bytes: the third message fills the window past 1,000 bytes.
+        var sent = Drain(leader).Where(m => m.Type == MessageType.Append && m.To == 2).ToList();
+        Assert.Equal(3, sent.Count);
+        leader.Step(Msg(MessageType.AppendResponse, 2, 1, leader.Term, index: sent[0].Entries[0].Index));
+        Assert.Single(Drain(leader), m => m.Type == MessageType.Append && m.To == 2);
+    }
+
+    [Fact]
     public void S5_3_a_follower_in_probe_state_gets_one_append_at_a_time()
     {
         var net = TestNetwork.Of(3);

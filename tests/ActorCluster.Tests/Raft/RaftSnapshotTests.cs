@@ -27,6 +27,29 @@ public sealed class RaftSnapshotTests
     }
 
     [Fact]
+    public void S7_compaction_keeps_a_tail_bounded_by_entries_and_by_bytes()
+    {
+        var net = TestNetwork.Of(3);
+        var leader = net.Elect(1);
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.True(leader.Propose(new byte[100 * (i + 1)]).IsAccepted);
+            net.Stabilize();
+        }
+
+        // Entries 2..11 carry 100, 200, ..., 1,000 bytes.
+        var applied = leader.AppliedIndex;
+        Assert.Equal(11UL, applied);
+        Assert.True(leader.CreateSnapshot(applied, [1]));
+        Assert.Equal(applied, leader.CompactionPoint(applied, retainEntries: 0, retainBytes: long.MaxValue));
+        Assert.Equal(applied - 3, leader.CompactionPoint(applied, retainEntries: 3, retainBytes: long.MaxValue));
+        // 1,000 + 900 fit in 2,000 bytes; with 800 more they would not.
+        Assert.Equal(applied - 2, leader.CompactionPoint(applied, retainEntries: 100, retainBytes: 2_000));
+        Assert.Equal(leader.FirstIndex - 1, leader.CompactionPoint(applied, retainEntries: 100, retainBytes: long.MaxValue));
+        Assert.Equal(5_500L, leader.LogBytes(leader.FirstIndex, applied));
+    }
+
+    [Fact]
     public void S7_a_snapshot_cannot_pass_the_applied_index_and_compaction_cannot_pass_the_snapshot()
     {
         var net = TestNetwork.Of(3);

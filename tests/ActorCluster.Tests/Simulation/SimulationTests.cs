@@ -89,6 +89,8 @@ public sealed class SimulationTests(ITestOutputHelper output)
     [InlineData(99UL, 1950L, 0xe3773cc9c033d1feUL)]
     [InlineData(1234UL, 17301L, 0xd64ae8c2cca5d721UL)]
     [InlineData(2673UL, 4843L, 0xd9467ba3439cf2abUL)]
+    [InlineData(4UL, 8592L, 0x9fcbcfd81343e432UL)] // installs snapshots
+    [InlineData(9UL, 8241L, 0xbf2a2ea2063affdfUL)] // installs snapshots
     public void Pinned_seeds_replay_exactly_the_trace_they_always_did(ulong seed, long events, ulong traceHash)
     {
         var result = new ActorCluster.Simulation.Simulation(SimulationOptions.Mixed(seed)).Run();

@@ -257,6 +257,66 @@ public sealed class ReplicaStoreTests
     public void Only_test_databases_of_runs_long_gone_are_dropped(string database, bool abandoned) =>
         Assert.Equal(abandoned, StorageFixture.IsAbandoned(database, new DateTime(2026, 11, 30, 7, 0, 0, DateTimeKind.Utc)));
 
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_large_snapshot_is_stored_in_bounded_chunks_and_transactions_and_a_newer_one_replaces_it(StorageProvider provider)
+    {
+        var options = await StorageFixture.FreshAsync(provider);
+        options.SnapshotChunkBytes = 1 << 20;
+        options.MaxBatchBytes = 1 << 20;
+        await using var store = await AdoReplicaStore.OpenAsync(options);
+        var claim = await store.ClaimAsync(StorageFixture.UniqueReplica("0/1"));
+        var data = new byte[(10 << 20) + 123];
+        new Random(5).NextBytes(data);
+        var before = store.Transactions;
+        var first = new Snapshot(new SnapshotMetadata(50, 2, ClusterConfig.OfVoters(1, 2, 3)), data);
+        await store.SaveAsync(claim, new ReplicaWrite(new HardState(2, 1, 50), [], first, SnapshotReplacesLog: true));
+        // Eleven chunks of at most 1 MiB, in transactions of about 1 MiB each, not one of 10 MiB.
+        Assert.True(store.Transactions - before >= 11, $"{store.Transactions - before} transactions");
+        Assert.Equal(11, await CountAsync(options, "SELECT COUNT(*) FROM ac_snapshot_chunk"));
+        var loaded = await store.LoadAsync(claim);
+        Assert.Equal(first.Metadata, loaded.Snapshot!.Metadata);
+        Assert.Equal(data, loaded.Snapshot.Data);
+
+        var second = new Snapshot(new SnapshotMetadata(80, 3, ClusterConfig.OfVoters(1, 2, 3)), [1, 2, 3]);
+        await store.SaveAsync(claim, new ReplicaWrite(null, [], second, SnapshotReplacesLog: false));
+        Assert.Equal(second.Data, (await store.LoadAsync(claim)).Snapshot!.Data);
+        Assert.Equal(1, await CountAsync(options, "SELECT COUNT(*) FROM ac_snapshot_chunk"));
+    }
+
+    [Fact]
+    public async Task A_damaged_snapshot_chunk_is_detected_on_load()
+    {
+        var options = await StorageFixture.FreshAsync(StorageProvider.Sqlite);
+        options.SnapshotChunkBytes = 4096;
+        await using var store = await AdoReplicaStore.OpenAsync(options);
+        var claim = await store.ClaimAsync(StorageFixture.UniqueReplica("0/1"));
+        var snapshot = new Snapshot(new SnapshotMetadata(9, 1, ClusterConfig.OfVoters(1, 2, 3)), new byte[10_000]);
+        await store.SaveAsync(claim, new ReplicaWrite(new HardState(1, 1, 9), [], snapshot, SnapshotReplacesLog: true));
+        await CountAsync(options, "UPDATE ac_snapshot_chunk SET data = X'01' WHERE chunk_no = 1");
+        await Assert.ThrowsAsync<InvalidDataException>(() => store.LoadAsync(claim));
+    }
+
+    [Fact]
+    public async Task Chunks_of_a_snapshot_whose_write_failed_are_never_read()
+    {
+        var faults = new StoreFaults();
+        var options = await StorageFixture.FreshAsync(StorageProvider.Sqlite);
+        options.SnapshotChunkBytes = 4096;
+        await using var store = await AdoReplicaStore.OpenAsync(options, faults);
+        var claim = await store.ClaimAsync(StorageFixture.UniqueReplica("0/1"));
+        var good = new Snapshot(new SnapshotMetadata(5, 1, ClusterConfig.OfVoters(1, 2, 3)), new byte[9_000]);
+        await store.SaveAsync(claim, new ReplicaWrite(new HardState(1, 1, 5), [], good, SnapshotReplacesLog: true));
+        // The second snapshot's chunks fail to store: its final write refuses to point at them.
+        faults.FailSnapshotChunks(_ => new IOException("disk full"));
+        var bad = new Snapshot(new SnapshotMetadata(20, 2, ClusterConfig.OfVoters(1, 2, 3)), new byte[9_000]);
+        await Assert.ThrowsAsync<InvalidDataException>(() => store.SaveAsync(claim, new ReplicaWrite(new HardState(2, 1, 20), [], bad, SnapshotReplacesLog: true)));
+        faults.Heal();
+        var loaded = await store.LoadAsync(claim);
+        Assert.Equal(5UL, loaded.Snapshot!.Index);
+        Assert.Equal(new HardState(1, 1, 5), loaded.HardState);
+    }
+
     [Fact]
     public void Invalid_storage_settings_are_refused_naming_the_setting()
     {
@@ -264,6 +324,17 @@ public sealed class ReplicaStoreTests
         Assert.Contains("ActorCluster:Storage:ConnectionString", postgres.Message, StringComparison.Ordinal);
         var batch = Assert.Throws<ArgumentException>(() => new StorageOptions { MaxWritesPerBatch = 0 }.Validate());
         Assert.Contains("MaxWritesPerBatch", batch.Message, StringComparison.Ordinal);
+    }
+
+    private static async Task<long> CountAsync(StorageOptions options, string sql)
+    {
+        await using var connection = options.Provider == StorageProvider.Sqlite
+            ? (DbConnection)new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={options.SqlitePath};Pooling=False")
+            : new Npgsql.NpgsqlConnection(options.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return Convert.ToInt64(await command.ExecuteScalarAsync() ?? 0L, System.Globalization.CultureInfo.InvariantCulture);
     }
 
     private static async Task<AdoReplicaStore> OpenAsync(StorageProvider provider) =>

@@ -1,0 +1,122 @@
+using ActorCluster.Client;
+using ActorCluster.Grains.Interfaces.Kv;
+using ActorCluster.Grains.Replicas;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit.Abstractions;
+using static ActorCluster.Tests.Cluster.ClusterAssertions;
+
+namespace ActorCluster.Tests.Cluster;
+
+/// <summary>1 MiB values: byte-bounded logs, the shard quota, and snapshots larger than one Orleans message.</summary>
+public sealed class LargeValueClusterTests(ITestOutputHelper output)
+{
+    private const int Mib = 1 << 20;
+
+    [Fact]
+    public async Task Writing_1_MiB_values_fills_the_shard_to_its_quota_and_no_further_while_memory_stays_bounded()
+    {
+        await using var test = await TestCluster.StartAsync(silos: 3, shards: 1, settings: new Dictionary<string, string?>
+        {
+            ["ActorCluster:KeyValue:QuotaBytesPerShard"] = $"{20 * Mib}",
+            // Entry counts alone would never snapshot here: the byte bounds must.
+            ["ActorCluster:Raft:SnapshotEntries"] = "10000",
+            ["ActorCluster:Raft:RetainEntries"] = "1000",
+            ["ActorCluster:Raft:SnapshotBytes"] = $"{4 * Mib}",
+            ["ActorCluster:Raft:RetainBytes"] = $"{1 * Mib}",
+        });
+        var client = test.Client;
+        var value = new byte[KeyRules.MaxValueBytes];
+        var stored = 0;
+        QuotaExceededException? full = null;
+        for (var i = 0; i < 40 && full is null; i++)
+        {
+            try
+            {
+                await client.PutAsync($"big-{i}", value);
+                stored++;
+            }
+            catch (QuotaExceededException e)
+            {
+                full = e;
+            }
+        }
+
+        Assert.NotNull(full);
+        Assert.False(full.OutcomeUnknown);
+        Assert.Equal(19, stored);
+        output.WriteLine($"{stored} values of 1 MiB stored, then: {full.Message}");
+
+        // The shard stays full, writes keep coming (each a 1 MiB log entry) and are refused...
+        for (var i = 0; i < 10; i++)
+        {
+            await Assert.ThrowsAsync<QuotaExceededException>(() => client.PutAsync($"more-{i}", value));
+        }
+
+        // ...while everything that does not grow the shard still works: reads, same-size
+        // replacements, deletes, and a write once a delete made room.
+        Assert.Equal(value.Length, (await client.GetAsync("big-0"))!.Value.Value.Length);
+        await client.PutAsync("big-0", value);
+        Assert.True(await client.DeleteAsync("big-1"));
+        await client.PutAsync("after-delete", value);
+
+        var status = await StatusOf(client, 0);
+        Assert.Equal(3, status.Replicas.Count);
+        foreach (var replica in status.Replicas)
+        {
+            output.WriteLine($"replica {replica.Slot}: data {replica.DataBytes / (double)Mib:0.0} MiB, log {replica.LogBytes / (double)Mib:0.0} MiB, snapshot at {replica.SnapshotIndex} ({replica.SnapshotBytes / (double)Mib:0.0} MiB)");
+            Assert.True(replica.DataBytes <= 20 * Mib, $"replica {replica.Slot} holds {replica.DataBytes} bytes");
+            Assert.True(replica.SnapshotIndex > 0, $"replica {replica.Slot} never snapshotted");
+            // Snapshot every 4 MiB applied, 1 MiB kept: never the 31 MiB written.
+            Assert.True(replica.LogBytes <= 7 * Mib, $"replica {replica.Slot} holds {replica.LogBytes} bytes of log");
+        }
+    }
+
+    [Fact]
+    public async Task A_follower_catches_up_by_a_chunked_snapshot_larger_than_an_Orleans_message()
+    {
+        await using var test = await TestCluster.StartAsync(silos: 3, shards: 1, settings: new Dictionary<string, string?>
+        {
+            ["ActorCluster:Silo:FaultInjection"] = "true",
+            ["ActorCluster:Raft:SnapshotEntries"] = "10000",
+            ["ActorCluster:Raft:SnapshotBytes"] = $"{4 * Mib}",
+            ["ActorCluster:Raft:RetainBytes"] = $"{1 * Mib}",
+            ["ActorCluster:Raft:SnapshotChunkBytes"] = $"{1 * Mib}",
+            // The whole snapshot (12 MiB) could never travel as one message.
+            ["Orleans:Messaging:MaxMessageBodySize"] = $"{4 * Mib}",
+        });
+        var client = test.Client;
+        await client.PutAsync("first", [1]);
+        var status = await SpreadLeaderOf(client, 0);
+        var lagging = status.Replicas.First(r => r.Slot != status.LeaderSlot);
+        var laggingSilo = test.SiloOf(lagging.Silo);
+        var others = test.Cluster.Silos.Where(s => s != laggingSilo).Select(TestCluster.EndpointOf).ToList();
+        using var metrics = new MetricRecorder(ReplicaMetrics.MeterName);
+        laggingSilo.ServiceProvider.GetRequiredService<NetworkFaults>().Block(others);
+
+        var value = new byte[Mib - 64];
+        for (var i = 0; i < 12; i++)
+        {
+            value[0] = (byte)i;
+            await client.PutAsync($"big-{i}", value);
+        }
+
+        var leader = (await LeaderOf(client, 0)).Replicas.Single(r => r.Role == "Leader");
+        Assert.True(leader.LogBytes < 6 * Mib, $"the leader kept {leader.LogBytes} bytes of log");
+        laggingSilo.ServiceProvider.GetRequiredService<NetworkFaults>().Heal();
+
+        var took = await EventuallyAsync(async () =>
+        {
+            var now = await StatusOf(client, 0);
+            var follower = now.Replicas.SingleOrDefault(r => r.Slot == lagging.Slot);
+            var current = now.Replicas.SingleOrDefault(r => r.Slot == now.LeaderSlot);
+            return follower is not null && current is not null && follower.SnapshotIndex > 0 && follower.AppliedIndex == current.CommitIndex && follower.Keys == 13;
+        }, TimeSpan.FromSeconds(60), $"replica {lagging.Slot} catches up by snapshot");
+        output.WriteLine($"caught up {took.TotalSeconds:0.0}s after healing; {metrics["actorcluster.raft.snapshot_chunks_sent"]} chunks sent in {metrics["actorcluster.raft.snapshots_sent"]} snapshot(s)");
+        Assert.True(metrics["actorcluster.raft.snapshots_sent"] >= 1);
+        Assert.True(metrics["actorcluster.raft.snapshot_chunks_sent"] >= 12, $"{metrics["actorcluster.raft.snapshot_chunks_sent"]} chunks");
+
+        var after = await StatusOf(client, 0);
+        Assert.Equal(13, after.Replicas.Single(r => r.Slot == lagging.Slot).Keys);
+        Assert.Equal([(byte)11], (await client.GetAsync("big-11"))!.Value.Value.Take(1));
+    }
+}
