@@ -162,7 +162,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
                 break;
             case FaultKind.Pause:
                 cluster.Pause(target);
-                Record(kind, $"pause silo {target.Index}", ClusterUnderTest.IsStopped(target));
+                Record(kind, $"pause silo {target.Index}", await StateAsync(target, stopped: true));
                 break;
             case FaultKind.Join:
                 if (_joined is not null)
@@ -217,14 +217,23 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
     private async Task ResumeAsync(SiloProcess silo)
     {
         cluster.Resume(silo);
-        // SIGCONT takes effect at once, but let the kernel report it.
-        var resumed = false;
-        for (var i = 0; i < 20 && !(resumed = !ClusterUnderTest.IsStopped(silo)); i++)
+        MarkUndone(silo, FaultKind.Pause, await StateAsync(silo, stopped: false), $"silo {silo.Index} is still stopped after SIGCONT");
+    }
+
+    /// <summary>Waits (briefly) for the kernel to report the process stopped or running: signals are delivered asynchronously.</summary>
+    private static async Task<bool> StateAsync(SiloProcess silo, bool stopped)
+    {
+        for (var i = 0; i < 40; i++)
         {
-            await Task.Delay(50);
+            if (ClusterUnderTest.IsStopped(silo) == stopped)
+            {
+                return true;
+            }
+
+            await Task.Delay(25);
         }
 
-        MarkUndone(silo, FaultKind.Pause, resumed, $"silo {silo.Index} is still stopped after SIGCONT");
+        return false;
     }
 
     private async Task<bool> ReadyAsync(SiloProcess silo, CancellationToken cancellationToken)

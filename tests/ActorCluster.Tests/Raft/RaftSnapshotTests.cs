@@ -179,6 +179,41 @@ public sealed class RaftSnapshotTests
     }
 
     [Fact]
+    public void S7_a_snapshot_still_being_sent_is_not_started_again_however_long_it_takes()
+    {
+        var (net, leader) = LeaderWithCompactedLog();
+        net.ReportsSnapshots = false;
+        net.Drop(MessageType.InstallSnapshot);
+        net.TickAll(3);
+        Assert.Single(net.Sent, m => m.Type == MessageType.InstallSnapshot);
+        // A transfer of a large snapshot may outlast several election timeouts.
+        net.TickAll(50);
+        Assert.Single(net.Sent, m => m.Type == MessageType.InstallSnapshot);
+        Assert.Equal(ProgressState.Snapshot, leader.GetStatus().Progress[3].State);
+
+        // Once the transport says it was sent, the leader waits an election timeout for the answer, then sends again.
+        leader.ReportSnapshot(3, sent: true);
+        net.TickAll(25);
+        Assert.True(net.Sent.Count(m => m.Type == MessageType.InstallSnapshot) >= 2);
+    }
+
+    [Fact]
+    public void S7_a_snapshot_transfer_that_failed_is_started_again_at_once()
+    {
+        var (net, leader) = LeaderWithCompactedLog();
+        net.ReportsSnapshots = false;
+        net.Drop(MessageType.InstallSnapshot);
+        net.TickAll(3);
+        Assert.Single(net.Sent, m => m.Type == MessageType.InstallSnapshot);
+        net.Heal();
+        leader.ReportSnapshot(3, sent: false);
+        net.Stabilize();
+        Assert.Equal(2, net.Sent.Count(m => m.Type == MessageType.InstallSnapshot));
+        Assert.Equal(leader.LastIndex, net[3].LastIndex);
+        Assert.Equal(ProgressState.Replicate, leader.GetStatus().Progress[3].State);
+    }
+
+    [Fact]
     public void S7_a_restarted_node_resumes_from_its_snapshot_and_reapplies_only_what_follows()
     {
         var snapshot = new Snapshot(new SnapshotMetadata(5, 1, ClusterConfig.OfVoters(1, 2, 3)), [5]);
@@ -190,5 +225,22 @@ public sealed class RaftSnapshotTests
         Assert.Equal([6UL, 7UL], applied);
         Assert.Equal(8UL, node.LastIndex);
         Assert.Same(snapshot, node.LatestSnapshot);
+    }
+
+    /// <summary>A leader whose log was compacted past node 3, which was cut off meanwhile (the link is healed).</summary>
+    private static (TestNetwork Net, RaftNode Leader) LeaderWithCompactedLog()
+    {
+        var net = TestNetwork.Of(3);
+        var leader = net.Elect(1);
+        net.Isolate(3);
+        for (var i = 0; i < 5; i++)
+        {
+            net.Propose(1, $"v{i}");
+        }
+
+        leader.CreateSnapshot(leader.AppliedIndex, []);
+        leader.Compact(leader.AppliedIndex);
+        net.Heal();
+        return (net, leader);
     }
 }

@@ -23,6 +23,12 @@ internal sealed class TestNetwork
 
     public List<Message> Delivered { get; } = [];
 
+    /// <summary>
+    /// Whether the network tells a leader how each snapshot send went, as a real transport does
+    /// (sent unless the link is cut; a message dropped by type was sent and then lost).
+    /// </summary>
+    public bool ReportsSnapshots { get; set; } = true;
+
     /// <summary>Every message handed to the network, delivered or not (cut links, dropped types).</summary>
     public List<Message> Sent { get; } = [];
 
@@ -125,6 +131,11 @@ internal sealed class TestNetwork
         foreach (var message in messages)
         {
             Sent.Add(message);
+            if (ReportsSnapshots && message.Type == MessageType.InstallSnapshot && Nodes.TryGetValue(message.From, out var sender))
+            {
+                sender.ReportSnapshot(message.To, sent: !_cut.Contains((message.From, message.To)));
+            }
+
             if (_cut.Contains((message.From, message.To)) || _dropTypes.Contains(message.Type) || !Nodes.TryGetValue(message.To, out var target))
             {
                 continue;
