@@ -18,48 +18,30 @@ catch (UsageException e)
     Console.Error.WriteLine($"usage: {e.Message} (see --help)");
     return ExitCodes.Usage;
 }
-catch (InvalidKeyException e)
+catch (ActorClusterException e)
 {
-    Console.Error.WriteLine($"invalid key: {e.Message}");
-    return ExitCodes.InvalidInput;
-}
-catch (ValueTooLargeException e)
-{
-    Console.Error.WriteLine($"invalid value: {e.Message}");
-    return ExitCodes.InvalidInput;
-}
-catch (QuotaExceededException e)
-{
-    Console.Error.WriteLine($"no space: {e.Message}");
-    return ExitCodes.NoSpace;
-}
-catch (SessionExpiredException e) when (e.OutcomeUnknown)
-{
-    Console.Error.WriteLine($"session expired, outcome unknown: {e.Message}");
-    return ExitCodes.Timeout;
-}
-catch (SessionExpiredException e)
-{
-    Console.Error.WriteLine($"session expired: {e.Message}");
-    return ExitCodes.Unavailable;
-}
-catch (ClusterUnavailableException e) when (e.OutcomeUnknown)
-{
-    Console.Error.WriteLine($"cluster unavailable, outcome unknown: {e.Message}");
-    return ExitCodes.Timeout;
-}
-catch (ClusterUnavailableException e)
-{
-    Console.Error.WriteLine($"cluster unavailable: {e.Message}");
-    return ExitCodes.Unavailable;
-}
-catch (OperationTimeoutException e)
-{
-    Console.Error.WriteLine($"timeout: {e.Message}");
-    return ExitCodes.Timeout;
+    // What went wrong, and whether a write may have been applied, decide the message and the code.
+    var (what, code) = e switch
+    {
+        InvalidKeyException => ("invalid key", ExitCodes.InvalidInput),
+        ValueTooLargeException => ("invalid value", ExitCodes.InvalidInput),
+        QuotaExceededException => ("no space", ExitCodes.NoSpace),
+        { OutcomeUnknown: true } => ($"{Kind(e)}, outcome unknown", ExitCodes.Timeout),
+        OperationTimeoutException => ("timeout", ExitCodes.Timeout),
+        _ => (Kind(e), ExitCodes.Unavailable),
+    };
+    Console.Error.WriteLine($"{what}: {e.Message}");
+    return code;
 }
 catch (ArgumentException e)
 {
     Console.Error.WriteLine($"invalid configuration: {e.Message}");
     return ExitCodes.Usage;
 }
+
+static string Kind(ActorClusterException e) => e switch
+{
+    SessionExpiredException => "session expired",
+    OperationTimeoutException => "timeout",
+    _ => "cluster unavailable",
+};

@@ -221,5 +221,5 @@ internal static class Commands
     private static void Print(CommandLine line, string text, object json) =>
         Console.WriteLine(line.Has("--json") ? JsonSerializer.Serialize(json, JsonOptions) : text);
 
-    public static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    public static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) } };
 }

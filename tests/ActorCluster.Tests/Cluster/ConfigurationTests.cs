@@ -99,9 +99,7 @@ public sealed class ConfigurationTests
         {
             var siloPorts = Programs.FreePortBlock(3);
             var gatewayPorts = Programs.FreePortBlock(3);
-            await using var silo = ChildProcess.Start(Programs.SiloDll, [
-                "--data-dir", dataDirectory, "--silo-port", $"{siloPorts}", "--primary-port", $"{siloPorts}",
-                "--gateway-port", $"{gatewayPorts}", "--http-port", "0", "--dashboard", "false"]);
+            await using var silo = ChildProcess.Start(Programs.SiloDll, Programs.SiloArguments(dataDirectory, 3, siloPorts, gatewayPorts));
             await silo.WaitForOutputAsync("Press Ctrl+C", TimeSpan.FromSeconds(90));
             // Let every shard elect a leader and the replicas settle on their silos.
             await Task.Delay(TimeSpan.FromSeconds(6));
@@ -158,9 +156,7 @@ public sealed class ConfigurationTests
     private static ChildProcess StartSilo(string dataDirectory, params string[] extra)
     {
         var ports = Programs.FreePorts(2);
-        return ChildProcess.Start(Programs.SiloDll, [
-            "--silos", "1", "--data-dir", dataDirectory, "--silo-port", $"{ports[0]}", "--primary-port", $"{ports[0]}",
-            "--gateway-port", $"{ports[1]}", "--http-port", "0", "--dashboard", "false", .. extra]);
+        return ChildProcess.Start(Programs.SiloDll, Programs.SiloArguments(dataDirectory, 1, ports[0], ports[1], 0, extra));
     }
 
     private static async Task<Dictionary<string, long>> ReplicaClaimsAsync(string dataDirectory)

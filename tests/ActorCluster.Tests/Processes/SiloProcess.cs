@@ -201,6 +201,17 @@ internal static class Programs
     public static string ClientDll => Path.Combine(AppContext.BaseDirectory, "ActorCluster.Client.dll");
 
     /// <summary>
+    /// The switches of a development cluster of <paramref name="silos"/> silos on the given first
+    /// ports (each silo takes the next port up), storing under <paramref name="dataDirectory"/>,
+    /// without dashboard; <paramref name="extra"/> switches follow.
+    /// </summary>
+    public static string[] SiloArguments(string dataDirectory, int silos, int siloPort, int gatewayPort, int httpPort = 0, params string[] extra) =>
+    [
+        "--silos", $"{silos}", "--data-dir", dataDirectory, "--silo-port", $"{siloPort}", "--primary-port", $"{siloPort}",
+        "--gateway-port", $"{gatewayPort}", "--http-port", $"{httpPort}", "--dashboard", "false", .. extra,
+    ];
+
+    /// <summary>
     /// <paramref name="count"/> consecutive ports nobody listens on right now, from a random base
     /// (a local development cluster numbers its silos' ports from one base).
     /// </summary>

@@ -17,7 +17,7 @@ public sealed class SiloProcessTests(ITestOutputHelper output)
         {
             var siloPort = Programs.FreePortBlock(3);
             var gatewayPort = Programs.FreePortBlock(3);
-            string[] arguments = ["--data-dir", dataDirectory, "--silo-port", $"{siloPort}", "--primary-port", $"{siloPort}", "--gateway-port", $"{gatewayPort}", "--http-port", "0", "--dashboard", "false"];
+            var arguments = Programs.SiloArguments(dataDirectory, 3, siloPort, gatewayPort);
             var acknowledged = new Dictionary<string, (byte[] Value, ulong Version)>();
             await using (var cluster = ChildProcess.Start(Programs.SiloDll, arguments))
             {
@@ -66,9 +66,7 @@ public sealed class SiloProcessTests(ITestOutputHelper output)
             try
             {
                 var ports = Programs.FreePorts(3);
-                await using var silo = ChildProcess.Start(Programs.SiloDll, [
-                    "--silos", "1", "--data-dir", dataDirectory, "--silo-port", $"{ports[0]}", "--primary-port", $"{ports[0]}",
-                    "--gateway-port", $"{ports[1]}", "--http-port", $"{ports[2]}", "--dashboard", "false", "--fault-injection", enabled ? "true" : "false"]);
+                await using var silo = ChildProcess.Start(Programs.SiloDll, Programs.SiloArguments(dataDirectory, 1, ports[0], ports[1], ports[2], "--fault-injection", enabled ? "true" : "false"));
                 await silo.WaitForOutputAsync("Press Ctrl+C", TimeSpan.FromSeconds(90));
                 using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ports[2]}") };
                 using var partition = await http.PutAsync(new Uri("/faults/partition?block=127.0.0.1:1", UriKind.Relative), null);
@@ -94,9 +92,7 @@ public sealed class SiloProcessTests(ITestOutputHelper output)
             // Stands in for a test host that is killed before it can stop its silos.
             using var parent = System.Diagnostics.Process.Start("sleep", "600");
             var ports = Programs.FreePorts(2);
-            await using var silo = ChildProcess.Start(Programs.SiloDll, [
-                "--silos", "1", "--data-dir", dataDirectory, "--silo-port", $"{ports[0]}", "--primary-port", $"{ports[0]}",
-                "--gateway-port", $"{ports[1]}", "--http-port", "0", "--dashboard", "false"],
+            await using var silo = ChildProcess.Start(Programs.SiloDll, Programs.SiloArguments(dataDirectory, 1, ports[0], ports[1]),
                 new Dictionary<string, string> { ["ACTORCLUSTER_EXIT_WITH_PARENT"] = $"{parent.Id}" });
             await silo.WaitForOutputAsync("Press Ctrl+C", TimeSpan.FromSeconds(90));
             parent.Kill();
@@ -116,9 +112,7 @@ public sealed class SiloProcessTests(ITestOutputHelper output)
         try
         {
             var ports = Programs.FreePorts(2);
-            var (exitCode, _, errors) = await ChildProcess.RunAsync(Programs.SiloDll, [
-                "--silos", "1", "--data-dir", notADirectory, "--silo-port", $"{ports[0]}", "--primary-port", $"{ports[0]}",
-                "--gateway-port", $"{ports[1]}", "--http-port", "0"], TimeSpan.FromSeconds(60));
+            var (exitCode, _, errors) = await ChildProcess.RunAsync(Programs.SiloDll, Programs.SiloArguments(notADirectory, 1, ports[0], ports[1]), TimeSpan.FromSeconds(60));
             Assert.Equal(3, exitCode);
             Assert.StartsWith("Cannot open storage", errors, StringComparison.Ordinal);
         }
@@ -137,9 +131,7 @@ public sealed class SiloProcessTests(ITestOutputHelper output)
         taken.Start();
         try
         {
-            var (exitCode, _, errors) = await ChildProcess.RunAsync(Programs.SiloDll, [
-                "--silos", "1", "--data-dir", dataDirectory, "--silo-port", $"{ports[0]}", "--primary-port", $"{ports[0]}",
-                "--gateway-port", $"{ports[1]}", "--http-port", "0", "--dashboard", "false"], TimeSpan.FromSeconds(90));
+            var (exitCode, _, errors) = await ChildProcess.RunAsync(Programs.SiloDll, Programs.SiloArguments(dataDirectory, 1, ports[0], ports[1]), TimeSpan.FromSeconds(90));
             Assert.Equal(4, exitCode);
             Assert.StartsWith("Cannot start", errors, StringComparison.Ordinal);
         }

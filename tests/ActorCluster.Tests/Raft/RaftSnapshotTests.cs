@@ -158,17 +158,7 @@ public sealed class RaftSnapshotTests
     [Fact]
     public void S7_a_lost_snapshot_is_sent_again_after_an_election_timeout()
     {
-        var net = TestNetwork.Of(3);
-        var leader = net.Elect(1);
-        net.Isolate(3);
-        for (var i = 0; i < 5; i++)
-        {
-            net.Propose(1, $"v{i}");
-        }
-
-        leader.CreateSnapshot(leader.AppliedIndex, []);
-        leader.Compact(leader.AppliedIndex);
-        net.Heal();
+        var (net, leader) = LeaderWithCompactedLog();
         net.Drop(MessageType.InstallSnapshot);
         net.TickAll(3);
         Assert.Equal(ProgressState.Snapshot, leader.GetStatus().Progress[3].State);
