@@ -11,15 +11,27 @@ namespace ActorCluster.Grains.Replicas;
 public sealed class NetworkFaults
 {
     private volatile ImmutableHashSet<string> _blocked = [];
+    private volatile ImmutableHashSet<string> _blockedSnapshots = [];
 
     /// <summary>Silo endpoints ("host:port") whose Raft messages are dropped.</summary>
     public ImmutableHashSet<string> Blocked => _blocked;
 
     public void Block(IEnumerable<string> endpoints) => _blocked = [.. endpoints];
 
-    public void Heal() => _blocked = [];
+    /// <summary>Drops only snapshot chunks from these silos (a transfer that keeps failing).</summary>
+    public void BlockSnapshots(IEnumerable<string> endpoints) => _blockedSnapshots = [.. endpoints];
 
-    public bool Drops(string? sender) => sender is not null && _blocked.Contains(sender);
+    public void Heal()
+    {
+        _blocked = [];
+        _blockedSnapshots = [];
+    }
+
+    public bool Drops(IRaftTraffic traffic)
+    {
+        ArgumentNullException.ThrowIfNull(traffic);
+        return traffic.SenderSilo is { } sender && (_blocked.Contains(sender) || (traffic is SnapshotChunk && _blockedSnapshots.Contains(sender)));
+    }
 }
 
 /// <summary>Drops incoming Raft traffic from blocked silos, as a partitioned network would.</summary>
@@ -28,14 +40,11 @@ public sealed class NetworkFaultFilter(NetworkFaults faults) : IIncomingGrainCal
     public Task Invoke(IIncomingGrainCallContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (context.Request.GetArgumentCount() == 1 && context.Request.GetArgument(0) is IRaftTraffic traffic && faults.Drops(traffic.SenderSilo))
+        if (context.Request.GetArgumentCount() == 1 && context.Request.GetArgument(0) is IRaftTraffic traffic && faults.Drops(traffic))
         {
-            // A one-way message vanishes; a snapshot chunk is refused, as if it never arrived.
-            if (traffic is SnapshotChunk)
-            {
-                context.Result = false;
-            }
-
+            // The call ends here without reaching the replica (Orleans wants a result from a filter
+            // that does not go on): a one-way message vanishes, a snapshot chunk is refused.
+            context.Result = traffic is SnapshotChunk ? false : null;
             return Task.CompletedTask;
         }
 

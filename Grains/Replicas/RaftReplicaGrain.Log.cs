@@ -25,6 +25,9 @@ public sealed partial class RaftReplicaGrain
     [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Replica} sent its snapshot at {Index} ({Bytes} bytes in {Chunks} chunks) to slot {Slot}")]
     private partial void LogSnapshotSent(string replica, int slot, ulong index, long bytes, int chunks);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Replica} could not send snapshot chunk {Chunk} to slot {Slot}: {Reason}; the transfer starts again later")]
+    private partial void LogSnapshotChunkFailed(string replica, int slot, int chunk, string reason);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Replica} moves from {From} to {To}, where the placement puts it")]
     private partial void LogMigrating(string replica, SiloAddress from, SiloAddress to);
 }

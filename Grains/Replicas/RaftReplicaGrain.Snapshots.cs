@@ -90,8 +90,11 @@ public sealed partial class RaftReplicaGrain
             {
                 sent = await peer.InstallSnapshotChunk(chunk).WaitAsync(SnapshotChunkTimeout);
             }
-            catch (Exception e) when (e is TimeoutException or OrleansException)
+            catch (Exception e)
             {
+                // Whatever ended the call (a timeout, a dead silo, a refusing filter), the transfer
+                // failed, and the core must hear so: it would otherwise wait for it for ever.
+                LogSnapshotChunkFailed(_key, (int)message.To, i, e.Message);
                 sent = false;
             }
 

@@ -83,7 +83,8 @@ internal sealed class EtcdCluster : IAsyncDisposable
             try
             {
                 using var client = new EtcdClient(Endpoint(i));
-                var status = await client.StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
+                using var attempt = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                var status = await client.StatusAsync(new StatusRequest(), cancellationToken: attempt.Token);
                 if (status.Leader == 0)
                 {
                     continue;
@@ -97,14 +98,15 @@ internal sealed class EtcdCluster : IAsyncDisposable
                     }
 
                     using var member = new EtcdClient(Endpoint(j));
-                    var own = await member.StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
+                    using var ask = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                    var own = await member.StatusAsync(new StatusRequest(), cancellationToken: ask.Token);
                     if (own.Header.MemberId == status.Leader)
                     {
                         return j;
                     }
                 }
             }
-            catch (Grpc.Core.RpcException)
+            catch (Exception e) when (e is Grpc.Core.RpcException or OperationCanceledException)
             {
                 // Try the next member.
             }
@@ -121,11 +123,12 @@ internal sealed class EtcdCluster : IAsyncDisposable
             try
             {
                 using var client = new EtcdClient(Endpoints);
-                await client.PutAsync(new PutRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8("health"), Value = Google.Protobuf.ByteString.CopyFromUtf8("ok") }, deadline: DateTime.UtcNow.AddSeconds(2));
+                using var attempt = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                await client.PutAsync(new PutRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8("health"), Value = Google.Protobuf.ByteString.CopyFromUtf8("ok") }, cancellationToken: attempt.Token);
                 await LeaderAsync();
                 return;
             }
-            catch (Exception e) when (e is Grpc.Core.RpcException or InvalidOperationException)
+            catch (Exception e) when (e is Grpc.Core.RpcException or InvalidOperationException or OperationCanceledException)
             {
                 await Task.Delay(250);
             }

@@ -102,7 +102,15 @@ public sealed class LargeValueClusterTests(ITestOutputHelper output)
 
         var leader = (await LeaderOf(client, 0)).Replicas.Single(r => r.Role == "Leader");
         Assert.True(leader.LogBytes < 6 * Mib, $"the leader kept {leader.LogBytes} bytes of log");
-        laggingSilo.ServiceProvider.GetRequiredService<NetworkFaults>().Heal();
+
+        // Raft traffic flows again, but snapshot chunks are refused for a while: every transfer
+        // fails, and the leader must keep starting new ones rather than wait on a failed one.
+        var faults = laggingSilo.ServiceProvider.GetRequiredService<NetworkFaults>();
+        faults.Heal();
+        faults.BlockSnapshots(others);
+        await EventuallyAsync(() => Task.FromResult(metrics["actorcluster.raft.snapshot_chunks_sent"] >= 3), TimeSpan.FromSeconds(30), "the leader tried to send the snapshot again and again");
+        Assert.Equal(0, metrics["actorcluster.raft.snapshots_sent"]);
+        faults.Heal();
 
         var took = await EventuallyAsync(async () =>
         {
