@@ -27,6 +27,8 @@ public readonly record struct CasResult(bool Succeeded, ulong Version);
 /// reached the cluster reports <see cref="ActorClusterException.OutcomeUnknown"/>: it may have been
 /// applied (once) or not, and only reading the key tells. Only a failure that provably happened
 /// before anything of the write was sent (bad input, no session could be opened) is "not applied".
+/// A write cancelled through its token throws <see cref="OperationCanceledException"/>; if it was
+/// cancelled after it was sent, it too may have been applied.
 /// </remarks>
 public sealed class ActorClusterClient : IAsyncDisposable
 {
@@ -230,10 +232,15 @@ public sealed class ActorClusterClient : IAsyncDisposable
         {
             return await pending.WaitAsync(cancellationToken);
         }
-        catch (ActorClusterException)
+        catch (Exception)
         {
-            // Opening failed: the next write tries again. Nothing of the write itself was sent.
-            _sessions.TryRemove(KeyValuePair.Create(shard, pending));
+            // Opening failed (or this caller gave up waiting): forget a failed open, so that the
+            // next write tries again. Nothing of the write itself was sent.
+            if (pending.IsFaulted || pending.IsCanceled)
+            {
+                _sessions.TryRemove(KeyValuePair.Create(shard, pending));
+            }
+
             throw;
         }
     }

@@ -56,7 +56,7 @@ try
 {
     store = await AdoReplicaStore.OpenAsync(storage);
 }
-catch (Exception e) when (e is System.Data.Common.DbException or IOException or UnauthorizedAccessException or ArgumentException)
+catch (Exception e) when (e is System.Data.Common.DbException or IOException or UnauthorizedAccessException or ArgumentException or StoreFormatException)
 {
     Console.Error.WriteLine($"Cannot open storage ({storage.Provider}): {e.Message}");
     return 3;

@@ -96,8 +96,12 @@ internal static class SiloHost
                 endpoints.Name, endpoints.HttpPort);
         }
 
-        app.MapGet("/healthz", () => Results.Text("ok"));
-        app.MapGet("/readyz", (SiloReadiness readiness) => readiness.IsReady ? Results.Text("ready") : Results.StatusCode(StatusCodes.Status503ServiceUnavailable));
+        // A store whose writer stopped cannot persist anything: the silo is not healthy (Kubernetes
+        // restarts it) and not ready.
+        IResult StoreProblem() => Results.Text($"the replica store failed: {(store as AdoReplicaStore)?.Fault?.Message}", statusCode: StatusCodes.Status503ServiceUnavailable);
+        bool StoreFailed() => store is AdoReplicaStore { Fault: not null };
+        app.MapGet("/healthz", () => StoreFailed() ? StoreProblem() : Results.Text("ok"));
+        app.MapGet("/readyz", (SiloReadiness readiness) => StoreFailed() ? StoreProblem() : readiness.IsReady ? Results.Text("ready") : Results.StatusCode(StatusCodes.Status503ServiceUnavailable));
         app.MapPrometheusScrapingEndpoint("/metrics");
         if (settings.FaultInjection)
         {

@@ -105,7 +105,7 @@ public sealed partial class KvStateMachine
             var version = reader.UInt64();
             var value = reader.Bytes(reader.Count()).ToArray();
             _data[key] = new VersionedValue(value, version);
-            DataBytes += Encoding.UTF8.GetByteCount(key) + value.Length;
+            DataBytes += Encoding.UTF8.GetByteCount(key) + KeyOverheadBytes + value.Length;
         }
 
         if (!reader.AtEnd)

@@ -28,8 +28,14 @@ public sealed partial class KvStateMachine
     /// <summary>The number of keys.</summary>
     public int Count => _data.Count;
 
-    /// <summary>Bytes of keys (UTF-8) and values held: what the quota limits.</summary>
+    /// <summary>
+    /// What the quota limits: bytes of keys (UTF-8) and values held, plus <see cref="KeyOverheadBytes"/>
+    /// for each key (its version, lengths and bookkeeping), so that many tiny keys count too.
+    /// </summary>
     public long DataBytes { get; private set; }
+
+    /// <summary>The fixed cost charged per key, in <see cref="DataBytes"/>.</summary>
+    public const int KeyOverheadBytes = 64;
 
     /// <summary>Applies the write committed at <paramref name="index"/>; returns its answer.</summary>
     /// <exception cref="InvalidOperationException">Indexes do not increase (a driver bug).</exception>
@@ -111,13 +117,13 @@ public sealed partial class KvStateMachine
 
     private KvResponse Store(ulong index, KvCommand command, VersionedValue? current)
     {
-        var keyBytes = Encoding.UTF8.GetByteCount(command.Key);
+        var keyBytes = Encoding.UTF8.GetByteCount(command.Key) + KeyOverheadBytes;
         var after = DataBytes - (current is null ? 0 : keyBytes + current.Value.Length) + keyBytes + command.Value!.Length;
         // A write that does not grow the shard is always allowed, so a full shard can be shrunk.
         if (command.QuotaBytes > 0 && after > (long)Math.Min(command.QuotaBytes, long.MaxValue) && after > DataBytes)
         {
             return new KvResponse(KvStatus.NoSpace, current?.Version ?? 0, null,
-                $"the shard holds {DataBytes} bytes of keys and values; this write would make it {after}, over its quota of {command.QuotaBytes}");
+                $"the shard holds {DataBytes} bytes (keys, values and {KeyOverheadBytes} per key); this write would make it {after}, over its quota of {command.QuotaBytes}");
         }
 
         _data[command.Key] = new VersionedValue(command.Value, index);
@@ -128,7 +134,7 @@ public sealed partial class KvStateMachine
     private KvResponse Remove(ulong index, string key, VersionedValue current)
     {
         _data.Remove(key);
-        DataBytes -= Encoding.UTF8.GetByteCount(key) + current.Value.Length;
+        DataBytes -= Encoding.UTF8.GetByteCount(key) + KeyOverheadBytes + current.Value.Length;
         return new KvResponse(KvStatus.Ok, index);
     }
 

@@ -6,7 +6,8 @@ public sealed partial class RaftNode
     /// <summary>
     /// The driver tells how sending the snapshot to <paramref name="to"/> ended (etcd's
     /// ReportSnapshot). Sent: the leader waits an election timeout for the follower's answer before
-    /// it tries again. Failed: it probes again at once, which sends the snapshot anew.
+    /// it tries again. Failed: it goes back to probing, paused until the follower answers a
+    /// heartbeat, so that an unreachable or refusing follower is not sent a snapshot in a loop.
     /// </summary>
     public void ReportSnapshot(ulong to, bool sent)
     {
@@ -23,7 +24,7 @@ public sealed partial class RaftNode
         else
         {
             pr.BecomeProbe();
-            _replicationPending = true;
+            pr.ProbeSent = true;
         }
     }
 

@@ -44,7 +44,13 @@ public sealed partial class RaftReplicaGrain
                 Send(early.Count == 0 ? ready.Messages : [.. ready.Messages.Except(early)]);
                 Apply(ready);
                 _raft.Advance(ready);
-                await MaybeSnapshotAsync();
+                if (ready.Snapshot is { } installed)
+                {
+                    // The leader's last chunk call waits for this: the snapshot is durable now.
+                    OnSnapshotInstalled(installed.Index);
+                }
+
+                MaybeSnapshot();
             }
         }
         catch (ReplicaFencedException e)
@@ -186,18 +192,28 @@ public sealed partial class RaftReplicaGrain
     }
 
     /// <summary>
-    /// Snapshots and compacts once <see cref="ReplicaOptions.SnapshotEntries"/> entries or
-    /// <see cref="ReplicaOptions.SnapshotBytes"/> bytes were applied since the last snapshot, keeping
-    /// a tail of at most <see cref="ReplicaOptions.RetainEntries"/> entries and
-    /// <see cref="ReplicaOptions.RetainBytes"/> bytes: the log in memory stays bounded in bytes
-    /// whatever the values' size.
+    /// Snapshots once <see cref="ReplicaOptions.SnapshotEntries"/> entries or
+    /// <see cref="ReplicaOptions.SnapshotBytes"/> bytes were applied since the last snapshot, and
+    /// compacts the log in memory at once, keeping a tail of at most
+    /// <see cref="ReplicaOptions.RetainEntries"/> entries and <see cref="ReplicaOptions.RetainBytes"/>
+    /// bytes: the log stays bounded in bytes whatever the values' size. That is safe before the
+    /// snapshot is stored: the entries it covers stay on disk until it is, and a replica that
+    /// restarts meanwhile loads the older snapshot and those entries. The snapshot is saved in the
+    /// background, so the ready loop goes on (heartbeats, appends, answers) while a large one is
+    /// written. One save at a time; a replica that falls behind saves the newest one next.
     /// </summary>
-    private async Task MaybeSnapshotAsync()
+    private void MaybeSnapshot()
     {
         var applied = _kv.AppliedIndex;
         var last = _raft!.LatestSnapshot?.Index ?? 0;
         if (applied - last < (ulong)_options.SnapshotEntries && _appliedBytesSinceSnapshot < _options.SnapshotBytes)
         {
+            return;
+        }
+
+        if (_snapshotSave is { IsCompleted: false })
+        {
+            // The previous one is still being written; this one waits (the log stays in memory meanwhile).
             return;
         }
 
@@ -208,15 +224,36 @@ public sealed partial class RaftReplicaGrain
         }
 
         _appliedBytesSinceSnapshot = 0;
-        // Storage keeps only what follows the snapshot; memory keeps a tail for lagging followers.
-        await store.SaveAsync(_claim!, new ReplicaWrite(null, [], _raft.LatestSnapshot, SnapshotReplacesLog: false));
         var compactTo = _raft.CompactionPoint(applied, _options.RetainEntries, _options.RetainBytes);
         if (compactTo >= _raft.FirstIndex)
         {
             _raft.Compact(compactTo);
         }
 
-        ReplicaMetrics.SnapshotsTaken.Add(1);
-        LogSnapshot(_key, applied, data.Length);
+        _snapshotSave = SaveSnapshotAsync(_raft.LatestSnapshot!);
+    }
+
+    private async Task SaveSnapshotAsync(Snapshot snapshot)
+    {
+        try
+        {
+            // Storage keeps only what follows the snapshot.
+            await store.SaveAsync(_claim!, new ReplicaWrite(null, [], snapshot, SnapshotReplacesLog: false));
+            ReplicaMetrics.SnapshotsTaken.Add(1);
+            LogSnapshot(_key, snapshot.Index, snapshot.Data.Length);
+        }
+        catch (ReplicaFencedException e)
+        {
+            Fail("fenced off by a newer activation", e);
+        }
+        catch (Exception e) when (_stoppedReason is null)
+        {
+            // The log is still whole on disk; but storage is failing: reload from it.
+            Fail("could not save a snapshot", e);
+        }
+        catch (Exception)
+        {
+            // Stopped meanwhile.
+        }
     }
 }

@@ -14,13 +14,56 @@ public sealed partial class RaftReplicaGrain
 {
     private static readonly TimeSpan SnapshotChunkTimeout = TimeSpan.FromSeconds(30);
     private IncomingSnapshot? _incomingSnapshot;
+    private TaskCompletionSource? _installPersisted;
+    private ulong _installIndex;
 
-    public Task<bool> InstallSnapshotChunk(SnapshotChunk chunk)
+    /// <summary>
+    /// Takes one chunk; the last one is answered only once the whole snapshot is durable, so that
+    /// the leader, which waits an election timeout for the follower's acknowledgement after the
+    /// transfer, does not start a new transfer while a large snapshot is still being written.
+    /// </summary>
+    public async Task<bool> InstallSnapshotChunk(SnapshotChunk chunk)
     {
         ArgumentNullException.ThrowIfNull(chunk);
+        if (!TakeSnapshotChunk(chunk, out var restored))
+        {
+            return false;
+        }
+
+        if (restored is { } index)
+        {
+            var persisted = _installPersisted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _installIndex = index;
+            SchedulePump();
+            try
+            {
+                await persisted.Task.WaitAsync(SnapshotChunkTimeout);
+            }
+            catch (TimeoutException)
+            {
+                // Still writing; the leader hears from this replica once it is done.
+            }
+        }
+
+        return _stoppedReason is null;
+    }
+
+    private void OnSnapshotInstalled(ulong index)
+    {
+        if (_installPersisted is { } waiter && index >= _installIndex)
+        {
+            _installPersisted = null;
+            waiter.TrySetResult();
+        }
+    }
+
+    /// <summary>Adds a chunk; with the last one, steps the snapshot into the core. <paramref name="restored"/>: the index the core now restores from it.</summary>
+    private bool TakeSnapshotChunk(SnapshotChunk chunk, out ulong? restored)
+    {
+        restored = null;
         if (_stoppedReason is not null || _raft is null || chunk.To != (ulong)_slot || !chunk.IsWellFormed)
         {
-            return Task.FromResult(false);
+            return false;
         }
 
         if (_incomingSnapshot is null || _incomingSnapshot.TransferId != chunk.TransferId)
@@ -31,7 +74,7 @@ public sealed partial class RaftReplicaGrain
 
         if (!_incomingSnapshot.Add(chunk))
         {
-            return Task.FromResult(false);
+            return false;
         }
 
         if (_incomingSnapshot.IsComplete)
@@ -44,7 +87,7 @@ public sealed partial class RaftReplicaGrain
             catch (FormatException)
             {
                 _incomingSnapshot = null;
-                return Task.FromResult(false);
+                return false;
             }
 
             _incomingSnapshot = null;
@@ -55,13 +98,15 @@ public sealed partial class RaftReplicaGrain
             catch (Exception e)
             {
                 Fail(e is InvalidOperationException ? "Raft invariant violated" : "unexpected failure installing a snapshot", e);
-                return Task.FromResult(false);
+                return false;
             }
 
+            // The core restores from it (rather than ignoring a stale one, or keeping a log that holds it).
+            restored = ReferenceEquals(_raft.LatestSnapshot, message.Snapshot) ? message.Snapshot!.Index : null;
             SchedulePump();
         }
 
-        return Task.FromResult(true);
+        return true;
     }
 
     /// <summary>Sends an InstallSnapshot message's snapshot in chunks, then tells the core how it went.</summary>

@@ -47,6 +47,7 @@ public sealed partial class RaftReplicaGrain(
     private IGrainTimer? _timer;
     private bool _pumping;
     private long _appliedBytesSinceSnapshot;
+    private Task? _snapshotSave;
     private string? _stoppedReason;
 
     private RaftNode Raft => _raft ?? throw new InvalidOperationException("The replica is not started.");
@@ -334,6 +335,7 @@ public sealed partial class RaftReplicaGrain(
 
         _stoppedReason = reason;
         _timer?.Dispose();
+        _installPersisted?.TrySetResult();
         FailPending($"replica stopped: {reason}");
         DeactivateOnIdle();
     }

@@ -192,14 +192,11 @@ public sealed partial class AdoReplicaStore
             await command.ExecuteNonQueryAsync().ConfigureAwait(false);
         }
 
-        // Nobody waits for a chunk: the write that follows it checks that every chunk is stored.
-        public override void Complete()
-        {
-        }
+        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public override void Fail(Exception error)
-        {
-        }
+        public override void Complete() => Completion.TrySetResult();
+
+        public override void Fail(Exception error) => Completion.TrySetException(error);
     }
 
     private sealed class WriteOperation(ReplicaClaim claim, ReplicaWrite write, int snapshotChunks) : PendingOperation(claim.ReplicaId)
@@ -220,9 +217,8 @@ public sealed partial class AdoReplicaStore
                 return;
             }
 
-            if (write.Snapshot is { } snapshot)
+            if (write.Snapshot is { } snapshot && await PointAtSnapshotAsync(session, snapshot).ConfigureAwait(false))
             {
-                await PointAtSnapshotAsync(session, snapshot).ConfigureAwait(false);
                 await DeleteEntriesAsync(session, write.SnapshotReplacesLog ? "" : " AND idx <= @index", (long)snapshot.Index).ConfigureAwait(false);
             }
 
@@ -274,9 +270,25 @@ public sealed partial class AdoReplicaStore
             return await command.ExecuteNonQueryAsync().ConfigureAwait(false) == 1;
         }
 
-        /// <summary>Points the replica at a snapshot whose chunks are all stored, and drops every other snapshot's chunks.</summary>
-        private async Task PointAtSnapshotAsync(WriterSession session, Snapshot snapshot)
+        /// <summary>
+        /// Points the replica at a snapshot whose chunks are all stored, and drops older snapshots'
+        /// chunks. A snapshot older than the one already pointed at (a local snapshot saved in the
+        /// background while the leader's newer one was installed) is dropped instead; false then.
+        /// </summary>
+        private async Task<bool> PointAtSnapshotAsync(WriterSession session, Snapshot snapshot)
         {
+            var current = session.Command("SELECT snapshot_index FROM ac_snapshot_meta WHERE replica_id = @id");
+            current.Set("id", ReplicaId);
+            if (await current.ExecuteScalarAsync().ConfigureAwait(false) is { } pointed and not DBNull
+                && Convert.ToInt64(pointed, System.Globalization.CultureInfo.InvariantCulture) > (long)snapshot.Index)
+            {
+                var mine = session.Command("DELETE FROM ac_snapshot_chunk WHERE replica_id = @id AND snapshot_index = @index");
+                mine.Set("id", ReplicaId);
+                mine.Set("index", (long)snapshot.Index);
+                await mine.ExecuteNonQueryAsync().ConfigureAwait(false);
+                return false;
+            }
+
             var count = session.Command("SELECT COUNT(*) FROM ac_snapshot_chunk WHERE replica_id = @id AND snapshot_index = @index");
             count.Set("id", ReplicaId);
             count.Set("index", (long)snapshot.Index);
@@ -300,10 +312,12 @@ public sealed partial class AdoReplicaStore
             meta.Set("checksum", (long)XxHash64.HashToUInt64(snapshot.Data));
             await meta.ExecuteNonQueryAsync().ConfigureAwait(false);
 
-            var others = session.Command("DELETE FROM ac_snapshot_chunk WHERE replica_id = @id AND snapshot_index <> @index");
-            others.Set("id", ReplicaId);
-            others.Set("index", (long)snapshot.Index);
-            await others.ExecuteNonQueryAsync().ConfigureAwait(false);
+            // Only older ones: a newer snapshot's chunks may be on their way.
+            var older = session.Command("DELETE FROM ac_snapshot_chunk WHERE replica_id = @id AND snapshot_index < @index");
+            older.Set("id", ReplicaId);
+            older.Set("index", (long)snapshot.Index);
+            await older.ExecuteNonQueryAsync().ConfigureAwait(false);
+            return true;
         }
 
         private async Task DeleteEntriesAsync(WriterSession session, string condition, long index)

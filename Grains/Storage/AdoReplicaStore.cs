@@ -12,9 +12,12 @@ namespace ActorCluster.Grains.Storage;
 /// batch touches replicas in id order, so writers never deadlock on each other's rows.
 /// </summary>
 /// <remarks>
-/// Failures stay small: when a batch fails, its writes are retried one transaction each, so only a
-/// write that fails on its own fails. A writer that stops for any other reason fails every write
-/// queued for it and every later one at once, instead of leaving them waiting.
+/// <para>Failures stay small: when a batch fails, its writes are retried one transaction each, so
+/// only a write that fails on its own fails. A writer that stops for any other reason fails every
+/// write queued for it and every later one at once, instead of leaving them waiting.</para>
+/// <para>Snapshots do not hold up anyone else: their chunks wait in a lane of their own, and a
+/// writer adds at most one chunk to each batch of ordinary writes. The write that points at a
+/// snapshot is queued only once all its chunks are stored.</para>
 /// </remarks>
 public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
 {
@@ -24,6 +27,7 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
     private readonly int _snapshotChunkBytes;
     private readonly StoreFaults? _faults;
     private readonly Channel<PendingOperation>[] _queues;
+    private readonly Channel<PendingOperation>[] _chunkQueues;
     private readonly Task[] _writers;
     private long _transactions;
     private long _sequence;
@@ -36,11 +40,13 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
         _snapshotChunkBytes = options.SnapshotChunkBytes;
         _faults = faults;
         _queues = new Channel<PendingOperation>[writers];
+        _chunkQueues = new Channel<PendingOperation>[writers];
         _writers = new Task[writers];
         for (var i = 0; i < writers; i++)
         {
             var queue = _queues[i] = Channel.CreateUnbounded<PendingOperation>(new UnboundedChannelOptions { SingleReader = true });
-            _writers[i] = Task.Run(() => WriteLoopAsync(queue));
+            var chunks = _chunkQueues[i] = Channel.CreateUnbounded<PendingOperation>(new UnboundedChannelOptions { SingleReader = true });
+            _writers[i] = Task.Run(() => WriteLoopAsync(queue, chunks));
         }
     }
 
@@ -77,26 +83,31 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public Task SaveAsync(ReplicaClaim claim, ReplicaWrite write, CancellationToken cancellationToken = default)
+    public async Task SaveAsync(ReplicaClaim claim, ReplicaWrite write, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(claim);
         ArgumentNullException.ThrowIfNull(write);
         var chunks = 0;
         if (write.Snapshot is { } snapshot)
         {
-            // The data goes first, a bounded chunk per step; the write that points at it comes last
-            // and checks that every chunk is there. All go to the replica's one writer, in order.
+            // The data goes first, a bounded chunk per step, in the chunk lane; the write that points
+            // at it comes only once every chunk is stored, and checks that they all are.
             chunks = ChunkCount(snapshot.Data.LongLength);
+            var stored = new Task[chunks];
             for (var i = 0; i < chunks; i++)
             {
                 var offset = (long)i * _snapshotChunkBytes;
-                Enqueue(new SnapshotChunkOperation(claim, snapshot.Index, i, snapshot.Data.AsMemory((int)offset, (int)Math.Min(_snapshotChunkBytes, snapshot.Data.LongLength - offset))));
+                var chunk = new SnapshotChunkOperation(claim, snapshot.Index, i, snapshot.Data.AsMemory((int)offset, (int)Math.Min(_snapshotChunkBytes, snapshot.Data.LongLength - offset)));
+                Enqueue(chunk, _chunkQueues);
+                stored[i] = chunk.Completion.Task;
             }
+
+            await Task.WhenAll(stored).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
 
         var operation = new WriteOperation(claim, write, chunks);
         Enqueue(operation);
-        return operation.Completion.Task.WaitAsync(cancellationToken);
+        await operation.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -127,10 +138,13 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
         }
     }
 
+    /// <summary>Why the store cannot write any more (a writer stopped), or null while it can.</summary>
+    public Exception? Fault { get; private set; }
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
-        foreach (var queue in _queues)
+        foreach (var queue in _queues.Concat(_chunkQueues))
         {
             queue.Writer.TryComplete();
         }
@@ -140,26 +154,28 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
 
     private int ChunkCount(long bytes) => (int)Math.Max(1, (bytes + _snapshotChunkBytes - 1) / _snapshotChunkBytes);
 
-    private void Enqueue(PendingOperation operation)
+    private void Enqueue(PendingOperation operation, Channel<PendingOperation>[]? lane = null)
     {
+        lane ??= _queues;
         operation.Sequence = Interlocked.Increment(ref _sequence);
-        var writer = (int)(XxHash32.HashToUInt32(Encoding.UTF8.GetBytes(operation.ReplicaId)) % (uint)_queues.Length);
-        if (!_queues[writer].Writer.TryWrite(operation))
+        var writer = (int)(XxHash32.HashToUInt32(Encoding.UTF8.GetBytes(operation.ReplicaId)) % (uint)lane.Length);
+        if (!lane[writer].Writer.TryWrite(operation))
         {
-            operation.Fail(_queues[writer].Reader.Completion is { IsFaulted: true } dead
-                ? new ReplicaStoreUnavailableException("The replica store's writer stopped.", dead.Exception!.InnerException!)
+            operation.Fail(Fault is { } dead
+                ? new ReplicaStoreUnavailableException("The replica store's writer stopped.", dead)
                 : new ObjectDisposedException(nameof(AdoReplicaStore)));
         }
     }
 
-    private async Task WriteLoopAsync(Channel<PendingOperation> queue)
+    private async Task WriteLoopAsync(Channel<PendingOperation> queue, Channel<PendingOperation> chunkQueue)
     {
         var reader = queue.Reader;
+        var chunkReader = chunkQueue.Reader;
         WriterSession? session = null;
         var batch = new List<PendingOperation>(_maxBatch);
         try
         {
-            while (await reader.WaitToReadAsync().ConfigureAwait(false))
+            while (await WaitForWorkAsync(reader, chunkReader).ConfigureAwait(false))
             {
                 if (_faults is not null)
                 {
@@ -173,6 +189,13 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
                     bytes += operation.Bytes;
                 }
 
+                // One snapshot chunk per batch at most: a large snapshot trickles in behind the
+                // ordinary writes instead of holding them up.
+                if (bytes < _maxBatchBytes && chunkReader.TryRead(out var chunk))
+                {
+                    batch.Add(chunk);
+                }
+
                 // Replica id order: every writer (in every process) takes row locks in one order.
                 // One replica's writes keep the order they were queued in.
                 batch.Sort(static (a, b) => string.CompareOrdinal(a.ReplicaId, b.ReplicaId) is var byId && byId != 0 ? byId : a.Sequence.CompareTo(b.Sequence));
@@ -183,15 +206,18 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
         catch (Exception e)
         {
             // Nothing is expected to get here; if anything does, this writer is gone: fail what it
-            // held and what waits for it, and make later writes fail at once.
+            // held and what waits for it, and make later writes fail at once. The store reports
+            // itself faulty (the silo's health check says so).
+            Fault = e;
             var dead = new ReplicaStoreUnavailableException($"The replica store's writer stopped: {e.Message}", e);
             queue.Writer.TryComplete(e);
+            chunkQueue.Writer.TryComplete(e);
             foreach (var operation in batch)
             {
                 operation.Fail(dead);
             }
 
-            while (reader.TryRead(out var operation))
+            while (reader.TryRead(out var operation) || chunkReader.TryRead(out operation))
             {
                 operation.Fail(dead);
             }
@@ -203,6 +229,24 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
                 await session.DisposeAsync().ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>Waits until either lane has work; false once both are closed and empty.</summary>
+    private static async Task<bool> WaitForWorkAsync(ChannelReader<PendingOperation> writes, ChannelReader<PendingOperation> chunks)
+    {
+        while (!writes.TryPeek(out _) && !chunks.TryPeek(out _))
+        {
+            var writesReady = writes.WaitToReadAsync().AsTask();
+            var chunksReady = chunks.WaitToReadAsync().AsTask();
+            var first = await Task.WhenAny(writesReady, chunksReady).ConfigureAwait(false);
+            if (!await first.ConfigureAwait(false) && !await (first == writesReady ? chunksReady : writesReady).ConfigureAwait(false))
+            {
+                // Both lanes are closed and empty: the store is being disposed.
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>

@@ -8,8 +8,10 @@ namespace ActorCluster.Grains.Storage;
 /// duplicate activation left behind by membership churn can never write again.
 /// </summary>
 /// <remarks>
-/// Thread-safe. A replica has at most one <see cref="SaveAsync"/> outstanding at a time (the ready
-/// loop awaits each), which is what keeps its writes in order.
+/// Thread-safe. A replica has at most one ready's write outstanding at a time (the ready loop awaits
+/// each), which keeps those in order; a snapshot it took of its own state may be saved alongside.
+/// A saved snapshot older than the one already stored is dropped, so the stored snapshot only moves
+/// forward whatever order the two finish in.
 /// </remarks>
 public interface IReplicaStore
 {

@@ -32,6 +32,7 @@ internal sealed class PostgresDialect(string connectionString) : SqlDialect
             {
                 // Silos starting together migrate one at a time.
                 await ExecuteAsync(connection, transaction, "SELECT pg_advisory_xact_lock(4242424242)", cancellationToken).ConfigureAwait(false);
+                await CheckFormatAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
                 await ExecuteAsync(connection, transaction, PostgresSchema.Replicas, cancellationToken).ConfigureAwait(false);
                 await ExecuteAsync(connection, transaction, PostgresSchema.OrleansQueries, cancellationToken).ConfigureAwait(false);
                 await ExecuteAsync(connection, transaction, PostgresSchema.OrleansPersistence, cancellationToken).ConfigureAwait(false);
@@ -40,6 +41,8 @@ internal sealed class PostgresDialect(string connectionString) : SqlDialect
             }
         }
     }
+
+    protected override string TableExistsSql => "SELECT to_regclass(@name)::text";
 
     public override async Task InsertEntriesAsync(WriterSession session, string replicaId, Entry[] entries)
     {

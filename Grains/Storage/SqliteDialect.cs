@@ -39,12 +39,15 @@ internal sealed class SqliteDialect : SqlDialect
             var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await using (transaction.ConfigureAwait(false))
             {
+                await CheckFormatAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
                 await ExecuteAsync(connection, transaction, SqliteSchema.Replicas, cancellationToken).ConfigureAwait(false);
                 await ExecuteAsync(connection, transaction, SqliteSchema.OrleansPersistence, cancellationToken).ConfigureAwait(false);
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             }
         }
     }
+
+    protected override string TableExistsSql => "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = @name";
 
     public override async Task InsertEntriesAsync(WriterSession session, string replicaId, Entry[] entries)
     {

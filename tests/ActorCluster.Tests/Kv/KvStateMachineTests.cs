@@ -188,24 +188,42 @@ public sealed class KvStateMachineTests
 
         Assert.Equal(KvStatus.Ok, Put("k1", value).Status);
         Assert.Equal(KvStatus.Ok, Put("k2", value).Status);
-        Assert.Equal(804L, kv.DataBytes);
+        // Two keys of 2 bytes with 400-byte values, 64 bytes of overhead each.
+        Assert.Equal(932L, kv.DataBytes);
         var full = Put("k3", value);
         Assert.Equal(KvStatus.NoSpace, full.Status);
         Assert.Contains("quota of 1000", full.Error, StringComparison.Ordinal);
-        Assert.Equal((2, 804L, KvStatus.NotFound), (kv.Count, kv.DataBytes, kv.Get("k3").Status));
+        Assert.Equal((2, 932L, KvStatus.NotFound), (kv.Count, kv.DataBytes, kv.Get("k3").Status));
 
         // The refusal is an answer like any other: a retry of that write gets it again.
         Assert.Equal(full, kv.Apply(++_index, new KvCommand(WriteKind.Put, "k3", value, 0, session, sequence, 0) { QuotaBytes = 1_000 }));
         // Replacing a value with a smaller one, and deleting, still work on a full shard.
         Assert.Equal(KvStatus.Ok, Put("k1", new byte[100]).Status);
-        Assert.Equal(504L, kv.DataBytes);
+        Assert.Equal(632L, kv.DataBytes);
         Assert.Equal(KvStatus.Ok, kv.Apply(++_index, new KvCommand(WriteKind.Delete, "k2", null, 0, session, ++sequence, 0) { QuotaBytes = 1_000 }).Status);
-        Assert.Equal(102L, kv.DataBytes);
+        Assert.Equal(166L, kv.DataBytes);
         Assert.Equal(KvStatus.Ok, Put("k3", value).Status);
         // A compare-and-swap is held to the same quota.
         var cas = kv.Apply(++_index, new KvCommand(WriteKind.CompareAndSwap, "k4", new byte[600], 0, session, ++sequence, 0) { QuotaBytes = 1_000 });
         Assert.Equal(KvStatus.NoSpace, cas.Status);
-        Assert.Equal(504L, Restored(kv).DataBytes);
+        Assert.Equal(632L, Restored(kv).DataBytes);
+    }
+
+    [Fact]
+    public void Many_tiny_keys_fill_the_quota_too()
+    {
+        var kv = new KvStateMachine();
+        var session = Open(kv);
+        ulong sequence = 0;
+        var stored = 0;
+        while (kv.Apply(++_index, new KvCommand(WriteKind.Put, $"k{stored}", [], 0, session, ++sequence, 0) { QuotaBytes = 10_000 }).Status == KvStatus.Ok)
+        {
+            stored++;
+        }
+
+        // Empty values: what fills the shard is the keys and their bookkeeping.
+        Assert.InRange(stored, 100, 10_000 / KvStateMachine.KeyOverheadBytes);
+        Assert.True(kv.DataBytes <= 10_000);
     }
 
     [Fact]
@@ -218,7 +236,7 @@ public sealed class KvStateMachineTests
             Assert.Equal(KvStatus.Ok, kv.Apply(++_index, new KvCommand(WriteKind.Put, $"k{i}", new byte[KeyRules.MaxValueBytes], 0, session, i, 0)).Status);
         }
 
-        Assert.Equal(5L * (KeyRules.MaxValueBytes + 2), kv.DataBytes);
+        Assert.Equal(5L * (KeyRules.MaxValueBytes + 2 + KvStateMachine.KeyOverheadBytes), kv.DataBytes);
     }
 
     private KvResponse Write(KvStateMachine kv, WriteKind kind, string key, string? value = null, ulong expected = 0)

@@ -188,19 +188,39 @@ public sealed class RaftSnapshotTests
     }
 
     [Fact]
-    public void S7_a_snapshot_transfer_that_failed_is_started_again_at_once()
+    public void S7_a_snapshot_transfer_that_failed_starts_again_once_the_follower_answers_a_heartbeat()
     {
         var (net, leader) = LeaderWithCompactedLog();
         net.ReportsSnapshots = false;
         net.Drop(MessageType.InstallSnapshot);
         net.TickAll(3);
         Assert.Single(net.Sent, m => m.Type == MessageType.InstallSnapshot);
-        net.Heal();
         leader.ReportSnapshot(3, sent: false);
         net.Stabilize();
+        // Not in a loop: nothing goes out until the follower shows it is there.
+        Assert.Single(net.Sent, m => m.Type == MessageType.InstallSnapshot);
+        Assert.Equal(ProgressState.Probe, leader.GetStatus().Progress[3].State);
+
+        net.Heal();
+        net.TickAll();
         Assert.Equal(2, net.Sent.Count(m => m.Type == MessageType.InstallSnapshot));
         Assert.Equal(leader.LastIndex, net[3].LastIndex);
         Assert.Equal(ProgressState.Replicate, leader.GetStatus().Progress[3].State);
+    }
+
+    [Fact]
+    public void S7_a_follower_the_transport_cannot_reach_is_not_sent_snapshots_in_a_loop()
+    {
+        var (net, leader) = LeaderWithCompactedLog();
+        net.Drop(MessageType.InstallSnapshot);
+        net.TickAll(3);
+        Assert.Single(net.Sent, m => m.Type == MessageType.InstallSnapshot);
+        // From now on every send to node 3 fails at once, and the network reports it: a leader
+        // that started a new transfer after each failure would never settle.
+        net.CutOneWay(1, 3);
+        net.TickAll(30);
+        Assert.Equal(2, net.Sent.Count(m => m.Type == MessageType.InstallSnapshot));
+        Assert.Equal(RaftRole.Leader, leader.Role);
     }
 
     [Fact]

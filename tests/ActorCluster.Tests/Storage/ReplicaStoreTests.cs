@@ -202,6 +202,8 @@ public sealed class ReplicaStoreTests
         var later = store.SaveAsync(claims[0], new ReplicaWrite(new HardState(2, 1, 0), []));
         Assert.True(later.IsCompleted, "a write to a dead writer must fail at once");
         await Assert.ThrowsAsync<ReplicaStoreUnavailableException>(() => later);
+        // The store says so (the silo's health check reports it).
+        Assert.IsType<InvalidCastException>(store.Fault);
     }
 
     [Theory]
@@ -284,6 +286,71 @@ public sealed class ReplicaStoreTests
         Assert.Equal(1, await CountAsync(options, "SELECT COUNT(*) FROM ac_snapshot_chunk"));
     }
 
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task An_older_snapshot_saved_after_a_newer_one_is_dropped(StorageProvider provider)
+    {
+        var options = await StorageFixture.FreshAsync(provider);
+        options.SnapshotChunkBytes = 4096;
+        await using var store = await AdoReplicaStore.OpenAsync(options);
+        var claim = await store.ClaimAsync(StorageFixture.UniqueReplica("0/1"));
+        // The leader's snapshot at 20 replaced the log; entries 21 and 22 followed.
+        var newer = new Snapshot(new SnapshotMetadata(20, 3, ClusterConfig.OfVoters(1, 2, 3)), new byte[10_000]);
+        await store.SaveAsync(claim, new ReplicaWrite(new HardState(3, 0, 20), [], newer, SnapshotReplacesLog: true));
+        await store.SaveAsync(claim, new ReplicaWrite(new HardState(3, 0, 22), Entries(21, 3, 3), MayOverwrite: false));
+        // A snapshot the replica took at 10, saved in the background, lands afterwards.
+        var older = new Snapshot(new SnapshotMetadata(10, 2, ClusterConfig.OfVoters(1, 2, 3)), new byte[9_000]);
+        await store.SaveAsync(claim, new ReplicaWrite(null, [], older, SnapshotReplacesLog: false));
+
+        var state = await store.LoadAsync(claim);
+        Assert.Equal(20UL, state.Snapshot!.Index);
+        Assert.Equal(10_000, state.Snapshot.Data.Length);
+        Assert.Equal([21UL, 22UL], state.Entries.Select(e => e.Index));
+        Assert.Equal(3, await CountAsync(options, "SELECT COUNT(*) FROM ac_snapshot_chunk"));
+    }
+
+    [Fact]
+    public async Task A_large_snapshot_does_not_hold_up_other_replicas_writes()
+    {
+        var options = await StorageFixture.FreshAsync(StorageProvider.Sqlite);
+        options.SnapshotChunkBytes = 1 << 20;
+        options.MaxBatchBytes = 1 << 20;
+        await using var store = await AdoReplicaStore.OpenAsync(options);
+        var big = await store.ClaimAsync(StorageFixture.UniqueReplica("0/1"));
+        var small = await store.ClaimAsync(StorageFixture.UniqueReplica("1/1"));
+        var snapshot = new Snapshot(new SnapshotMetadata(100, 1, ClusterConfig.OfVoters(1, 2, 3)), new byte[40 << 20]);
+        var saving = store.SaveAsync(big, new ReplicaWrite(null, [], snapshot, SnapshotReplacesLog: false));
+        // Forty chunks wait in their own lane: the other replica's write goes in the next batch.
+        await store.SaveAsync(small, new ReplicaWrite(new HardState(1, 1, 1), Entries(1, 1)));
+        Assert.False(saving.IsCompleted, "the small write waited for the whole snapshot");
+        await saving;
+        Assert.Equal(100UL, (await store.LoadAsync(big)).Snapshot!.Index);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_database_with_replica_data_of_an_earlier_format_is_refused_and_left_alone(StorageProvider provider)
+    {
+        var options = await StorageFixture.FreshAsync(provider);
+        if (provider == StorageProvider.Sqlite)
+        {
+            Directory.CreateDirectory(options.DataDirectory);
+        }
+
+        // What an earlier version left: replica rows, and no format record.
+        await CountAsync(options, "CREATE TABLE ac_replica (replica_id varchar(200) NOT NULL PRIMARY KEY, epoch bigint NOT NULL, term bigint NOT NULL DEFAULT 0, vote bigint NOT NULL DEFAULT 0, commit_index bigint NOT NULL DEFAULT 0)");
+        await CountAsync(options, "INSERT INTO ac_replica (replica_id, epoch) VALUES ('0/1', 3)");
+        var error = await Assert.ThrowsAsync<StoreFormatException>(() => AdoReplicaStore.OpenAsync(options));
+        Assert.Contains("earlier version", error.Message, StringComparison.Ordinal);
+        Assert.Equal(1, await CountAsync(options, "SELECT COUNT(*) FROM ac_replica"));
+
+        // An empty database is taken, marked, and opened again.
+        var fresh = await StorageFixture.FreshAsync(provider);
+        await (await AdoReplicaStore.OpenAsync(fresh)).DisposeAsync();
+        await using var reopened = await AdoReplicaStore.OpenAsync(fresh);
+        Assert.Equal(SqlDialect.StoreFormat, await CountAsync(fresh, "SELECT MAX(format) FROM ac_store_format"));
+    }
+
     [Fact]
     public async Task A_damaged_snapshot_chunk_is_detected_on_load()
     {
@@ -310,7 +377,8 @@ public sealed class ReplicaStoreTests
         // The second snapshot's chunks fail to store: its final write refuses to point at them.
         faults.FailSnapshotChunks(_ => new IOException("disk full"));
         var bad = new Snapshot(new SnapshotMetadata(20, 2, ClusterConfig.OfVoters(1, 2, 3)), new byte[9_000]);
-        await Assert.ThrowsAsync<InvalidDataException>(() => store.SaveAsync(claim, new ReplicaWrite(new HardState(2, 1, 20), [], bad, SnapshotReplacesLog: true)));
+        var error = await Assert.ThrowsAsync<IOException>(() => store.SaveAsync(claim, new ReplicaWrite(new HardState(2, 1, 20), [], bad, SnapshotReplacesLog: true)));
+        Assert.Equal("disk full", error.Message);
         faults.Heal();
         var loaded = await store.LoadAsync(claim);
         Assert.Equal(5UL, loaded.Snapshot!.Index);
