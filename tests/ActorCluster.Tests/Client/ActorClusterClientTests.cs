@@ -102,7 +102,8 @@ public sealed class ActorClusterClientTests
     [Fact]
     public async Task A_full_shard_refuses_with_a_typed_error_and_deletes_still_work()
     {
-        var shard = new ScriptedShard { QuotaBytes = 100 };
+        // Room for one key of 60 bytes (with its 64 bytes of bookkeeping), not two.
+        var shard = new ScriptedShard { QuotaBytes = 200 };
         var client = ClientOver(shard);
         await client.PutAsync("a", new byte[60]);
         var error = await Assert.ThrowsAsync<QuotaExceededException>(() => client.PutAsync("b", new byte[60]));
