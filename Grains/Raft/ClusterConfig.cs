@@ -3,8 +3,11 @@ using System.Buffers.Binary;
 namespace ActorCluster.Grains.Raft;
 
 /// <summary>
-/// A Raft configuration: the voters that form quorums and the learners that only receive the log.
-/// Immutable; ids are kept sorted so equal configurations compare and encode identically.
+/// A Raft configuration: the voters that form quorums and the learners that only receive the log,
+/// the store (the node's disk) that holds each member, and the next member id never used. Member
+/// ids are never reused: an id below <see cref="NextId"/> that is not a member was removed for good,
+/// and its messages are dropped. Immutable; ids are kept sorted so equal configurations compare and
+/// encode identically. The core reads only the voters and learners; the stores are for the driver.
 /// </summary>
 public sealed class ClusterConfig : IEquatable<ClusterConfig>
 {
@@ -13,9 +16,14 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
 
     private readonly ulong[] _voters;
     private readonly ulong[] _learners;
+    private readonly Dictionary<ulong, ulong> _stores;
 
-    /// <summary>Creates a configuration; ids must be non-zero and a node cannot be both.</summary>
-    public ClusterConfig(IEnumerable<ulong> voters, IEnumerable<ulong> learners)
+    /// <summary>
+    /// Creates a configuration; ids must be non-zero and a node cannot be both. <paramref name="stores"/>
+    /// names the store of members (others have store 0, unknown); <see cref="NextId"/> is at least one
+    /// more than the highest member id.
+    /// </summary>
+    public ClusterConfig(IEnumerable<ulong> voters, IEnumerable<ulong> learners, IReadOnlyDictionary<ulong, ulong>? stores = null, ulong nextId = 0)
     {
         ArgumentNullException.ThrowIfNull(voters);
         ArgumentNullException.ThrowIfNull(learners);
@@ -30,7 +38,28 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
         {
             throw new ArgumentException("A node cannot be both a voter and a learner.", nameof(learners));
         }
+
+        _stores = [];
+        foreach (var (id, store) in stores ?? new Dictionary<ulong, ulong>())
+        {
+            if (store != 0 && Contains(id))
+            {
+                _stores[id] = store;
+            }
+        }
+
+        var highest = _voters.Concat(_learners).DefaultIfEmpty(0UL).Max();
+        NextId = Math.Max(nextId, highest + 1);
     }
+
+    /// <summary>The lowest member id never used in this group (ids are never reused).</summary>
+    public ulong NextId { get; }
+
+    /// <summary>The store that holds member <paramref name="id"/>, or 0 when unknown.</summary>
+    public ulong StoreOf(ulong id) => _stores.GetValueOrDefault(id);
+
+    /// <summary>True when <paramref name="id"/> was a member once and has been removed: it may never come back.</summary>
+    public bool IsRemoved(ulong id) => id != RaftNode.None && id < NextId && !Contains(id);
 
     /// <summary>Creates a configuration of voters only.</summary>
     public static ClusterConfig OfVoters(params ulong[] voters) => new(voters, []);
@@ -57,20 +86,42 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
     public IEnumerable<ulong> Members => _voters.Concat(_learners);
 
     /// <summary>The configuration that results from applying <paramref name="change"/>.</summary>
-    public ClusterConfig Apply(ConfChange change) => change.Type switch
+    public ClusterConfig Apply(ConfChange change)
     {
-        ConfChangeType.AddLearner => new(_voters, _learners.Append(change.NodeId)),
-        ConfChangeType.AddVoter => new(_voters.Append(change.NodeId), _learners.Where(id => id != change.NodeId)),
-        ConfChangeType.RemoveNode => new(_voters.Where(id => id != change.NodeId), _learners.Where(id => id != change.NodeId)),
-        _ => throw new ArgumentOutOfRangeException(nameof(change), change.Type, "Unknown membership change."),
-    };
+        var stores = new Dictionary<ulong, ulong>(_stores);
+        if (change.Type == ConfChangeType.AddLearner && change.StoreId != 0)
+        {
+            stores[change.NodeId] = change.StoreId;
+        }
 
-    /// <summary>The stable binary form: voter count and ids, then learner count and ids.</summary>
+        var next = Math.Max(NextId, change.NodeId + 1);
+        return change.Type switch
+        {
+            ConfChangeType.AddLearner => new(_voters, _learners.Append(change.NodeId), stores, next),
+            ConfChangeType.AddVoter => new(_voters.Append(change.NodeId), _learners.Where(id => id != change.NodeId), stores, next),
+            ConfChangeType.RemoveNode => new(_voters.Where(id => id != change.NodeId), _learners.Where(id => id != change.NodeId), stores, next),
+            _ => throw new ArgumentOutOfRangeException(nameof(change), change.Type, "Unknown membership change."),
+        };
+    }
+
+    /// <summary>
+    /// The stable binary form: voter count and ids, learner count and ids, the next id, then the
+    /// store of each member (voters, then learners; 0 when unknown).
+    /// </summary>
     public byte[] Encode()
     {
-        var buffer = new byte[4 + (8 * _voters.Length) + 4 + (8 * _learners.Length)];
+        var members = _voters.Length + _learners.Length;
+        var buffer = new byte[4 + (8 * _voters.Length) + 4 + (8 * _learners.Length) + 8 + (8 * members)];
         var offset = WriteIds(buffer, 0, _voters);
-        WriteIds(buffer, offset, _learners);
+        offset = WriteIds(buffer, offset, _learners);
+        BinaryPrimitives.WriteUInt64LittleEndian(buffer.AsSpan(offset), NextId);
+        offset += 8;
+        foreach (var id in Members)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(buffer.AsSpan(offset), StoreOf(id));
+            offset += 8;
+        }
+
         return buffer;
     }
 
@@ -81,14 +132,30 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
         var offset = 0;
         var voters = ReadIds(data, ref offset);
         var learners = ReadIds(data, ref offset);
-        if (offset != data.Length)
+        var members = voters.Length + learners.Length;
+        if (data.Length - offset != 8 + (8L * members))
         {
-            throw new FormatException("Trailing bytes after a configuration.");
+            throw new FormatException("A configuration's stores do not match its members.");
+        }
+
+        var nextId = BinaryPrimitives.ReadUInt64LittleEndian(data[offset..]);
+        offset += 8;
+        var stores = new Dictionary<ulong, ulong>();
+        foreach (var id in voters.Concat(learners))
+        {
+            stores[id] = BinaryPrimitives.ReadUInt64LittleEndian(data[offset..]);
+            offset += 8;
         }
 
         try
         {
-            return new ClusterConfig(voters, learners);
+            var config = new ClusterConfig(voters, learners, stores, nextId);
+            if (config.NextId != nextId)
+            {
+                throw new FormatException("A configuration's next id is not above its members.");
+            }
+
+            return config;
         }
         catch (ArgumentException e)
         {
@@ -135,7 +202,8 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
 
     /// <inheritdoc />
     public bool Equals(ClusterConfig? other) =>
-        other is not null && _voters.AsSpan().SequenceEqual(other._voters) && _learners.AsSpan().SequenceEqual(other._learners);
+        other is not null && _voters.AsSpan().SequenceEqual(other._voters) && _learners.AsSpan().SequenceEqual(other._learners)
+        && NextId == other.NextId && Members.All(id => StoreOf(id) == other.StoreOf(id));
 
     /// <inheritdoc />
     public override bool Equals(object? obj) => Equals(obj as ClusterConfig);
@@ -155,10 +223,14 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
             hash.Add(id);
         }
 
+        hash.Add(NextId);
+
         return hash.ToHashCode();
     }
 
     /// <inheritdoc />
     public override string ToString() =>
-        $"voters=[{string.Join(',', _voters)}] learners=[{string.Join(',', _learners)}]";
+        $"voters=[{string.Join(',', _voters.Select(Describe))}] learners=[{string.Join(',', _learners.Select(Describe))}] next={NextId}";
+
+    private string Describe(ulong id) => StoreOf(id) is var store and not 0 ? $"{id}@{store:x}" : id.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }

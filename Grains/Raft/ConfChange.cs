@@ -15,8 +15,11 @@ public enum ConfChangeType : byte
     RemoveNode = 2,
 }
 
-/// <summary>One single-server membership change, as proposed.</summary>
-public readonly record struct ConfChange(ConfChangeType Type, ulong NodeId);
+/// <summary>
+/// One single-server membership change, as proposed. <paramref name="StoreId"/> names the store
+/// that holds a new learner (0: not said); it is kept in the configuration for the driver.
+/// </summary>
+public readonly record struct ConfChange(ConfChangeType Type, ulong NodeId, ulong StoreId = 0);
 
 /// <summary>
 /// The payload of a <see cref="EntryType.ConfChange"/> entry: the change and the whole configuration
@@ -25,17 +28,18 @@ public readonly record struct ConfChange(ConfChangeType Type, ulong NodeId);
 /// </summary>
 public sealed record ConfChangeEntry(ConfChange Change, ClusterConfig Config)
 {
-    private const byte FormatVersion = 1;
+    private const byte FormatVersion = 2;
 
     /// <summary>Encodes the entry in its stable binary form.</summary>
     public byte[] Encode()
     {
         var config = Config.Encode();
-        var buffer = new byte[10 + config.Length];
+        var buffer = new byte[18 + config.Length];
         buffer[0] = FormatVersion;
         buffer[1] = (byte)Change.Type;
         BinaryPrimitives.WriteUInt64LittleEndian(buffer.AsSpan(2), Change.NodeId);
-        config.CopyTo(buffer, 10);
+        BinaryPrimitives.WriteUInt64LittleEndian(buffer.AsSpan(10), Change.StoreId);
+        config.CopyTo(buffer, 18);
         return buffer;
     }
 
@@ -43,13 +47,13 @@ public sealed record ConfChangeEntry(ConfChange Change, ClusterConfig Config)
     /// <exception cref="FormatException">The bytes are not a configuration entry.</exception>
     public static ConfChangeEntry Decode(ReadOnlySpan<byte> data)
     {
-        if (data.Length < 18 || data[0] != FormatVersion || data[1] > (byte)ConfChangeType.RemoveNode)
+        if (data.Length < 26 || data[0] != FormatVersion || data[1] > (byte)ConfChangeType.RemoveNode)
         {
             throw new FormatException("Not a membership change entry.");
         }
 
-        var change = new ConfChange((ConfChangeType)data[1], BinaryPrimitives.ReadUInt64LittleEndian(data[2..]));
-        return new ConfChangeEntry(change, ClusterConfig.Decode(data[10..]));
+        var change = new ConfChange((ConfChangeType)data[1], BinaryPrimitives.ReadUInt64LittleEndian(data[2..]), BinaryPrimitives.ReadUInt64LittleEndian(data[10..]));
+        return new ConfChangeEntry(change, ClusterConfig.Decode(data[18..]));
     }
 
 }

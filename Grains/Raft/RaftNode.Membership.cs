@@ -26,7 +26,8 @@ public sealed partial class RaftNode
         var config = _log.Config;
         var invalid = change.NodeId == None || change.Type switch
         {
-            ConfChangeType.AddLearner => config.Contains(change.NodeId),
+            // Ids are never reused: a new member gets an id above every id the group has had.
+            ConfChangeType.AddLearner => change.NodeId < config.NextId,
             ConfChangeType.AddVoter => !config.IsLearner(change.NodeId),
             ConfChangeType.RemoveNode => !config.Contains(change.NodeId)
                 || (config.IsVoter(change.NodeId) && config.Voters.Count == 1),

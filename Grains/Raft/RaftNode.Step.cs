@@ -12,6 +12,15 @@ public sealed partial class RaftNode
             throw new ArgumentException($"Message for node {message.To} stepped into node {_id}.", nameof(message));
         }
 
+        // A member whose removal is committed is gone for good (ids are never reused): whatever it
+        // still sends — a campaign from a node that never learned of its removal — is dropped, so
+        // it cannot disrupt the group. A removed leader's TimeoutNow is the hand-over that follows
+        // its removal, and still counts.
+        if (message.Type != MessageType.TimeoutNow && _log.ConfigAt(_log.Committed).IsRemoved(message.From))
+        {
+            return;
+        }
+
         if (!StepTerm(message))
         {
             return;

@@ -142,6 +142,45 @@ public sealed class RaftMembershipTests
     }
 
     [Fact]
+    public void A_removed_id_is_never_used_again()
+    {
+        var net = TestNetwork.Of(3);
+        var leader = net.Elect(1);
+        leader.ProposeConfChange(new ConfChange(ConfChangeType.RemoveNode, 3));
+        net.Stabilize();
+        Assert.True(leader.Config.IsRemoved(3));
+        Assert.Equal(ProposeStatus.InvalidConfChange, leader.ProposeConfChange(new ConfChange(ConfChangeType.AddLearner, 3)).Status);
+        Assert.True(leader.ProposeConfChange(new ConfChange(ConfChangeType.AddLearner, 4)).IsAccepted);
+    }
+
+    [Fact]
+    public void A_removed_member_that_never_learned_of_it_cannot_disrupt_the_group()
+    {
+        var net = TestNetwork.Of(3);
+        var leader = net.Elect(1);
+        net.Isolate(3);
+        leader.ProposeConfChange(new ConfChange(ConfChangeType.RemoveNode, 3));
+        net.Stabilize();
+        Assert.Equal([1UL, 2UL], leader.Config.Voters);
+        var term = leader.Term;
+
+        // Node 3 still believes it is a voter: once the network heals it times out and campaigns.
+        net.Heal();
+        for (var i = 0; i < 60; i++)
+        {
+            net[3].Tick();
+            net.Stabilize();
+        }
+
+        // Its campaigns reached both members and were dropped: nothing changed.
+        Assert.Contains(net.Delivered, m => m.From == 3 && m.To == 1 && m.Type is MessageType.Vote or MessageType.PreVote);
+        Assert.Equal(RaftRole.Leader, leader.Role);
+        Assert.Equal(term, leader.Term);
+        Assert.Equal(term, net[2].Term);
+        net.Propose(1, "still leading");
+    }
+
+    [Fact]
     public void Thesis_4_2_2_a_removed_leader_steps_down_once_the_change_commits_and_hands_over()
     {
         var net = TestNetwork.Of(3);

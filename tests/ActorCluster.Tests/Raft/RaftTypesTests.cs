@@ -14,6 +14,33 @@ public sealed class RaftTypesTests
         Assert.Equal(entry.Config, decoded.Config);
     }
 
+    [Fact]
+    public void A_configuration_keeps_each_members_store_and_the_next_id_through_changes_and_encoding()
+    {
+        var founders = new ClusterConfig([1, 2, 3], [], new Dictionary<ulong, ulong> { [1] = 0xA, [2] = 0xB, [3] = 0xC });
+        Assert.Equal(4UL, founders.NextId);
+        var joined = founders.Apply(new ConfChange(ConfChangeType.AddLearner, 4, 0xD));
+        Assert.Equal(0xDUL, joined.StoreOf(4));
+        Assert.Equal(5UL, joined.NextId);
+        var promoted = joined.Apply(new ConfChange(ConfChangeType.AddVoter, 4));
+        Assert.Equal(0xDUL, promoted.StoreOf(4));
+        var removed = promoted.Apply(new ConfChange(ConfChangeType.RemoveNode, 2));
+        Assert.Equal(0UL, removed.StoreOf(2));
+        Assert.True(removed.IsRemoved(2));
+        Assert.False(removed.IsRemoved(4));
+        Assert.False(removed.IsRemoved(5));
+        Assert.Equal(5UL, removed.NextId);
+
+        var entry = new ConfChangeEntry(new ConfChange(ConfChangeType.RemoveNode, 2), removed);
+        var decoded = ConfChangeEntry.Decode(entry.Encode());
+        Assert.Equal(entry.Change, decoded.Change);
+        Assert.Equal(removed, decoded.Config);
+        Assert.Equal(0xAUL, decoded.Config.StoreOf(1));
+        Assert.Equal(5UL, decoded.Config.NextId);
+        // Equal members on other stores are another configuration.
+        Assert.NotEqual(founders, new ClusterConfig([1, 2, 3], [], new Dictionary<ulong, ulong> { [1] = 0xA, [2] = 0xB, [3] = 0xE }));
+    }
+
     [Theory]
     [InlineData(new byte[] { })]
     [InlineData(new byte[] { 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 })]
