@@ -6,6 +6,8 @@ using ActorCluster.Simulation;
 //   --seeds N [--start S]     run N mixed-scenario seeds (default 1000, from seed 1)
 //   --seed S [--trace]        replay one seed, printing its trace
 //   --break vote|commit       run a deliberately broken core
+//   --disk-loss               members also lose their disks (and are replaced under new ids)
+//   --break amnesia           ...and one that lost its disk starts again as if new (the amnesia bug)
 //   bench [--seconds N]       throughput of the pure core (3 nodes, in memory, one thread)
 var arguments = args.ToList();
 if (ArgumentProblem(arguments) is { } problem)
@@ -29,7 +31,7 @@ if (arguments.Count > 0 && arguments[0] == "bench")
 if (arguments.Contains("--seed"))
 {
     var seed = (ulong)Option(arguments, "--seed", 1L);
-    var options = SimulationOptions.Mixed(seed) with { RecordTrace = arguments.Contains("--trace"), Knobs = BrokenKnobs(arguments) };
+    var options = Scenario(arguments, seed) with { RecordTrace = arguments.Contains("--trace") };
     var result = new Simulation(options).Run();
     foreach (var line in result.Trace)
     {
@@ -46,11 +48,10 @@ if (arguments.Contains("--seed"))
     return result.Passed ? 0 : 1;
 }
 
-var knobs = BrokenKnobs(arguments);
 var count = (int)Option(arguments, "--seeds", 1000L);
 var start = (ulong)Option(arguments, "--start", 1L);
 var watch = System.Diagnostics.Stopwatch.StartNew();
-var summary = SeedRunner.Run(start, count, seed => SimulationOptions.Mixed(seed) with { Knobs = knobs });
+var summary = SeedRunner.Run(start, count, seed => Scenario(arguments, seed));
 Console.WriteLine($"seeds run: {summary.Seeds} (from {start})");
 Console.WriteLine($"events: {summary.Events}");
 Console.WriteLine($"violations: {summary.Failures.Sum(f => f.Violations.Count)} in {summary.Failures.Count} seeds");
@@ -70,20 +71,23 @@ static long Option(List<string> arguments, string name, long fallback)
     return at >= 0 && at + 1 < arguments.Count ? long.Parse(arguments[at + 1], CultureInfo.InvariantCulture) : fallback;
 }
 
-// --break vote|commit runs a deliberately broken core, to see that the simulator catches it.
-static RaftTestingKnobs BrokenKnobs(List<string> arguments)
+// --break vote|commit runs a deliberately broken core, --break amnesia a broken restart rule, to
+// see that the simulator catches them.
+static SimulationOptions Scenario(List<string> arguments, ulong seed)
 {
     var at = arguments.IndexOf("--break");
-    if (at < 0 || at + 1 >= arguments.Count)
+    var broken = at >= 0 && at + 1 < arguments.Count ? arguments[at + 1] : null;
+    var options = arguments.Contains("--disk-loss") || broken == "amnesia"
+        ? SimulationOptions.WithDiskLoss(seed, amnesiaRestarts: broken == "amnesia")
+        : SimulationOptions.Mixed(seed);
+    return options with
     {
-        return RaftTestingKnobs.None;
-    }
-
-    return arguments[at + 1] switch
-    {
-        "vote" => RaftTestingKnobs.GrantVoteWithoutLogCheck,
-        "commit" => RaftTestingKnobs.CommitPriorTermByCounting,
-        var other => throw new ArgumentException($"--break takes 'vote' or 'commit', not '{other}'."),
+        Knobs = broken switch
+        {
+            "vote" => RaftTestingKnobs.GrantVoteWithoutLogCheck,
+            "commit" => RaftTestingKnobs.CommitPriorTermByCounting,
+            _ => RaftTestingKnobs.None,
+        },
     };
 }
 
@@ -93,7 +97,7 @@ static string? ArgumentProblem(List<string> arguments)
     for (var i = arguments.Count > 0 && arguments[0] == "bench" ? 1 : 0; i < arguments.Count; i++)
     {
         var argument = arguments[i];
-        if (argument is "--trace")
+        if (argument is "--trace" or "--disk-loss")
         {
             continue;
         }
@@ -109,7 +113,7 @@ static string? ArgumentProblem(List<string> arguments)
         }
 
         var value = arguments[++i];
-        if (argument == "--break" ? value is not ("vote" or "commit") : !long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+        if (argument == "--break" ? value is not ("vote" or "commit" or "amnesia") : !long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _))
         {
             return $"{argument} does not take '{value}'";
         }

@@ -13,7 +13,13 @@ internal sealed class SimNode(ulong id)
 
     public RaftNode? Raft { get; set; }
 
-    public SimDisk Disk { get; } = new();
+    public SimDisk Disk { get; set; } = new();
+
+    /// <summary>
+    /// Its disk was lost. A replica that finds no state for an id its group still names never votes
+    /// or acknowledges: it stays down until the group removes it (and adds a new id in its place).
+    /// </summary>
+    public bool Lost { get; set; }
 
     /// <summary>Bumped on every crash so that stale timers and disk completions are ignored.</summary>
     public int Incarnation { get; set; }

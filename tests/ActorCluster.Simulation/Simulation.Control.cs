@@ -36,6 +36,8 @@ public sealed partial class Simulation
             DecommissionRemoved(CurrentLeader(), probability: 1, evenIfUncommitted: true);
         }
 
+        ReplaceLost(CurrentLeader(), _faultsActive ? 0.1 : 1);
+
         Clients();
     }
 
@@ -94,6 +96,12 @@ public sealed partial class Simulation
             leader = leader is { IsUp: true } ? leader : null;
         }
 
+        if (_options.DiskLossRate > 0 && _rng.Chance(_options.DiskLossRate))
+        {
+            LoseDisk(leader);
+            leader = leader is { IsUp: true } ? leader : null;
+        }
+
         if (_options.Transfers && leader is not null && _rng.Chance(0.01))
         {
             var voters = leader.Raft!.Config.Voters;
@@ -123,6 +131,69 @@ public sealed partial class Simulation
         }
 
         DecommissionRemoved(leader, probability: 0.2, evenIfUncommitted: false);
+    }
+
+    /// <summary>
+    /// A member's disk is lost: it crashes (if up) and everything it stored is gone. It comes back
+    /// under its old id, which its group still names; only one member is without its disk at a time,
+    /// and only while the leader's configuration is committed and every member's newest one has at
+    /// least three voters (one lost disk is then one failure, which the group must survive; a
+    /// deposed leader's view alone can be out of date).
+    /// </summary>
+    private void LoseDisk(SimNode? leader)
+    {
+        if (leader?.Raft is not { } raft || raft.Config.Voters.Count < 3 || raft.CommitIndex + 1 < raft.FirstIndex
+            || !raft.ConfigAt(raft.CommitIndex).Equals(raft.Config) || _nodes.Values.Any(n => n.Lost && !n.Decommissioned)
+            || _nodes.Values.Any(n => n.Raft is { } r && r.Config.Contains(n.Id) && r.Config.Voters.Count < 3))
+        {
+            return;
+        }
+
+        var members = raft.Config.Members.Where(id => _nodes.TryGetValue(id, out var n) && !n.Decommissioned).ToList();
+        var victim = _nodes[members[_rng.Next(members.Count)]];
+        Crash(victim, decommission: false);
+        victim.Disk = new SimDisk();
+        victim.Lost = true;
+        _stats.DiskLosses++;
+        Trace(13, victim.Id, 0, () => $"n{victim.Id} loses its disk");
+        _downUntil.RemoveAll(d => d.Node == victim.Id);
+        _downUntil.Add((_now / _options.UnitsPerTick + _rng.Next(1, _options.MaxDowntimeTicks), victim.Id));
+    }
+
+    /// <summary>
+    /// The group replaces a member that lost its disk (it reported itself): the leader removes its
+    /// id; new members join under new ids through the ordinary membership changes.
+    /// </summary>
+    private void ReplaceLost(SimNode? leader, double probability)
+    {
+        if (leader?.Raft is not { } raft)
+        {
+            return;
+        }
+
+        foreach (var node in _nodes.Values)
+        {
+            if (node.Lost && !node.Decommissioned && !raft.Config.Contains(node.Id) && raft.CommitIndex + 1 >= raft.FirstIndex
+                && !raft.ConfigAt(raft.CommitIndex).Contains(node.Id))
+            {
+                // Its removal is committed: it is gone for good (and another disk may be lost).
+                node.Decommissioned = true;
+                continue;
+            }
+
+            if (node.Lost && !node.Decommissioned && raft.Config.Contains(node.Id) && _rng.Chance(probability))
+            {
+                var result = raft.ProposeConfChange(new ConfChange(ConfChangeType.RemoveNode, node.Id));
+                Trace(38, leader.Id, (ulong)result.Status, () => $"n{leader.Id} replaces n{node.Id}, which lost its disk: {result.Status}");
+                if (result.IsAccepted)
+                {
+                    _stats.ConfChanges++;
+                    ProcessReadies(leader, _options.AsyncDisk);
+                }
+
+                return;
+            }
+        }
     }
 
     private void Partition(SimNode? leader)
@@ -211,8 +282,10 @@ public sealed partial class Simulation
         {
             change = new ConfChange(ConfChangeType.AddVoter, config.Learners[_rng.Next(config.Learners.Count)]);
         }
-        else if (config.Voters.Count > 1 || config.Learners.Count > 0)
+        else if ((config.Voters.Count > 1 || config.Learners.Count > 0) && !config.Members.Any(id => _nodes.TryGetValue(id, out var n) && n.Lost))
         {
+            // While a member that lost its disk is still named, it is the one to remove (as a
+            // replica checker does): removing a healthy voter then could leave no live quorum.
             var candidates = config.Members.ToList();
             change = new ConfChange(ConfChangeType.RemoveNode, candidates[_rng.Next(candidates.Count)]);
             if (config.Voters.Count <= 2 && config.IsVoter(change.NodeId))

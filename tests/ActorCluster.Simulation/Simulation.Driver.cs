@@ -154,7 +154,29 @@ public sealed partial class Simulation
             return;
         }
 
+        if (node.Lost && !_options.AmnesiaRestarts)
+        {
+            // No state for an id the group still names: it stays silent until it is replaced.
+            return;
+        }
+
         Trace(11, node.Id, 0, () => $"restart n{node.Id}");
+        if (node.Lost)
+        {
+            // The broken rule: missing state is taken for a new replica, which bootstraps as a
+            // founder (or starts empty) and votes and acknowledges with nothing stored.
+            node.Lost = false;
+            node.AppliedIndex = 0;
+            node.AppliedHash = 0;
+            node.Raft = node.Id <= (ulong)_options.Nodes
+                ? RaftNode.Bootstrap(NodeOptions(node.Id), ClusterConfig.OfVoters([.. Enumerable.Range(1, _options.Nodes).Select(i => (ulong)i)]))
+                : RaftNode.Start(NodeOptions(node.Id), RaftStorageState.Empty);
+            node.SeenCommit = node.Raft.CommitIndex;
+            ScheduleTick(node);
+            ProcessReadies(node, allowAsync: false);
+            return;
+        }
+
         var storage = node.Disk.Load();
         node.AppliedIndex = 0;
         node.AppliedHash = 0;

@@ -64,8 +64,9 @@ public sealed partial class Simulation
             var votes = 0;
             foreach (var voter in config.Voters)
             {
-                if (!_nodes.TryGetValue(voter, out var v))
+                if (!_nodes.TryGetValue(voter, out var v) || v.Lost)
                 {
+                    // A member without its disk never votes.
                     continue;
                 }
 
@@ -197,7 +198,9 @@ public sealed partial class Simulation
             }
 
             var config = raft.Config;
-            var stored = config.Voters.Count(v => _nodes.TryGetValue(v, out var peer) && peer.Disk.Holds(i, term));
+            // A member that lost its disk may have acknowledged the entry before: that copy is the
+            // fault injected, not a protocol error (the lookahead below checks what it costs).
+            var stored = config.Voters.Count(v => _nodes.TryGetValue(v, out var peer) && (peer.Disk.Holds(i, term) || peer.Lost));
             if (stored < config.Quorum)
             {
                 Violation($"leader n{node.Id} committed index {i} (term {term}) stored on {stored} of {config.Voters.Count} voters");

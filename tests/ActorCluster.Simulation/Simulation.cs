@@ -82,7 +82,7 @@ public sealed partial class Simulation
         {
             Violation(_commitLivenessReached
                 ? $"liveness: no read completed within {_options.LivenessTicks} ticks after faults stopped"
-                : $"liveness: no new proposal committed within {_options.LivenessTicks} ticks after faults stopped");
+                : $"liveness: no new proposal committed within {_options.LivenessTicks} ticks after faults stopped" + string.Concat(_nodes.Values.Select(n => $" [n{n.Id} {(n.Raft is { } r ? $"{r.Role} t{r.Term} last={r.LastIndex} commit={r.CommitIndex} {r.Config}" : n.Lost ? "lost" : "down")}]")));
         }
 
         _stats.CommitIndex = _maxCommitSeen;

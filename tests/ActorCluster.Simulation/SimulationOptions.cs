@@ -76,6 +76,19 @@ public sealed record SimulationOptions
 
     public bool CheckQuorum { get; init; } = true;
 
+    /// <summary>
+    /// Chance per tick that a member loses its disk: it crashes and comes back under its old id
+    /// with nothing stored (one at a time, and only while the group has at least three voters).
+    /// </summary>
+    public double DiskLossRate { get; init; }
+
+    /// <summary>
+    /// A node that lost its disk bootstraps again as a founder (or starts empty), as a replica that
+    /// treats missing state as "new" would: the amnesia that loses acknowledged writes. For showing
+    /// that the simulator catches it; the real rule keeps such a node silent until it is replaced.
+    /// </summary>
+    public bool AmnesiaRestarts { get; init; }
+
     /// <summary>Record a readable trace of every event (slow; for replaying one seed).</summary>
     public bool RecordTrace { get; init; }
 
@@ -149,9 +162,26 @@ public sealed record SimulationOptions
         };
     }
 
+    /// <summary>The mixed scenario of a seed with disk loss on top (the same draws, so the same cluster and faults otherwise).</summary>
+    public static SimulationOptions WithDiskLoss(ulong seed, bool amnesiaRestarts = false)
+    {
+        var rng = new SeededRandom(seed ^ 0xD15C_1055_0000_0001UL);
+        return Mixed(seed) with
+        {
+            DiskLossRate = rng.Next(5, 30) / 1000.0,
+            AmnesiaRestarts = amnesiaRestarts,
+            Crashes = true,
+            // As the replica grains run: a member that can never win (its log is behind) must not
+            // keep disrupting the one that can while a third member is gone.
+            PreVote = true,
+            CheckQuorum = true,
+        };
+    }
+
     /// <inheritdoc />
     public override string ToString() =>
         $"seed={Seed} nodes={Nodes} ticks={FaultTicks} delay<={MaxDelayUnits} batch={MaxEntriesPerMessage} inflight={MaxInflightMessages} drop={DropRate:0.00} dup={DuplicateRate:0.00} " +
         $"partitions={Partitions}/{PartitionRate:0.000} crashes={Crashes}/{CrashRate:0.000}/{MaxDowntimeTicks} membership={MembershipChanges} transfers={Transfers} " +
-        $"snapshots={Snapshots} asyncDisk={AsyncDisk} early={SendBeforePersisting} skipCommit={SkipCommitOnlyWrites} broadcastCommit={BroadcastCommit} preVote={PreVote} checkQuorum={CheckQuorum} serialReads={SerialReads}";
+        $"snapshots={Snapshots} asyncDisk={AsyncDisk} early={SendBeforePersisting} skipCommit={SkipCommitOnlyWrites} broadcastCommit={BroadcastCommit} preVote={PreVote} checkQuorum={CheckQuorum} serialReads={SerialReads}" +
+        (DiskLossRate > 0 ? $" diskLoss={DiskLossRate:0.000}{(AmnesiaRestarts ? "/amnesia" : string.Empty)}" : string.Empty);
 }

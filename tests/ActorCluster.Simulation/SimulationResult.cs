@@ -1,3 +1,4 @@
+using ActorCluster.Grains.Raft;
 namespace ActorCluster.Simulation;
 
 /// <summary>What one seed did, and every invariant it broke.</summary>
@@ -13,7 +14,14 @@ public sealed record SimulationResult(
 
     /// <summary>The one-line command that replays this seed with a trace.</summary>
     public string ReplayCommand =>
-        $"dotnet run --project tests/ActorCluster.Simulation -- --seed {Options.Seed} --trace";
+        $"dotnet run --project tests/ActorCluster.Simulation -- --seed {Options.Seed} --trace" +
+        (Options.AmnesiaRestarts ? " --break amnesia" : Options.DiskLossRate > 0 ? " --disk-loss" : string.Empty) +
+        (Options.Knobs switch
+        {
+            RaftTestingKnobs.GrantVoteWithoutLogCheck => " --break vote",
+            RaftTestingKnobs.CommitPriorTermByCounting => " --break commit",
+            _ => string.Empty,
+        });
 }
 
 /// <summary>Counters that show a run exercised what it claims to.</summary>
@@ -22,6 +30,8 @@ public sealed class SimulationStats
     public int Elections { get; set; }
 
     public int Crashes { get; set; }
+
+    public int DiskLosses { get; set; }
 
     public int Partitions { get; set; }
 
@@ -47,6 +57,7 @@ public sealed class SimulationStats
     {
         Elections += other.Elections;
         Crashes += other.Crashes;
+        DiskLosses += other.DiskLosses;
         Partitions += other.Partitions;
         ConfChanges += other.ConfChanges;
         Transfers += other.Transfers;
@@ -60,7 +71,7 @@ public sealed class SimulationStats
     }
 
     public override string ToString() =>
-        $"elections={Elections} crashes={Crashes} partitions={Partitions} confChanges={ConfChanges} transfers={Transfers} " +
+        $"elections={Elections} crashes={Crashes} diskLosses={DiskLosses} partitions={Partitions} confChanges={ConfChanges} transfers={Transfers} " +
         $"snapshotsInstalled={SnapshotsInstalled} proposals={Proposals} acknowledged={Acknowledged} reads={ReadsCompleted} " +
         $"commits={CommitIndex} delivered={MessagesDelivered} dropped={MessagesDropped}";
 }

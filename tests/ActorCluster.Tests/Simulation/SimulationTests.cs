@@ -118,6 +118,33 @@ public sealed class SimulationTests(ITestOutputHelper output)
         Assert.All(summary.Failures, f => Assert.DoesNotContain("liveness", f.Violations[0], StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void Members_that_lose_their_disks_stay_silent_until_replaced_and_nothing_committed_is_lost()
+    {
+        var summary = SeedRunner.Run(1, CiSeeds, seed => SimulationOptions.WithDiskLoss(seed));
+        output.WriteLine($"seeds={summary.Seeds} events={summary.Events} {summary.Stats}");
+        Assert.Empty(summary.Failures.Select(f => $"seed {f.Options.Seed}: {f.Violations[0]} (replay: {f.ReplayCommand})"));
+        Assert.True(summary.Stats.DiskLosses > 1_000, summary.Stats.ToString());
+    }
+
+    [Fact]
+    public void A_member_that_takes_a_lost_disk_for_a_new_one_is_caught_losing_committed_entries()
+    {
+        // The rule of a replica that bootstraps whenever it finds no state: with its vote and log
+        // gone it can elect a leader that lacks committed entries.
+        var summary = SeedRunner.Run(1, 500, seed => SimulationOptions.WithDiskLoss(seed, amnesiaRestarts: true));
+        var safety = summary.Failures.Where(f => !f.Violations[0].Contains("liveness", StringComparison.Ordinal)).ToList();
+        output.WriteLine($"amnesia: {summary.Failures.Count} of 500 seeds fail, {safety.Count} on safety; first: {safety.FirstOrDefault()?.Violations[0]}");
+        Assert.True(safety.Count > 10, $"only {safety.Count} safety violations");
+
+        // Seed 10, pinned: the amnesiac's empty log lets a member that lacks a committed entry win.
+        var amnesia = new ActorCluster.Simulation.Simulation(SimulationOptions.WithDiskLoss(10, amnesiaRestarts: true)).Run();
+        Assert.Contains(amnesia.Violations, v => v.Contains("can be lost", StringComparison.Ordinal));
+        var silent = new ActorCluster.Simulation.Simulation(SimulationOptions.WithDiskLoss(10)).Run();
+        Assert.True(silent.Passed, string.Join("; ", silent.Violations));
+        Assert.True(silent.Stats.DiskLosses > 0);
+    }
+
     [Theory]
     [InlineData(2673UL)] // A removed member that is no longer sent heartbeats kept campaigning without check-quorum.
     [InlineData(37UL)] // One entry per message: an unbounded backlog outran replication until proposals pushed back.
