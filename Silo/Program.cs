@@ -52,11 +52,13 @@ if (Environment.GetEnvironmentVariable("ACTORCLUSTER_CHECK_ARGS") == "1")
 }
 
 AdoReplicaStore store;
+StoreIdentity identity;
 try
 {
     store = await AdoReplicaStore.OpenAsync(storage);
+    identity = await store.IdentifyAsync(configuration["ActorCluster:ClusterId"] ?? "actorcluster");
 }
-catch (Exception e) when (e is System.Data.Common.DbException or IOException or UnauthorizedAccessException or ArgumentException or StoreFormatException)
+catch (Exception e) when (e is System.Data.Common.DbException or IOException or UnauthorizedAccessException or ArgumentException or StoreFormatException or StoreIdentityException)
 {
     Console.Error.WriteLine($"Cannot open storage ({storage.Provider}): {e.Message}");
     return 3;
@@ -99,7 +101,7 @@ await using (store)
     var ring = configuration.GetSection("ActorCluster:Ring");
     Console.WriteLine();
     Console.WriteLine($"ActorCluster {(count > 1 ? $"local development cluster: {count} silos" : "silo")} up; " +
-        $"{ring["Shards"]} shards x {ring["ReplicationFactor"]} replicas; storage {store.Description}");
+        $"{ring["Shards"]} shards x {ring["ReplicationFactor"]} replicas; storage {store.Description}, store {identity.StoreHex}{(identity.IsNew ? " (new)" : string.Empty)}");
     Console.WriteLine($"  gateways:  {string.Join(", ", Enumerable.Range(0, count).Select(i => $"localhost:{settings.GatewayPort + i}"))}");
     if (settings.HttpPort > 0)
     {

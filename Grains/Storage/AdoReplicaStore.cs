@@ -138,6 +138,57 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Reads the store's identity, drawing a new store id if the store has none yet. A store that
+    /// belongs to another cluster is refused (<see cref="StoreIdentityException"/>): a data
+    /// directory mounted into the wrong cluster must not mix its replicas in.
+    /// </summary>
+    public async Task<StoreIdentity> IdentifyAsync(string clusterId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(clusterId);
+        var connection = await _dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.Serializable, cancellationToken).ConfigureAwait(false);
+            await using (transaction.ConfigureAwait(false))
+            {
+                await using (var read = SqlDialect.Command(connection, transaction, "SELECT cluster_id, store_id FROM ac_store_ident"))
+                {
+                    await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        var stored = new StoreIdentity(reader.GetString(0), unchecked((ulong)reader.GetInt64(1)), IsNew: false);
+                        if (stored.ClusterId != clusterId)
+                        {
+                            throw new StoreIdentityException(
+                                $"{Description} is store {stored.StoreHex} of cluster '{stored.ClusterId}', not of cluster '{clusterId}'. Give this silo its own data directory.");
+                        }
+
+                        return stored;
+                    }
+                }
+
+                ulong storeId;
+                do
+                {
+                    storeId = (ulong)Random.Shared.NextInt64(long.MinValue, long.MaxValue);
+                }
+                while (storeId == 0);
+
+                await using (var insert = SqlDialect.Command(connection, transaction, "INSERT INTO ac_store_ident (cluster_id, store_id, created_at) VALUES (@cluster, @store, @at)"))
+                {
+                    insert.Add("cluster", clusterId);
+                    insert.Add("store", unchecked((long)storeId));
+                    insert.Add("at", DateTime.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+                    await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                return new StoreIdentity(clusterId, storeId, IsNew: true);
+            }
+        }
+    }
+
     /// <summary>Why the store cannot write any more (a writer stopped), or null while it can.</summary>
     public Exception? Fault { get; private set; }
 

@@ -10,6 +10,11 @@ namespace ActorCluster.Grains.Storage;
 internal static class PostgresSchema
 {
     public const string Replicas = """
+        CREATE TABLE IF NOT EXISTS ac_store_ident (
+            cluster_id TEXT NOT NULL,
+            store_id BIGINT NOT NULL,
+            created_at TEXT NOT NULL
+        );
         CREATE TABLE IF NOT EXISTS ac_replica (
             replica_id varchar(200) NOT NULL PRIMARY KEY,
             epoch bigint NOT NULL,

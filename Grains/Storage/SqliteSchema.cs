@@ -4,6 +4,12 @@ namespace ActorCluster.Grains.Storage;
 internal static class SqliteSchema
 {
     public const string Replicas = """
+        -- Which cluster this store belongs to and its id, assigned when the store is first used.
+        CREATE TABLE IF NOT EXISTS ac_store_ident (
+            cluster_id TEXT NOT NULL,
+            store_id INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        );
         CREATE TABLE IF NOT EXISTS ac_replica (
             replica_id TEXT NOT NULL PRIMARY KEY,
             epoch INTEGER NOT NULL,

@@ -123,6 +123,27 @@ public sealed class SiloProcessTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_data_directory_of_another_cluster_exits_with_3_and_is_left_as_it_was()
+    {
+        var options = await Storage.StorageFixture.FreshAsync(ActorCluster.Grains.Storage.StorageProvider.Sqlite);
+        ulong storeId;
+        await using (var store = await ActorCluster.Grains.Storage.AdoReplicaStore.OpenAsync(options))
+        {
+            storeId = (await store.IdentifyAsync("some-other-cluster")).StoreId;
+        }
+
+        var ports = Programs.FreePorts(2);
+        var (exitCode, _, errors) = await ChildProcess.RunAsync(Programs.SiloDll, Programs.SiloArguments(options.DataDirectory, 1, ports[0], ports[1]), TimeSpan.FromSeconds(60));
+        Assert.Equal(3, exitCode);
+        Assert.Contains("some-other-cluster", errors, StringComparison.Ordinal);
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        await using (var store = await ActorCluster.Grains.Storage.AdoReplicaStore.OpenAsync(options))
+        {
+            Assert.Equal(storeId, (await store.IdentifyAsync("some-other-cluster")).StoreId);
+        }
+    }
+
+    [Fact]
     public async Task A_port_in_use_exits_with_4_and_names_the_problem()
     {
         var dataDirectory = Directory.CreateTempSubdirectory("actorcluster-port-").FullName;

@@ -24,6 +24,51 @@ public sealed class ReplicaStoreTests
         Assert.Empty(state.Entries);
     }
 
+    [Fact]
+    public async Task A_store_keeps_its_identity_across_restarts_refuses_another_cluster_and_an_empty_directory_is_a_new_store()
+    {
+        var options = await StorageFixture.FreshAsync(StorageProvider.Sqlite);
+        StoreIdentity first;
+        await using (var store = await AdoReplicaStore.OpenAsync(options))
+        {
+            first = await store.IdentifyAsync("cluster-a");
+            Assert.True(first.IsNew);
+            Assert.NotEqual(0UL, first.StoreId);
+            Assert.Equal(16, first.StoreHex.Length);
+        }
+
+        await using (var store = await AdoReplicaStore.OpenAsync(options))
+        {
+            var again = await store.IdentifyAsync("cluster-a");
+            Assert.Equal(first with { IsNew = false }, again);
+            var error = await Assert.ThrowsAsync<StoreIdentityException>(() => store.IdentifyAsync("cluster-b"));
+            Assert.Contains("cluster-a", error.Message, StringComparison.Ordinal);
+            // Refusing changed nothing.
+            Assert.Equal(first.StoreId, (await store.IdentifyAsync("cluster-a")).StoreId);
+        }
+
+        // The disk is wiped (and the process restarted: no pooled connection to the old file).
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(options.DataDirectory, recursive: true);
+        await using (var store = await AdoReplicaStore.OpenAsync(options))
+        {
+            var fresh = await store.IdentifyAsync("cluster-a");
+            Assert.True(fresh.IsNew);
+            Assert.NotEqual(first.StoreId, fresh.StoreId);
+        }
+    }
+
+    [Fact]
+    public async Task Two_silos_starting_on_one_new_store_agree_on_its_identity()
+    {
+        var options = await StorageFixture.FreshAsync(StorageProvider.Sqlite);
+        await using var a = await AdoReplicaStore.OpenAsync(options);
+        await using var b = await AdoReplicaStore.OpenAsync(options);
+        var identities = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => (i % 2 == 0 ? a : b).IdentifyAsync("cluster")));
+        Assert.Single(identities.Select(i => i.StoreId).Distinct());
+        Assert.Single(identities, i => i.IsNew);
+    }
+
     [Theory]
     [MemberData(nameof(Providers))]
     public async Task Hard_state_entries_and_snapshot_survive_reopening_the_store(StorageProvider provider)
