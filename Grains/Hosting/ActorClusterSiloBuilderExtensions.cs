@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using Orleans.Runtime.MembershipService.SiloMetadata;
 
 namespace Orleans.Hosting;
 
@@ -19,7 +20,12 @@ public static class ActorClusterSiloBuilderExtensions
     /// (sections <c>ActorCluster:Ring</c>, <c>:Raft</c>, <c>:Shard</c>, <c>:KeyValue</c>, <c>:Storage</c>). Pass a
     /// <paramref name="store"/> to share one replica store between silos of one process.
     /// </summary>
-    public static ISiloBuilder AddActorCluster(this ISiloBuilder silo, IConfiguration configuration, IReplicaStore? store = null)
+    /// <remarks>
+    /// With <paramref name="identity"/>, the silo publishes its store id in Orleans silo metadata, so
+    /// that grains placed by <see cref="StorePlacement"/> (keys naming a store) activate on it and on
+    /// no other silo.
+    /// </remarks>
+    public static ISiloBuilder AddActorCluster(this ISiloBuilder silo, IConfiguration configuration, IReplicaStore? store = null, StoreIdentity? identity = null)
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
@@ -44,6 +50,13 @@ public static class ActorClusterSiloBuilderExtensions
         else
         {
             services.AddSingleton<IReplicaStore>(_ => AdoReplicaStore.OpenAsync(storage).GetAwaiter().GetResult());
+        }
+
+        services.AddSingleton(new LocalStore(identity));
+        silo.AddPlacementDirector<StorePlacement, StorePlacementDirector>();
+        if (identity is not null)
+        {
+            silo.UseSiloMetadata(new Dictionary<string, string> { [StoreKey.MetadataKey] = identity.StoreHex });
         }
 
         // One director instance: Orleans places with it, and replicas ask it where they belong.
