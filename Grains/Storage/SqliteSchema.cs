@@ -10,6 +10,15 @@ internal static class SqliteSchema
             store_id INTEGER NOT NULL,
             created_at TEXT NOT NULL
         );
+        -- Which replicas this store holds (created by a founder bootstrap or for a new learner),
+        -- and which it held once (tombstones: their ids are never used again). A replica that has
+        -- stored anything is "initialized": finding its state empty later means it was lost.
+        CREATE TABLE IF NOT EXISTS ac_replica_registry (
+            replica_id TEXT NOT NULL PRIMARY KEY,
+            status INTEGER NOT NULL,
+            initialized INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        );
         CREATE TABLE IF NOT EXISTS ac_replica (
             replica_id TEXT NOT NULL PRIMARY KEY,
             epoch INTEGER NOT NULL,
