@@ -25,9 +25,10 @@ internal abstract class SqlDialect
 
     /// <summary>
     /// The replica data's format version. Version 2: commands with leader-stamped time, quota and
-    /// session limits, sessions opened by a command, snapshots in chunks.
+    /// session limits, sessions opened by a command, snapshots in chunks. Version 3: configurations
+    /// name each member's store and the next replica id.
     /// </summary>
-    public const int StoreFormat = 2;
+    public const int StoreFormat = 3;
 
     /// <summary>
     /// Refuses a database that holds replica data in an earlier format: the commands and snapshots
@@ -43,7 +44,7 @@ internal abstract class SqlDialect
             var format = stored is null or DBNull ? 0 : Convert.ToInt32(stored, System.Globalization.CultureInfo.InvariantCulture);
             if (format != StoreFormat)
             {
-                throw new StoreFormatException($"{Description} holds replica data in format {format}; this version reads format {StoreFormat} only.");
+                throw new StoreFormatException($"{Description} holds replica data in format {format}; this version reads format {StoreFormat} only. Start from an empty data directory or database.");
             }
 
             return;

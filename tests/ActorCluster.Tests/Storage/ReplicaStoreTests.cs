@@ -389,6 +389,18 @@ public sealed class ReplicaStoreTests
         Assert.Contains("earlier version", error.Message, StringComparison.Ordinal);
         Assert.Equal(1, await CountAsync(options, "SELECT COUNT(*) FROM ac_replica"));
 
+        // A store of the previous format (configurations without stores) is refused too.
+        var previous = await StorageFixture.FreshAsync(provider);
+        if (provider == StorageProvider.Sqlite)
+        {
+            Directory.CreateDirectory(previous.DataDirectory);
+        }
+
+        await CountAsync(previous, "CREATE TABLE ac_store_format (format INTEGER NOT NULL)");
+        await CountAsync(previous, $"INSERT INTO ac_store_format (format) VALUES ({SqlDialect.StoreFormat - 1})");
+        var older = await Assert.ThrowsAsync<StoreFormatException>(() => AdoReplicaStore.OpenAsync(previous));
+        Assert.Contains($"format {SqlDialect.StoreFormat - 1}", older.Message, StringComparison.Ordinal);
+
         // An empty database is taken, marked, and opened again.
         var fresh = await StorageFixture.FreshAsync(provider);
         await (await AdoReplicaStore.OpenAsync(fresh)).DisposeAsync();
