@@ -30,8 +30,19 @@ public interface IRingGrain : IGrainWithStringKey
     /// <summary>The ring every client and silo must route by.</summary>
     Task<RingDescriptor> GetRing();
 
-    /// <summary>Activates every replica so that each shard elects a leader before traffic arrives.</summary>
-    Task WakeReplicas();
+    /// <summary>
+    /// Registers a store (a silo's data directory) with the cluster. Once the cluster has as many
+    /// stores as the replication factor, the founders of every shard are placed over the stores
+    /// registered then, once and for good; stores that come later get replicas by rebalancing.
+    /// Returns the founders (null until decided).
+    /// </summary>
+    Task<RingFounders?> RegisterStore(ulong store, string siloName);
+
+    /// <summary>Where every shard's founders were placed (null until decided).</summary>
+    Task<RingFounders?> GetFounders();
+
+    /// <summary>The stores the cluster has registered, with the silo name each registered under.</summary>
+    Task<IReadOnlyDictionary<ulong, string>> GetStores();
 
     /// <summary>Silos, shards, leaders, terms and commit indexes.</summary>
     Task<ClusterStatus> GetStatus();

@@ -15,11 +15,11 @@ public sealed record RingDescriptor(
 [GenerateSerializer, Immutable, Alias("ac.ReplicaStatus")]
 public sealed record ReplicaStatus(
     [property: Id(0)] int Shard,
-    [property: Id(1)] int Slot,
+    [property: Id(1)] ulong Replica,
     [property: Id(2)] string Silo,
     [property: Id(3)] string Role,
     [property: Id(4)] ulong Term,
-    [property: Id(5)] int LeaderSlot,
+    [property: Id(5)] ulong Leader,
     [property: Id(6)] ulong CommitIndex,
     [property: Id(7)] ulong AppliedIndex,
     [property: Id(8)] ulong LastIndex,
@@ -29,13 +29,14 @@ public sealed record ReplicaStatus(
     [property: Id(12)] long LogBytes = 0,
     [property: Id(13)] long DataBytes = 0,
     [property: Id(14)] int Sessions = 0,
-    [property: Id(15)] long SnapshotBytes = 0);
+    [property: Id(15)] long SnapshotBytes = 0,
+    [property: Id(16)] string Store = "");
 
 /// <summary>A shard and the replicas that answered (an unreachable replica is absent).</summary>
 [GenerateSerializer, Immutable, Alias("ac.ShardStatus")]
 public sealed record ShardStatus(
     [property: Id(0)] int Shard,
-    [property: Id(1)] int LeaderSlot,
+    [property: Id(1)] ulong Leader,
     [property: Id(2)] IReadOnlyList<ReplicaStatus> Replicas);
 
 /// <summary>The whole cluster as its ring grain sees it.</summary>
@@ -44,3 +45,10 @@ public sealed record ClusterStatus(
     [property: Id(0)] RingDescriptor Ring,
     [property: Id(1)] IReadOnlyList<string> Silos,
     [property: Id(2)] IReadOnlyList<ShardStatus> Shards);
+
+/// <summary>
+/// Where every shard's founding replicas live: replica ids 1..R of shard s are on stores
+/// <c>Stores[s][0..R-1]</c>. Decided once, when the cluster first has R stores.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("ac.RingFounders")]
+public sealed record RingFounders([property: Id(0)] ulong[][] Stores);

@@ -51,22 +51,41 @@ if (Environment.GetEnvironmentVariable("ACTORCLUSTER_CHECK_ARGS") == "1")
     return 0;
 }
 
-AdoReplicaStore store;
-StoreIdentity identity;
+// Each silo keeps its replicas in a data directory of its own (one per silo in a local cluster);
+// the silos share only cluster metadata (the ring's record, and membership on PostgreSQL).
+var count = settings.Mode == SiloMode.Local ? settings.LocalSilos : 1;
+var clusterId = configuration["ActorCluster:ClusterId"] ?? "actorcluster";
+var stores = new List<(AdoReplicaStore Store, StoreIdentity Identity)>();
 try
 {
-    store = await AdoReplicaStore.OpenAsync(storage);
-    identity = await store.IdentifyAsync(configuration["ActorCluster:ClusterId"] ?? "actorcluster");
+    await AdoReplicaStore.PrepareMetadataAsync(storage);
+    for (var i = 0; i < count; i++)
+    {
+        var own = new StorageOptions
+        {
+            Provider = StorageProvider.Sqlite,
+            DataDirectory = settings.Mode == SiloMode.Local ? Path.Combine(storage.DataDirectory, $"silo-{i}") : storage.DataDirectory,
+            MaxWritesPerBatch = storage.MaxWritesPerBatch,
+            MaxBatchBytes = storage.MaxBatchBytes,
+            SnapshotChunkBytes = storage.SnapshotChunkBytes,
+        };
+        var store = await AdoReplicaStore.OpenAsync(own);
+        stores.Add((store, await store.IdentifyAsync(clusterId)));
+    }
 }
 catch (Exception e) when (e is System.Data.Common.DbException or IOException or UnauthorizedAccessException or ArgumentException or StoreFormatException or StoreIdentityException)
 {
-    Console.Error.WriteLine($"Cannot open storage ({storage.Provider}): {e.Message}");
+    Console.Error.WriteLine($"Cannot open storage: {e.Message}");
+    foreach (var (opened, _) in stores)
+    {
+        await opened.DisposeAsync();
+    }
+
     return 3;
 }
 
-await using (store)
+try
 {
-    var count = settings.Mode == SiloMode.Local ? settings.LocalSilos : 1;
     var silos = new List<WebApplication>();
     for (var i = 0; i < count; i++)
     {
@@ -77,7 +96,7 @@ await using (store)
             settings.GatewayPort + i,
             settings.HttpPort == 0 ? 0 : settings.HttpPort + i,
             settings.Mode == SiloMode.Local ? settings.SiloPort : settings.PrimarySiloPort);
-        silos.Add(SiloHost.Build(configuration, settings, storage, endpoints, store));
+        silos.Add(SiloHost.Build(configuration, settings, storage, endpoints, stores[i].Store, stores[i].Identity));
     }
 
     // The first silo of a local cluster is the primary: it must be up before the others join.
@@ -101,7 +120,11 @@ await using (store)
     var ring = configuration.GetSection("ActorCluster:Ring");
     Console.WriteLine();
     Console.WriteLine($"ActorCluster {(count > 1 ? $"local development cluster: {count} silos" : "silo")} up; " +
-        $"{ring["Shards"]} shards x {ring["ReplicationFactor"]} replicas; storage {store.Description}, store {identity.StoreHex}{(identity.IsNew ? " (new)" : string.Empty)}");
+        $"{ring["Shards"]} shards x {ring["ReplicationFactor"]} replicas");
+    for (var i = 0; i < count; i++)
+    {
+        Console.WriteLine($"  store {stores[i].Identity.StoreHex}{(stores[i].Identity.IsNew ? " (new)" : string.Empty)}: {stores[i].Store.Description}");
+    }
     Console.WriteLine($"  gateways:  {string.Join(", ", Enumerable.Range(0, count).Select(i => $"localhost:{settings.GatewayPort + i}"))}");
     if (settings.HttpPort > 0)
     {
@@ -152,6 +175,13 @@ await using (store)
     {
         await silo.StopAsync(TimeSpan.FromSeconds(20));
         await silo.DisposeAsync();
+    }
+}
+finally
+{
+    foreach (var (store, _) in stores)
+    {
+        await store.DisposeAsync();
     }
 }
 

@@ -15,7 +15,7 @@ internal static class SiloHost
     /// <summary>The endpoints a silo listens on.</summary>
     public sealed record Endpoints(string Name, int SiloPort, int GatewayPort, int HttpPort, int PrimarySiloPort);
 
-    public static WebApplication Build(IConfiguration configuration, SiloSettings settings, StorageOptions storage, Endpoints endpoints, IReplicaStore store)
+    public static WebApplication Build(IConfiguration configuration, SiloSettings settings, StorageOptions storage, Endpoints endpoints, IReplicaStore store, StoreIdentity identity)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         // A copy, not a chain: settings written into one silo's configuration must not leak into another's.
@@ -64,7 +64,7 @@ internal static class SiloHost
                 }
             }
 
-            silo.AddActorCluster(configuration, store);
+            silo.AddActorCluster(configuration, store, identity, storage);
             silo.AddActivityPropagation();
             if (settings.Dashboard)
             {

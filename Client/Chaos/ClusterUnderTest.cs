@@ -78,6 +78,9 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         return silo;
     }
 
+    /// <summary>The data directory of <paramref name="silo"/> (its store), under the run's output directory.</summary>
+    public string DataDirectoryOf(SiloProcess silo) => Path.Combine(_options.OutputDirectory, "data", $"silo-{silo.Index}");
+
     public void Start(SiloProcess silo)
     {
         var info = new ProcessStartInfo("dotnet")
@@ -92,6 +95,8 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         {
             ("--mode", "Single"), ("--clustering", "PostgreSql"), ("--storage", "PostgreSql"),
             ("--connection-string", _options.PostgresConnectionString), ("--cluster-id", ClusterId),
+            // Each silo keeps its replicas on a disk of its own; PostgreSQL holds only membership and the ring.
+            ("--data-dir", DataDirectoryOf(silo)),
             ("--name", $"chaos-{silo.Index}"), ("--address", "127.0.0.1"),
             ("--silo-port", silo.SiloPort.ToString(CultureInfo.InvariantCulture)),
             ("--gateway-port", silo.GatewayPort.ToString(CultureInfo.InvariantCulture)),
@@ -113,6 +118,9 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
             info.Environment["Orleans__ClusterMembership__DeathVoteExpirationTimeout"] = "00:00:30";
             info.Environment["ACTORCLUSTER_SHARD__OPERATIONTIMEOUTMILLISECONDS"] = "3000";
             info.Environment["ACTORCLUSTER_SHARD__ATTEMPTTIMEOUTMILLISECONDS"] = "1000";
+            // Replace a dead silo's replicas after seconds, not a minute, so a short run sees it.
+            info.Environment["ACTORCLUSTER_RING__DEADSTOREGRACESECONDS"] = "10";
+            info.Environment["ACTORCLUSTER_RING__REBALANCESETTLESECONDS"] = "3";
         }
 
         info.Environment["Logging__LogLevel__Default"] = "Warning";
@@ -139,7 +147,7 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
             try
             {
                 var status = await client.Cluster.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetStatus().WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
-                if (status.Shards.All(s => s.LeaderSlot != 0))
+                if (status.Shards.All(s => s.Leader != 0))
                 {
                     return true;
                 }

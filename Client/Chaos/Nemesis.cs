@@ -343,7 +343,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
             {
                 var state = await client.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetStatus().WaitAsync(TimeSpan.FromSeconds(2));
                 var byLeaders = state.Shards
-                    .Select(s => s.Replicas.FirstOrDefault(r => r.Slot == s.LeaderSlot)?.Silo)
+                    .Select(s => s.Replicas.FirstOrDefault(r => r.Replica == s.Leader)?.Silo)
                     .Where(silo => silo is not null)
                     .GroupBy(silo => silo!)
                     .OrderByDescending(g => g.Count())

@@ -206,15 +206,15 @@ internal static class Commands
         Console.WriteLine($"ring: {status.Ring.Shards} shards x {status.Ring.ReplicationFactor} replicas (epoch {status.Ring.Epoch})");
         Console.WriteLine($"silos ({status.Silos.Count}): {string.Join(", ", status.Silos)}");
         Console.WriteLine();
-        Console.WriteLine($"{"shard",5}  {"leader",6}  {"term",5}  {"commit",8}  replicas (slot: role applied @silo)");
+        Console.WriteLine($"{"shard",5}  {"leader",6}  {"term",5}  {"commit",8}  replicas (id: role applied @silo/store)");
         foreach (var shard in status.Shards)
         {
-            var leader = shard.Replicas.FirstOrDefault(r => r.Slot == shard.LeaderSlot);
-            var replicas = string.Join("  ", shard.Replicas.OrderBy(r => r.Slot).Select(r => $"{r.Slot}: {r.Role} {r.AppliedIndex} @{r.Silo}"));
-            Console.WriteLine($"{shard.Shard,5}  {(shard.LeaderSlot == 0 ? "-" : shard.LeaderSlot.ToString(CultureInfo.InvariantCulture)),6}  {leader?.Term ?? 0,5}  {leader?.CommitIndex ?? 0,8}  {replicas}");
+            var leader = shard.Replicas.FirstOrDefault(r => r.Replica == shard.Leader);
+            var replicas = string.Join("  ", shard.Replicas.OrderBy(r => r.Replica).Select(r => $"{r.Replica}: {r.Role} {r.AppliedIndex} @{r.Silo}/{r.Store[..Math.Min(6, r.Store.Length)]}"));
+            Console.WriteLine($"{shard.Shard,5}  {(shard.Leader == 0 ? "-" : shard.Leader.ToString(CultureInfo.InvariantCulture)),6}  {leader?.Term ?? 0,5}  {leader?.CommitIndex ?? 0,8}  {replicas}");
         }
 
-        var leaderless = status.Shards.Count(s => s.LeaderSlot == 0);
+        var leaderless = status.Shards.Count(s => s.Leader == 0);
         return leaderless == 0 ? ExitCodes.Ok : ExitCodes.NotDone;
     }
 

@@ -17,18 +17,19 @@ public static class ActorClusterSiloBuilderExtensions
 {
     /// <summary>
     /// Registers everything an ActorCluster silo needs, configured from <paramref name="configuration"/>
-    /// (sections <c>ActorCluster:Ring</c>, <c>:Raft</c>, <c>:Shard</c>, <c>:KeyValue</c>, <c>:Storage</c>). Pass a
-    /// <paramref name="store"/> to share one replica store between silos of one process.
+    /// (sections <c>ActorCluster:Ring</c>, <c>:Raft</c>, <c>:Shard</c>, <c>:KeyValue</c>, <c>:Storage</c>).
+    /// <paramref name="store"/> is this silo's own replica store and <paramref name="identity"/> its
+    /// identity, which the silo publishes in Orleans silo metadata so that its replicas activate on
+    /// it and nowhere else; <paramref name="metadata"/> is the database the silos share for cluster
+    /// metadata (the ring's record): SQLite in a one-process development cluster, PostgreSQL otherwise.
     /// </summary>
-    /// <remarks>
-    /// With <paramref name="identity"/>, the silo publishes its store id in Orleans silo metadata, so
-    /// that grains placed by <see cref="StorePlacement"/> (keys naming a store) activate on it and on
-    /// no other silo.
-    /// </remarks>
-    public static ISiloBuilder AddActorCluster(this ISiloBuilder silo, IConfiguration configuration, IReplicaStore? store = null, StoreIdentity? identity = null)
+    public static ISiloBuilder AddActorCluster(this ISiloBuilder silo, IConfiguration configuration, IReplicaStore store, StoreIdentity identity, StorageOptions metadata)
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(identity);
+        ArgumentNullException.ThrowIfNull(metadata);
         var storage = Bind<StorageOptions>(configuration, StorageOptions.Section, o => o.Validate());
         var ring = Bind<RingOptions>(configuration, RingOptions.Section, o => o.Validate());
         var raft = Bind<ReplicaOptions>(configuration, ReplicaOptions.Section, o => o.Validate());
@@ -41,34 +42,20 @@ public static class ActorClusterSiloBuilderExtensions
         services.AddSingleton(Options.Create(shard));
         services.AddSingleton(Options.Create(storage));
         services.AddSingleton(Options.Create(keyValue));
-        services.TryAddSingleton<LeaderCache>();
+        services.TryAddSingleton<ShardDirectory>();
         services.TryAddSingleton<RingGate>();
-        if (store is not null)
-        {
-            services.AddSingleton(store);
-        }
-        else
-        {
-            services.AddSingleton<IReplicaStore>(_ => AdoReplicaStore.OpenAsync(storage).GetAwaiter().GetResult());
-        }
-
+        services.AddSingleton(store);
         services.AddSingleton(new LocalStore(identity));
+        services.AddSingleton<StoreDirectory>();
         silo.AddPlacementDirector<StorePlacement, StorePlacementDirector>();
-        if (identity is not null)
-        {
-            silo.UseSiloMetadata(new Dictionary<string, string> { [StoreKey.MetadataKey] = identity.StoreHex });
-        }
-
-        // One director instance: Orleans places with it, and replicas ask it where they belong.
-        services.TryAddSingleton<ConsistentHashPlacementDirector>();
-        silo.AddPlacementDirector<ConsistentHashPlacement>(sp => sp.GetRequiredService<ConsistentHashPlacementDirector>());
+        silo.UseSiloMetadata(new Dictionary<string, string> { [StoreKey.MetadataKey] = identity.StoreHex });
         silo.AddAdoNetGrainStorage(RingGrain.StorageName, options =>
         {
             // Orleans maps the invariant "System.Data.SQLite" to Microsoft.Data.Sqlite.
-            options.Invariant = storage.Provider == StorageProvider.Sqlite ? "System.Data.SQLite" : "Npgsql";
-            options.ConnectionString = storage.Provider == StorageProvider.Sqlite
-                ? $"Data Source={Path.GetFullPath(storage.SqlitePath)}"
-                : storage.ConnectionString;
+            options.Invariant = metadata.Provider == StorageProvider.Sqlite ? "System.Data.SQLite" : "Npgsql";
+            options.ConnectionString = metadata.Provider == StorageProvider.Sqlite
+                ? $"Data Source={Path.GetFullPath(metadata.MetadataPath)}"
+                : metadata.ConnectionString;
         });
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RingStartup>();
         services.AddSingleton<LocalReplicas>();

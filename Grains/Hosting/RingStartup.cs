@@ -1,6 +1,9 @@
 using ActorCluster.Grains.Hosting;
 using ActorCluster.Grains.Interfaces;
+using ActorCluster.Grains.Placement;
+using ActorCluster.Grains.Raft;
 using ActorCluster.Grains.Replicas;
+using ActorCluster.Grains.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -8,15 +11,24 @@ namespace Orleans.Hosting;
 
 /// <summary>
 /// When the silo becomes active: checks that the configured ring shape is the one the cluster was
-/// created with, opens the <see cref="RingGate"/> (until then no replica of this silo loads), and
-/// wakes every replica so that shards elect leaders before clients arrive.
+/// created with and opens the <see cref="RingGate"/> (until then no replica of this silo loads);
+/// then registers its store with the cluster, creates the founding replicas placed on it (once,
+/// when the cluster first has enough stores), and activates every replica its store holds, so that
+/// shards elect leaders before clients arrive.
 /// </summary>
 /// <remarks>
 /// A mismatch stops the silo, and so does a ring that cannot be read within
 /// <see cref="RingOptions.StartupCheckSeconds"/>: a silo that cannot tell whether its ring is the
 /// cluster's must not host replicas. Either way the start fails with a <see cref="RingMismatchException"/>.
 /// </remarks>
-internal sealed partial class RingStartup(IGrainFactory grains, IOptions<RingOptions> ring, RingGate gate, ILogger<RingStartup> logger) : ILifecycleParticipant<ISiloLifecycle>
+internal sealed partial class RingStartup(
+    IGrainFactory grains,
+    IOptions<RingOptions> ring,
+    RingGate gate,
+    IReplicaStore store,
+    LocalStore localStore,
+    ILocalSiloDetails localSilo,
+    ILogger<RingStartup> logger) : ILifecycleParticipant<ISiloLifecycle>
 {
     private static readonly TimeSpan AttemptTimeout = TimeSpan.FromSeconds(10);
 
@@ -60,18 +72,61 @@ internal sealed partial class RingStartup(IGrainFactory grains, IOptions<RingOpt
 
         gate.Open(recorded);
 
-        // Waking is best effort and need not hold up the start: a replica activates on first use anyway.
-        _ = Task.Run(async () =>
+        if (localStore.Identity is { } identity)
+        {
+            // Not holding up the start: founders wait for enough stores, which may be still starting.
+            _ = Task.Run(() => HostReplicasAsync(ringGrain, recorded, identity.StoreId), CancellationToken.None);
+        }
+    }
+
+    private async Task HostReplicasAsync(IRingGrain ringGrain, RingDescriptor recorded, ulong storeId)
+    {
+        RingFounders? founders = null;
+        while (founders is null && !gate.Verified.IsFaulted)
         {
             try
             {
-                await ringGrain.WakeReplicas().WaitAsync(TimeSpan.FromSeconds(60), CancellationToken.None);
+                founders = await ringGrain.RegisterStore(storeId, localSilo.Name).WaitAsync(AttemptTimeout);
             }
             catch (Exception e) when (e is TimeoutException or OrleansException)
             {
-                LogWakeFailed(e);
+                LogRingUnreachable(e.Message);
             }
-        }, CancellationToken.None);
+
+            if (founders is null)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1));
+            }
+        }
+
+        try
+        {
+            var created = 0;
+            for (var shard = 0; founders is not null && shard < recorded.Shards; shard++)
+            {
+                var stores = founders.Stores[shard];
+                var config = new ClusterConfig(
+                    Enumerable.Range(1, stores.Length).Select(i => (ulong)i),
+                    [],
+                    Enumerable.Range(1, stores.Length).ToDictionary(i => (ulong)i, i => stores[i - 1]));
+                for (var slot = 0; slot < stores.Length; slot++)
+                {
+                    // Idempotent: a founder created before (or removed since) is left as it is.
+                    if (stores[slot] == storeId && await store.CreateReplicaAsync(ReplicaId.Format(shard, (ulong)slot + 1, storeId), config))
+                    {
+                        created++;
+                    }
+                }
+            }
+
+            var held = await store.ListReplicasAsync();
+            LogHosting(storeId, created, held.Count);
+            await Task.WhenAll(held.Select(key => grains.GetGrain<IRaftReplicaGrain>(key).Wake().WaitAsync(TimeSpan.FromSeconds(60))));
+        }
+        catch (Exception e) when (e is TimeoutException or OrleansException or System.Data.Common.DbException or ReplicaStoreUnavailableException)
+        {
+            LogWakeFailed(e);
+        }
     }
 
     private Task OnStopAsync(CancellationToken cancellationToken)
@@ -93,6 +148,9 @@ internal sealed partial class RingStartup(IGrainFactory grains, IOptions<RingOpt
     [LoggerMessage(Level = LogLevel.Critical, Message = "Refusing to start: {Reason}")]
     private partial void LogRefused(string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not wake every replica at start-up; they will activate on first use")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Store {Store:x16}: created {Created} founding replicas; activating the {Held} replicas it holds")]
+    private partial void LogHosting(ulong store, int created, int held);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not activate every local replica at start-up; they will activate on first use")]
     private partial void LogWakeFailed(Exception error);
 }

@@ -107,6 +107,9 @@ public sealed partial class RaftNode
     /// <summary>The configuration in force (the newest in the log, committed or not).</summary>
     public ClusterConfig Config => _log.Config;
 
+    /// <summary>The log index of the configuration in effect (the newest configuration entry, or the snapshot's).</summary>
+    public ulong ConfigIndex => _log.ConfigIndex;
+
     /// <summary>The highest committed index this node knows.</summary>
     public ulong CommitIndex => _log.Committed;
 

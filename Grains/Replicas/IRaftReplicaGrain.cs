@@ -5,12 +5,21 @@ using ActorCluster.Grains.Interfaces.Kv;
 namespace ActorCluster.Grains.Replicas;
 
 /// <summary>
-/// One replica of a shard's Raft group (key: <c>{shard}/{slot}</c>, slot 1..R, which is also its
-/// Raft node id). Raft traffic between replicas is one-way: a replica never awaits a peer inside
+/// One replica of a shard's Raft group (key: <c>{shard}/{replica id}@{store}</c>, see
+/// <see cref="ReplicaId"/>). The replica id is its Raft node id, unique within the shard for all
+/// time; the store is the silo's disk that holds it, and the replica activates on that store's silo
+/// and nowhere else. Raft traffic between replicas is one-way: a replica never awaits a peer inside
 /// a turn, so two replicas can never wait on each other.
 /// </summary>
 public interface IRaftReplicaGrain : IGrainWithStringKey
 {
+    /// <summary>
+    /// Creates this replica on its store as an empty learner, before the leader adds it to the
+    /// group (a replica never creates itself: finding no state, it stays silent). True when the
+    /// replica now exists (created now or before); false when its id was removed here before.
+    /// </summary>
+    Task<bool> Create();
+
     /// <summary>Raft messages from one peer, batched.</summary>
     [OneWay]
     Task Deliver(RaftEnvelope envelope);
@@ -34,8 +43,8 @@ public interface IRaftReplicaGrain : IGrainWithStringKey
     /// <summary>Does nothing but make sure the replica is active.</summary>
     Task Wake();
 
-    /// <summary>Asks this replica, if it leads, to hand leadership to <paramref name="slot"/>.</summary>
-    Task<bool> TransferLeadership(int slot);
+    /// <summary>Asks this replica, if it leads, to hand leadership to replica <paramref name="replica"/>.</summary>
+    Task<bool> TransferLeadership(ulong replica);
 
     /// <summary>
     /// The silo is stopping: with <paramref name="handOver"/> a leader first hands leadership to
@@ -95,24 +104,45 @@ public enum ReplicaOutcome : byte
     /// <summary>Done: see the response.</summary>
     Done = 0,
 
-    /// <summary>Not the leader; <see cref="ReplicaReply.LeaderSlot"/> names the leader if known (0 if not).</summary>
+    /// <summary>Not the leader; <see cref="ReplicaReply.Leader"/> names the leader if known (0 if not).</summary>
     NotLeader = 1,
 
     /// <summary>Leadership changed or the leader is busy while the operation was in flight; retry it (writes are deduplicated).</summary>
     Retry = 2,
 }
 
-/// <summary>A replica's answer to a client operation.</summary>
+/// <summary>
+/// A replica's answer to a client operation. Redirects and retries carry the replica's view of
+/// its group (<see cref="Members"/>), so a router learns new replicas and the leader from answers.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("ac.ReplicaReply")]
 public sealed record ReplicaReply(
     [property: Id(0)] ReplicaOutcome Outcome,
-    [property: Id(1)] int LeaderSlot,
+    [property: Id(1)] ulong Leader,
     [property: Id(2)] KvResponse? Response,
-    [property: Id(3)] string? Reason = null)
+    [property: Id(3)] string? Reason = null,
+    [property: Id(4)] ShardMembers? Members = null)
 {
     public static ReplicaReply Done(KvResponse response) => new(ReplicaOutcome.Done, 0, response);
 
-    public static ReplicaReply NotLeader(int leaderSlot) => new(ReplicaOutcome.NotLeader, leaderSlot, null);
+    public static ReplicaReply NotLeader(ulong leader, ShardMembers? members = null) => new(ReplicaOutcome.NotLeader, leader, null, null, members);
 
-    public static ReplicaReply Retry(string reason) => new(ReplicaOutcome.Retry, 0, null, reason);
+    public static ReplicaReply Retry(string reason, ShardMembers? members = null) => new(ReplicaOutcome.Retry, 0, null, reason, members);
+}
+
+/// <summary>A shard's members as one replica knows them: the configuration's log index, and each member's id, store and role.</summary>
+[GenerateSerializer, Immutable, Alias("ac.ShardMembers")]
+public sealed record ShardMembers(
+    [property: Id(0)] ulong ConfigIndex,
+    [property: Id(1)] ulong[] Ids,
+    [property: Id(2)] ulong[] Stores,
+    [property: Id(3)] bool[] Voters)
+{
+    /// <summary>The members of <paramref name="config"/>, as of log index <paramref name="configIndex"/>.</summary>
+    public static ShardMembers Of(Raft.ClusterConfig config, ulong configIndex)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var ids = config.Members.ToArray();
+        return new ShardMembers(configIndex, ids, [.. ids.Select(config.StoreOf)], [.. ids.Select(config.IsVoter)]);
+    }
 }

@@ -7,7 +7,7 @@ public sealed partial class RaftReplicaGrain
     [LoggerMessage(Level = LogLevel.Debug, Message = "Replica {Replica} activated (epoch {Epoch}): term {Term}, commit {Commit}, snapshot {SnapshotIndex}, {Entries} stored entries")]
     private partial void LogActivated(string replica, long epoch, ulong term, ulong commit, ulong snapshotIndex, int entries);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Replica} is {Role} in term {Term} (leader slot {Leader})")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Replica} is {Role} in term {Term} (leader {Leader})")]
     private partial void LogRole(string replica, Raft.RaftRole role, ulong term, ulong leader);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {Replica} stopped: {Reason}")]
@@ -22,12 +22,21 @@ public sealed partial class RaftReplicaGrain
     [LoggerMessage(Level = LogLevel.Debug, Message = "Replica {Replica} took a snapshot at {Index} ({Bytes} bytes)")]
     private partial void LogSnapshot(string replica, ulong index, int bytes);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Replica} sent its snapshot at {Index} ({Bytes} bytes in {Chunks} chunks) to slot {Slot}")]
-    private partial void LogSnapshotSent(string replica, int slot, ulong index, long bytes, int chunks);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Replica} sent its snapshot at {Index} ({Bytes} bytes in {Chunks} chunks) to replica {Slot}")]
+    private partial void LogSnapshotSent(string replica, ulong slot, ulong index, long bytes, int chunks);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Replica} could not send snapshot chunk {Chunk} to slot {Slot}: {Reason}; the transfer starts again later")]
-    private partial void LogSnapshotChunkFailed(string replica, int slot, int chunk, string reason);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Replica} could not send snapshot chunk {Chunk} to replica {Slot}: {Reason}; the transfer starts again later")]
+    private partial void LogSnapshotChunkFailed(string replica, ulong slot, int chunk, string reason);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Replica} moves from {From} to {To}, where the placement puts it")]
-    private partial void LogMigrating(string replica, SiloAddress from, SiloAddress to);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {Replica} has no state, though it stored some before: its data was lost. It will not vote or acknowledge; the shard's leader replaces it")]
+    private partial void LogLost(string replica);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Replica} was removed from its group: its state is deleted and its id tombstoned")]
+    private partial void LogTombstoned(string replica);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Leader {Replica}: {Kind} replica {Target} on store {Store:x16} ({Reason})")]
+    private partial void LogPlan(string replica, Ring.PlanKind kind, ulong target, ulong store, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Leader {Replica} could not reconcile its replicas: {Reason}")]
+    private partial void LogReconcileFailed(string replica, string reason);
 }

@@ -1,127 +1,195 @@
 using ActorCluster.Grains.Raft;
-using Orleans.Runtime.Placement;
+using ActorCluster.Grains.Ring;
 
 namespace ActorCluster.Grains.Replicas;
 
 /// <summary>
-/// Placement reconciliation. Orleans places a grain only when it activates, so after silos join
-/// or leave a replica may sit where the consistent-hash placement no longer puts it. Every few
-/// seconds each replica compares its silo with its target; a misplaced leader first hands
-/// leadership to a follower, a misplaced follower migrates (with a placement hint). Slots take
-/// turns, so a shard moves one replica at a time and keeps its quorum.
+/// Replica reconciliation, run by each shard's leader every couple of seconds: it compares its
+/// configuration with the consistent-hash placement over the live stores and takes one membership
+/// step (see <see cref="ReplicaPlanner"/>) — replace a replica whose store has been missing past the
+/// grace period or whose state is lost, move one toward its place once the live stores have
+/// settled, promote a caught-up learner, balance leaders. A new replica is created on its store
+/// first (with the configuration's next id) and added as a learner; Raft catches it up. A replica
+/// that finds its own removal committed tombstones itself.
 /// </summary>
 public sealed partial class RaftReplicaGrain
 {
-    private static readonly TimeSpan PlacementCheckPeriod = TimeSpan.FromSeconds(2);
-    private DateTime _nextPlacementCheck = DateTime.UtcNow + PlacementCheckPeriod;
+    private static readonly TimeSpan ReconcilePeriod = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan TombstoneDelay = TimeSpan.FromSeconds(2);
+    private DateTime _nextReconcile = DateTime.UtcNow + ReconcilePeriod + TimeSpan.FromMilliseconds(Random.Shared.Next(2000));
+    private DateTime? _removedAt;
+    private bool _reconciling;
 
-    private void MaybeReconcilePlacement()
+    private void MaybeReconcile()
     {
         var now = DateTime.UtcNow;
-        if (now < _nextPlacementCheck || _raft is null || localReplicas.Stopping)
+        if (_raft is not { } raft || localReplicas.Stopping || now < _nextReconcile)
         {
             return;
         }
 
-        _nextPlacementCheck = now + PlacementCheckPeriod;
-        var turn = (int)(now.Ticks / PlacementCheckPeriod.Ticks % _replicationFactor) + 1;
-        if (turn != _slot)
+        _nextReconcile = now + ReconcilePeriod;
+        if (raft.CommitIndex + 1 >= raft.FirstIndex && raft.ConfigAt(raft.CommitIndex).IsRemoved(_id))
         {
-            return;
-        }
-
-        var active = membership.CurrentSnapshot.Members.Values
-            .Where(m => m.Status == SiloStatus.Active)
-            .Select(m => m.SiloAddress)
-            .ToArray();
-        if (active.Length == 0)
-        {
-            return;
-        }
-
-        var target = placement.TargetOf(_shard, _slot, active);
-        if (target.Equals(localSilo.SiloAddress))
-        {
-            if (_raft.Role == RaftRole.Leader)
+            // Removed for good (the removal is committed). A removed leader first hands over (the
+            // core does that on commit); then the replica deletes its state and leaves a tombstone.
+            _removedAt ??= now;
+            if (now - _removedAt >= TombstoneDelay && raft.Role != RaftRole.Leader)
             {
-                MaybeHandLeadershipToPreferredSlotAsync(active).Ignore();
+                TombstoneAsync().Ignore();
             }
 
             return;
         }
 
-        if (_raft.Role == RaftRole.Leader)
+        if (raft.Role == RaftRole.Leader && !_reconciling)
         {
-            HandLeadershipToWellPlacedFollowerAsync(active).Ignore();
-            return;
+            _reconciling = true;
+            ReconcileAsync().Ignore();
         }
-
-        // Only a follower of a healthy group moves: the others keep the quorum meanwhile.
-        if (_raft.Leader == RaftNode.None || _raft.CommitIndex > _raft.AppliedIndex)
-        {
-            return;
-        }
-
-        LogMigrating(_key, localSilo.SiloAddress, target);
-        RequestContext.Set(IPlacementDirector.PlacementHintKey, target);
-        this.MigrateOnIdle();
     }
 
-    /// <summary>
-    /// Balances leaders over silos: the placement names one slot per shard as its preferred leader
-    /// (balanced over the silos), and a well-placed leader in another slot hands leadership to it
-    /// once that replica is up to date, responsive and itself where the placement puts it. A
-    /// misplaced preferred replica is skipped: it would hand leadership straight back before
-    /// moving, and while it led it would never move (only followers migrate).
-    /// </summary>
-    private async Task MaybeHandLeadershipToPreferredSlotAsync(SiloAddress[] active)
+    private async Task TombstoneAsync()
     {
-        var preferred = placement.PreferredLeaderSlot(_shard, active);
-        if (_raft is not { Role: RaftRole.Leader } raft || preferred == _slot
-            || !raft.GetStatus().Progress.TryGetValue((ulong)preferred, out var progress)
-            || progress.IsLearner || !progress.RecentActive || progress.Match != raft.LastIndex)
+        if (_claim is not { } claim || _stoppedReason is not null)
         {
             return;
         }
 
-        await TryHandLeadershipToWellPlacedAsync(preferred, active, "balance");
+        LogTombstoned(_key);
+        Stop(Removed);
+        await store.TombstoneAsync(claim);
     }
 
-    /// <summary>
-    /// Moves leadership away before this leader moves, but only to an up-to-date follower that
-    /// already sits where it belongs: handing it to another misplaced replica would only make that
-    /// one the next leader to move, and leadership would circle without anyone moving.
-    /// </summary>
-    private async Task HandLeadershipToWellPlacedFollowerAsync(SiloAddress[] active)
+    private async Task ReconcileAsync()
     {
-        var candidates = _raft!.GetStatus().Progress
-            .Where(p => !p.Value.IsLearner && p.Value.Match == _raft.LastIndex)
-            .Select(p => (int)p.Key)
-            .ToList();
-        foreach (var slot in candidates)
+        try
         {
-            if (await TryHandLeadershipToWellPlacedAsync(slot, active, "placement"))
+            var step = await PlanAsync();
+            if (step.Kind != PlanKind.None)
             {
-                return;
+                await TakeAsync(step);
             }
         }
+        catch (Exception e) when (e is TimeoutException or OrleansException or InvalidOperationException)
+        {
+            LogReconcileFailed(_key, e.Message);
+        }
+        finally
+        {
+            _reconciling = false;
+        }
     }
 
-    /// <summary>Transfers leadership to <paramref name="slot"/> if this replica still leads and that replica sits where the placement puts it.</summary>
-    private async Task<bool> TryHandLeadershipToWellPlacedAsync(int slot, SiloAddress[] active, string reason)
+    private async Task<PlanStep> PlanAsync()
     {
-        var where = await GrainFactory.GetGrain<IManagementGrain>(0).GetActivationAddress(PeerOf(slot));
-        if (where is null || !where.Equals(placement.TargetOf(_shard, slot, active)) || !IsLeader)
+        var raft = Raft;
+        var config = raft.Config;
+        if (raft.ConfigIndex > raft.CommitIndex)
         {
-            return false;
+            // One change at a time.
+            return PlanStep.None;
         }
 
-        if (_raft!.TransferLeadership((ulong)slot) == ProposeStatus.Accepted)
+        var (live, stableFor) = stores.Live();
+        var grace = ringOptions.Value.DeadStoreGrace;
+        var dead = new HashSet<ulong>();
+        var unsettled = false;
+        foreach (var member in config.Members)
         {
-            ReplicaMetrics.LeadershipTransfers.Add(1, new KeyValuePair<string, object?>("reason", reason));
+            var memberStore = config.StoreOf(member);
+            var missing = stores.MissingFor(memberStore);
+            if (missing >= grace)
+            {
+                dead.Add(memberStore);
+            }
+            else if (missing > TimeSpan.Zero)
+            {
+                unsettled = true;
+            }
         }
 
-        SchedulePump();
-        return true;
+        var progress = raft.GetStatus().Progress;
+        var caughtUp = new HashSet<ulong> { _id };
+        var lost = new HashSet<ulong>();
+        foreach (var (member, pr) in progress)
+        {
+            if (member == _id)
+            {
+                continue;
+            }
+
+            if (pr.RecentActive && pr.Match >= raft.CommitIndex)
+            {
+                caughtUp.Add(member);
+            }
+            else if (live.Contains(config.StoreOf(member)) && PeerOf(member) is { } peer)
+            {
+                // Silent on a live store: ask it why (a replica that lost its state says so).
+                var status = await peer.GetStatus().WaitAsync(TimeSpan.FromSeconds(1));
+                if (status.Role is "Lost" or "Missing" or "Removed")
+                {
+                    lost.Add(member);
+                }
+            }
+        }
+
+        // Moves toward the placement wait until the live stores have settled; replacing the gone does not.
+        var settled = !unsettled && stableFor >= ringOptions.Value.RebalanceSettle;
+        var placement = stores.PlacementOver(live, _shardCount, _replicationFactor);
+        var targets = settled ? placement.ReplicasOf(_shard) : config.Voters.Select(config.StoreOf).ToList();
+        var preferred = settled ? targets[placement.LeaderSlotOf(_shard)] : config.StoreOf(_id);
+        if (!IsLeader)
+        {
+            return PlanStep.None;
+        }
+
+        return ReplicaPlanner.Next(new PlanInput(Raft.Config, _id, caughtUp, live, dead, lost, targets, preferred, _replicationFactor));
+    }
+
+    private async Task TakeAsync(PlanStep step)
+    {
+        if (!IsLeader)
+        {
+            return;
+        }
+
+        LogPlan(_key, step.Kind, step.Replica, step.Store, step.Reason);
+        switch (step.Kind)
+        {
+            case PlanKind.AddLearner:
+                // Created on its store first: a replica never creates itself.
+                var created = await GrainFactory.GetGrain<IRaftReplicaGrain>(ReplicaId.Format(_shard, step.Replica, step.Store)).Create().WaitAsync(TimeSpan.FromSeconds(10));
+                if (created && IsLeader && Raft.Config.NextId == step.Replica)
+                {
+                    Propose(new ConfChange(ConfChangeType.AddLearner, step.Replica, step.Store), "add");
+                }
+
+                break;
+            case PlanKind.Promote:
+                Propose(new ConfChange(ConfChangeType.AddVoter, step.Replica), "promote");
+                break;
+            case PlanKind.Remove:
+                Propose(new ConfChange(ConfChangeType.RemoveNode, step.Replica), "remove");
+                break;
+            case PlanKind.TransferLeadership:
+                if (Raft.TransferLeadership(step.Replica) == ProposeStatus.Accepted)
+                {
+                    ReplicaMetrics.LeadershipTransfers.Add(1, new KeyValuePair<string, object?>("reason", step.Reason == "balance leaders" ? "balance" : "placement"));
+                    SchedulePump();
+                }
+
+                break;
+        }
+    }
+
+    private void Propose(ConfChange change, string kind)
+    {
+        var result = Raft.ProposeConfChange(change);
+        if (result.IsAccepted)
+        {
+            ReplicaMetrics.MembershipChanges.Add(1, new KeyValuePair<string, object?>("kind", kind));
+            SchedulePump();
+        }
     }
 }

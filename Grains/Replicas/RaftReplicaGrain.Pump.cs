@@ -36,6 +36,13 @@ public sealed partial class RaftReplicaGrain
                     if (!write.IsEmpty)
                     {
                         await store.SaveAsync(_claim!, write);
+                        if (_markInitialized)
+                        {
+                            // From now on, finding this replica's state empty means it was lost.
+                            await store.MarkInitializedAsync(_key);
+                            _markInitialized = false;
+                        }
+
                         _persistedHardState = ready.HardState ?? _persistedHardState;
                         _persistedLastIndex = ready.Entries.Length > 0 ? ready.Entries[^1].Index : ready.Snapshot?.Index ?? _persistedLastIndex;
                     }
@@ -89,7 +96,7 @@ public sealed partial class RaftReplicaGrain
             if (batch.Count > 0)
             {
                 var envelope = new RaftEnvelope(RaftWireCodec.Encode(batch), _siloEndpoint);
-                PeerOf((int)group.Key).Deliver(envelope).Ignore();
+                PeerOf(group.Key)?.Deliver(envelope).Ignore();
             }
 
             foreach (var install in group.Where(m => m.Type == MessageType.InstallSnapshot))

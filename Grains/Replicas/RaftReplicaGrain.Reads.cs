@@ -35,7 +35,7 @@ public sealed partial class RaftReplicaGrain
 
         if (_raft.Role != RaftRole.Leader)
         {
-            return Task.FromResult(ReplicaReply.NotLeader((int)_raft.Leader));
+            return Task.FromResult(ReplicaReply.NotLeader(_raft.Leader, Members));
         }
 
         var read = new PendingRead(key);

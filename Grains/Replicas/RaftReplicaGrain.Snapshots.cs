@@ -61,7 +61,7 @@ public sealed partial class RaftReplicaGrain
     private bool TakeSnapshotChunk(SnapshotChunk chunk, out ulong? restored)
     {
         restored = null;
-        if (_stoppedReason is not null || _raft is null || chunk.To != (ulong)_slot || !chunk.IsWellFormed)
+        if (_stoppedReason is not null || _raft is null || chunk.To != _id || !chunk.IsWellFormed)
         {
             return false;
         }
@@ -118,8 +118,8 @@ public sealed partial class RaftReplicaGrain
         var count = Math.Max(1, (int)((data.LongLength + chunkBytes - 1) / chunkBytes));
         var config = snapshot.Metadata.Config.Encode();
         var transfer = (ulong)Random.Shared.NextInt64(1, long.MaxValue);
-        var peer = PeerOf((int)message.To);
-        var sent = true;
+        var peer = PeerOf(message.To);
+        var sent = peer is not null;
         for (var i = 0; i < count && sent; i++)
         {
             if (_stoppedReason is not null || _raft is not { Role: RaftRole.Leader } raft || raft.Term != message.Term)
@@ -133,13 +133,13 @@ public sealed partial class RaftReplicaGrain
             var chunk = new SnapshotChunk(_siloEndpoint, transfer, message.From, message.To, message.Term, snapshot.Index, snapshot.Term, config, data.LongLength, i, count, part, chunkBytes);
             try
             {
-                sent = await peer.InstallSnapshotChunk(chunk).WaitAsync(SnapshotChunkTimeout);
+                sent = await peer!.InstallSnapshotChunk(chunk).WaitAsync(SnapshotChunkTimeout);
             }
             catch (Exception e)
             {
                 // Whatever ended the call (a timeout, a dead silo, a refusing filter), the transfer
                 // failed, and the core must hear so: it would otherwise wait for it for ever.
-                LogSnapshotChunkFailed(_key, (int)message.To, i, e.Message);
+                LogSnapshotChunkFailed(_key, message.To, i, e.Message);
                 sent = false;
             }
 
@@ -153,7 +153,7 @@ public sealed partial class RaftReplicaGrain
             if (sent)
             {
                 ReplicaMetrics.SnapshotsSent.Add(1);
-                LogSnapshotSent(_key, (int)message.To, snapshot.Index, data.LongLength, count);
+                LogSnapshotSent(_key, message.To, snapshot.Index, data.LongLength, count);
             }
         }
     }

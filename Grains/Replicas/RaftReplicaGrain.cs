@@ -18,15 +18,16 @@ namespace ActorCluster.Grains.Replicas;
 /// is being written; the core is built for exactly that (one ready in flight, inputs any time).
 /// </summary>
 [Reentrant]
-[ConsistentHashPlacement]
+[StorePlacement]
 public sealed partial class RaftReplicaGrain(
     IReplicaStore store,
     IOptions<ReplicaOptions> replicaOptions,
     RingGate ringGate,
     IOptions<KeyValueOptions> keyValueOptions,
-    ConsistentHashPlacementDirector placement,
+    IOptions<RingOptions> ringOptions,
+    StoreDirectory stores,
+    LocalStore localStore,
     LocalReplicas localReplicas,
-    IClusterMembershipService membership,
     ILocalSiloDetails localSilo,
     ILogger<RaftReplicaGrain> logger) : Grain, IRaftReplicaGrain
 {
@@ -36,10 +37,13 @@ public sealed partial class RaftReplicaGrain(
     private static readonly TimeSpan PendingWaitLimit = TimeSpan.FromSeconds(5);
     private readonly Dictionary<ulong, PendingWrite> _pendingWrites = [];
     private int _replicationFactor;
+    private int _shardCount;
     private string _key = string.Empty;
     private string? _siloEndpoint;
     private int _shard;
-    private int _slot;
+    private ulong _id;
+    private ulong _store;
+    private bool _markInitialized;
     private ReplicaClaim? _claim;
     private HardState _persistedHardState;
     private ulong _persistedLastIndex;
@@ -68,18 +72,55 @@ public sealed partial class RaftReplicaGrain(
         // Nothing loads before this silo has checked its ring against the cluster's record.
         var ring = await ringGate.Verified.WaitAsync(cancellationToken);
         _replicationFactor = ring.ReplicationFactor;
-        if (!ReplicaId.TryParse(key, out _shard, out _slot) || _shard >= ring.Shards || _slot > _replicationFactor)
+        _shardCount = ring.Shards;
+        if (!ReplicaId.TryParse(key, out _shard, out _id, out _store) || _shard >= ring.Shards)
         {
             // A phantom shard would otherwise be created and persisted as a new Raft group.
-            throw new ArgumentException($"'{key}' is not a replica of this ring ({ring.Shards} shards x {ring.ReplicationFactor} replicas).");
+            throw new ArgumentException($"'{key}' is not a replica of this ring ({ring.Shards} shards).");
         }
 
-        // Claiming first fences off any older activation of this replica still running elsewhere.
+        if (localStore.Identity?.StoreId != _store)
+        {
+            // Placement puts a replica only on its store's silo; anything else is a bug, never a copy.
+            throw new InvalidOperationException($"Replica {key} belongs to store {StoreKey.Hex(_store)}, not to this silo's store.");
+        }
+
+        await StartAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Loads this replica from its store. A replica the store never created, or that was removed,
+    /// stays silent; so does one whose state was stored once and is gone now (its disk lost it):
+    /// it must never vote or acknowledge, or a lagging replica could win an election with its help
+    /// and lose acknowledged writes. The leader finds it (its status says so) and replaces it.
+    /// </summary>
+    private async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var key = _key;
+        var presence = await store.FindReplicaAsync(key, cancellationToken);
+        if (presence is ReplicaPresence.Missing or ReplicaPresence.Tombstoned)
+        {
+            _stoppedReason = presence == ReplicaPresence.Missing ? Missing : Removed;
+            localReplicas.Add(key);
+            return;
+        }
+
+        // Claiming first fences off any older activation of this replica still running.
         _claim = await store.ClaimAsync(key, cancellationToken);
         var stored = await store.LoadAsync(_claim, cancellationToken);
+        var isEmpty = stored.Snapshot is null && stored.Entries.Count == 0 && stored.HardState == default;
+        if (isEmpty && presence == ReplicaPresence.Initialized)
+        {
+            _stoppedReason = Lost;
+            LogLost(key);
+            localReplicas.Add(key);
+            return;
+        }
+
+        _markInitialized = presence == ReplicaPresence.Created;
         var raftOptions = new RaftOptions
         {
-            Id = (ulong)_slot,
+            Id = _id,
             ElectionTicks = _options.ElectionTicks,
             HeartbeatTicks = _options.HeartbeatTicks,
             PreVote = true,
@@ -97,35 +138,43 @@ public sealed partial class RaftReplicaGrain(
         };
         _persistedHardState = stored.HardState;
         _persistedLastIndex = (stored.Snapshot?.Index ?? 0) + (ulong)stored.Entries.Count;
-        var isNew = stored.Snapshot is null && stored.Entries.Count == 0 && stored.HardState == default;
-        if (isNew)
+        if (stored.Snapshot is { } snapshot)
         {
-            var founders = Enumerable.Range(1, _replicationFactor).Select(s => (ulong)s).ToArray();
-            _raft = RaftNode.Bootstrap(raftOptions, ClusterConfig.OfVoters(founders));
-        }
-        else
-        {
-            if (stored.Snapshot is { } snapshot)
-            {
-                _kv.Restore(snapshot.Data);
-            }
-
-            _raft = RaftNode.Start(raftOptions, stored);
+            _kv.Restore(snapshot.Data);
         }
 
+        _raft = RaftNode.Start(raftOptions, stored);
+        _stoppedReason = null;
         LogActivated(key, _claim.Epoch, stored.HardState.Term, stored.HardState.Commit, stored.Snapshot?.Index ?? 0, stored.Entries.Count);
         localReplicas.Add(key);
         _timer = this.RegisterGrainTimer(OnTickAsync, new GrainTimerCreationOptions(_options.Tick, _options.Tick) { Interleave = true, KeepAlive = true });
-        // Wake the peers, so that a group whose replicas were all deactivated comes back together.
-        for (var peer = 1; peer <= _replicationFactor; peer++)
+        SchedulePump();
+    }
+
+    private const string Missing = "missing: this store never held it";
+    private const string Removed = "removed from its group";
+    private const string Lost = "lost: its state is gone from this store";
+
+    public async Task<bool> Create()
+    {
+        if (_raft is not null)
         {
-            if (peer != _slot)
-            {
-                PeerOf(peer).Wake().Ignore();
-            }
+            return true;
         }
 
-        SchedulePump();
+        if (_stoppedReason != Missing)
+        {
+            return _stoppedReason is not Removed and not Lost;
+        }
+
+        if (!await store.CreateReplicaAsync(_key, founders: null))
+        {
+            return false;
+        }
+
+        _stoppedReason = null;
+        await StartAsync(CancellationToken.None);
+        return _raft is not null;
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -198,7 +247,7 @@ public sealed partial class RaftReplicaGrain(
         {
             foreach (var message in RaftWireCodec.Decode(envelope.Payload))
             {
-                if (message.To == (ulong)_slot)
+                if (message.To == _id)
                 {
                     _raft.Step(message);
                 }
@@ -225,9 +274,9 @@ public sealed partial class RaftReplicaGrain(
     public Task<ReplicaReply> Propose(WriteRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (_stoppedReason is not null)
+        if (_stoppedReason is not null || _raft is null)
         {
-            return Task.FromResult(ReplicaReply.Retry($"replica stopped: {_stoppedReason}"));
+            return Task.FromResult(ReplicaReply.Retry($"replica stopped: {_stoppedReason ?? "starting"}"));
         }
 
         if (RequestError(request) is { } error)
@@ -252,22 +301,30 @@ public sealed partial class RaftReplicaGrain(
                 SchedulePump();
                 return WithinWaitLimitAsync(pending.Completion.Task, "the write");
             case ProposeStatus.NotLeader:
-                return Task.FromResult(ReplicaReply.NotLeader((int)result.LeaderHint));
+                return Task.FromResult(ReplicaReply.NotLeader(result.LeaderHint, Members));
             default:
-                return Task.FromResult(ReplicaReply.Retry(result.Status.ToString()));
+                return Task.FromResult(ReplicaReply.Retry(result.Status.ToString(), Members));
         }
     }
 
     public Task<ReplicaStatus> GetStatus()
     {
         var status = _raft?.GetStatus();
+        var role = _stoppedReason switch
+        {
+            null => status?.Role.ToString() ?? "Starting",
+            Missing => "Missing",
+            Removed => "Removed",
+            Lost => "Lost",
+            _ => "Stopped",
+        };
         return Task.FromResult(new ReplicaStatus(
             _shard,
-            _slot,
+            _id,
             RuntimeIdentity,
-            _stoppedReason is null ? status?.Role.ToString() ?? "Starting" : "Stopped",
+            role,
             status?.Term ?? 0,
-            (int)(status?.Leader ?? 0),
+            status?.Leader ?? 0,
             status?.Commit ?? 0,
             status?.Applied ?? 0,
             status?.LastIndex ?? 0,
@@ -277,20 +334,24 @@ public sealed partial class RaftReplicaGrain(
             _raft is { } raft ? raft.LogBytes(raft.FirstIndex, raft.LastIndex) : 0,
             _kv.DataBytes,
             _kv.SessionCount,
-            _raft?.LatestSnapshot?.Data.Length ?? 0));
+            _raft?.LatestSnapshot?.Data.Length ?? 0,
+            StoreKey.Hex(_store)));
     }
 
-    public Task<bool> TransferLeadership(int slot)
+    public Task<bool> TransferLeadership(ulong replica)
     {
-        if (!IsLeader || slot < 1 || slot > _replicationFactor)
+        if (!IsLeader || !Raft.Config.IsVoter(replica))
         {
             return Task.FromResult(false);
         }
 
-        var accepted = Raft.TransferLeadership((ulong)slot) == ProposeStatus.Accepted;
+        var accepted = Raft.TransferLeadership(replica) == ProposeStatus.Accepted;
         SchedulePump();
         return Task.FromResult(accepted);
     }
+
+    /// <summary>This replica's view of its group, for routers (null before it has one).</summary>
+    private ShardMembers? Members => _raft is { } raft && raft.Config.Members.Any() ? ShardMembers.Of(raft.Config, raft.ConfigIndex) : null;
 
     private static string? RequestError(WriteRequest request) =>
         request.Kind switch
@@ -317,13 +378,15 @@ public sealed partial class RaftReplicaGrain(
             }
 
             SchedulePump();
-            MaybeReconcilePlacement();
+            MaybeReconcile();
         }
 
         return Task.CompletedTask;
     }
 
-    private IRaftReplicaGrain PeerOf(int slot) => GrainFactory.GetGrain<IRaftReplicaGrain>(ReplicaId.Format(_shard, slot));
+    /// <summary>Replica <paramref name="id"/> of this shard, on the store the configuration names (null if it names none).</summary>
+    private IRaftReplicaGrain? PeerOf(ulong id) =>
+        _raft?.Config.StoreOf(id) is { } peerStore and not 0 ? GrainFactory.GetGrain<IRaftReplicaGrain>(ReplicaId.Format(_shard, id, peerStore)) : null;
 
     /// <summary>Stops for good: answers nothing more, fails what waits, and lets Orleans collect the activation.</summary>
     private void Stop(string reason)

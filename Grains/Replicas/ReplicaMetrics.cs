@@ -15,6 +15,8 @@ public static class ReplicaMetrics
 
     public static readonly Counter<long> LeaderChanges = Meter.CreateCounter<long>("actorcluster.raft.leader_changes", description: "Replicas that became leader");
 
+    public static readonly Counter<long> MembershipChanges = Meter.CreateCounter<long>("actorcluster.raft.membership_changes", description: "Membership changes a leader proposed (tag kind: add, promote, remove)");
+
     public static readonly Counter<long> LeadershipTransfers = Meter.CreateCounter<long>("actorcluster.raft.leadership_transfers", description: "Leadership transfers a leader started (tag reason: balance, placement, stop)");
 
     public static readonly Counter<long> ReadRounds = Meter.CreateCounter<long>("actorcluster.raft.read_index_rounds", description: "ReadIndex rounds (each confirms leadership for a batch of reads)");

@@ -94,6 +94,20 @@ public sealed class RingOptions
     /// <summary>How long a starting silo tries to read the cluster's ring before it refuses to start.</summary>
     public int StartupCheckSeconds { get; set; } = 60;
 
+    /// <summary>
+    /// How long a store may be missing (its silo down) before its replicas are replaced on other
+    /// stores. Shorter than a typical restart wastes snapshots; longer leaves shards one failure
+    /// from unavailable for longer.
+    /// </summary>
+    public int DeadStoreGraceSeconds { get; set; } = 60;
+
+    /// <summary>How long the set of live stores must be unchanged before replicas move toward the placement.</summary>
+    public int RebalanceSettleSeconds { get; set; } = 10;
+
+    public TimeSpan DeadStoreGrace => TimeSpan.FromSeconds(DeadStoreGraceSeconds);
+
+    public TimeSpan RebalanceSettle => TimeSpan.FromSeconds(RebalanceSettleSeconds);
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting and its allowed range.</summary>
     public void Validate()
     {
@@ -110,6 +124,16 @@ public sealed class RingOptions
         if (StartupCheckSeconds is < 1 or > 3600)
         {
             throw new ArgumentException($"{Section}:StartupCheckSeconds must be between 1 and 3600 (was {StartupCheckSeconds}).");
+        }
+
+        if (DeadStoreGraceSeconds is < 1 or > 86_400)
+        {
+            throw new ArgumentException($"{Section}:DeadStoreGraceSeconds must be between 1 and 86400 (was {DeadStoreGraceSeconds}).");
+        }
+
+        if (RebalanceSettleSeconds is < 0 or > 3600)
+        {
+            throw new ArgumentException($"{Section}:RebalanceSettleSeconds must be between 0 and 3600 (was {RebalanceSettleSeconds}).");
         }
     }
 }

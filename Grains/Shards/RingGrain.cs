@@ -1,13 +1,16 @@
 using ActorCluster.Grains.Interfaces;
 using ActorCluster.Grains.Replicas;
+using ActorCluster.Grains.Ring;
 using Microsoft.Extensions.Options;
 
 namespace ActorCluster.Grains.Shards;
 
 /// <summary>
-/// Holds the ring configuration durably (Orleans grain persistence over ADO.NET). The first
+/// Holds the cluster's metadata durably (Orleans grain persistence over ADO.NET): the ring's shape,
+/// the stores that have joined, and where each shard's founding replicas were placed. The first
 /// activation records the configured shape; later ones keep what was recorded, because changing the
-/// shard count of a cluster with data would route keys to the wrong shards.
+/// shard count of a cluster with data would route keys to the wrong shards. Replica state is not
+/// here: it lives on the stores.
 /// </summary>
 public sealed class RingGrain(
     [PersistentState("ring", RingGrain.StorageName)] IPersistentState<RingGrain.RingState> state,
@@ -28,19 +31,37 @@ public sealed class RingGrain(
     public Task<RingDescriptor> GetRing() =>
         Task.FromResult(new RingDescriptor(state.State.Shards, state.State.ReplicationFactor, state.State.Epoch));
 
-    public async Task WakeReplicas()
+    public async Task<RingFounders?> RegisterStore(ulong store, string siloName)
     {
-        var wakes = new List<Task>();
-        for (var shard = 0; shard < state.State.Shards; shard++)
+        ArgumentOutOfRangeException.ThrowIfZero(store);
+        var changed = false;
+        if (!state.State.Stores.TryGetValue(store, out var known) || known != siloName)
         {
-            for (var slot = 1; slot <= state.State.ReplicationFactor; slot++)
-            {
-                wakes.Add(GrainFactory.GetGrain<IRaftReplicaGrain>(ReplicaId.Format(shard, slot)).Wake());
-            }
+            state.State.Stores[store] = siloName;
+            changed = true;
         }
 
-        await Task.WhenAll(wakes);
+        if (state.State.Founders is null && state.State.Stores.Count >= state.State.ReplicationFactor)
+        {
+            // Decided once: every shard's founders over the stores registered now.
+            var placement = ReplicaPlacement.Compute(state.State.Stores.Keys.ToArray(), state.State.Shards, state.State.ReplicationFactor);
+            state.State.Founders = [.. Enumerable.Range(0, state.State.Shards).Select(s => placement.ReplicasOf(s).ToArray())];
+            changed = true;
+        }
+
+        if (changed)
+        {
+            await state.WriteStateAsync();
+        }
+
+        return state.State.Founders is { } founders ? new RingFounders(founders) : null;
     }
+
+    public Task<RingFounders?> GetFounders() =>
+        Task.FromResult(state.State.Founders is { } founders ? new RingFounders(founders) : null);
+
+    public Task<IReadOnlyDictionary<ulong, string>> GetStores() =>
+        Task.FromResult<IReadOnlyDictionary<ulong, string>>(new Dictionary<ulong, string>(state.State.Stores));
 
     public async Task<ClusterStatus> GetStatus()
     {
@@ -49,7 +70,7 @@ public sealed class RingGrain(
         return new ClusterStatus(await GetRing(), [.. hosts.Keys.Select(h => h.ToString()).Order()], shards);
     }
 
-    /// <summary>The recorded ring shape.</summary>
+    /// <summary>The recorded metadata.</summary>
     [GenerateSerializer, Alias("ac.RingState")]
     public sealed class RingState
     {
@@ -61,5 +82,13 @@ public sealed class RingGrain(
 
         [Id(2)]
         public long Epoch { get; set; }
+
+        /// <summary>Every store that ever registered, with the silo name it last registered under.</summary>
+        [Id(3)]
+        public Dictionary<ulong, string> Stores { get; set; } = [];
+
+        /// <summary>Shard -> the stores of founders 1..R; null until the cluster first had R stores.</summary>
+        [Id(4)]
+        public ulong[][]? Founders { get; set; }
     }
 }

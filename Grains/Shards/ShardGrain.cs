@@ -2,6 +2,7 @@ using System.Diagnostics;
 using ActorCluster.Grains.Hosting;
 using ActorCluster.Grains.Interfaces;
 using ActorCluster.Grains.Interfaces.Kv;
+using ActorCluster.Grains.Placement;
 using ActorCluster.Grains.Replicas;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
@@ -11,15 +12,16 @@ namespace ActorCluster.Grains.Shards;
 /// <summary>
 /// The client's entry to a shard. A stateless worker, so every silo serves the shard locally and
 /// the client's gateway silo needs no extra hop; reentrant, so one activation carries many
-/// concurrent operations. It routes to the cached leader, follows NotLeader redirects, and on
-/// timeouts or lost leaders tries the other replicas until the operation's deadline.
+/// concurrent operations. It knows the shard's replicas from the founders the ring recorded and
+/// from what replicas report (their configuration travels with redirects), routes to the known
+/// leader, follows NotLeader redirects, and when a replica cannot be reached (its store's silo is
+/// down: the call fails at once) tries the others until the operation's deadline.
 /// </summary>
 [StatelessWorker]
 [Reentrant]
-public sealed class ShardGrain(LeaderCache leaders, RingGate ringGate, IOptions<ShardOptions> shardOptions) : Grain, IShardGrain
+public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOptions<ShardOptions> shardOptions) : Grain, IShardGrain
 {
     private readonly ShardOptions _options = shardOptions.Value;
-    private int _replicationFactor;
     private string? _unknownShard;
 
     private int Shard => (int)this.GetPrimaryKeyLong();
@@ -27,7 +29,6 @@ public sealed class ShardGrain(LeaderCache leaders, RingGate ringGate, IOptions<
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         var ring = await ringGate.Verified.WaitAsync(cancellationToken);
-        _replicationFactor = ring.ReplicationFactor;
         var shard = this.GetPrimaryKeyLong();
         _unknownShard = shard < 0 || shard >= ring.Shards ? $"shard {shard} does not exist: the ring has shards 0..{ring.Shards - 1}" : null;
     }
@@ -47,16 +48,16 @@ public sealed class ShardGrain(LeaderCache leaders, RingGate ringGate, IOptions<
 
     public async Task<ShardStatus> GetStatus()
     {
-        if (_unknownShard is not null)
+        if (_unknownShard is not null || await ViewAsync() is not { } view)
         {
             return new ShardStatus(Shard, 0, []);
         }
 
-        var replies = await Task.WhenAll(Enumerable.Range(1, _replicationFactor).Select(async slot =>
+        var replies = await Task.WhenAll(view.Members.Ids.Select(async (id, i) =>
         {
             try
             {
-                return await Replica(slot).GetStatus().WaitAsync(_options.StatusTimeout);
+                return await Replica(id, view.Members.Stores[i]).GetStatus().WaitAsync(_options.StatusTimeout);
             }
             catch (Exception e) when (e is TimeoutException or OrleansException)
             {
@@ -65,32 +66,72 @@ public sealed class ShardGrain(LeaderCache leaders, RingGate ringGate, IOptions<
         }));
         var answered = replies.OfType<ReplicaStatus>().ToList();
         var leader = answered.Where(r => r.Role == "Leader").OrderByDescending(r => r.Term).FirstOrDefault();
-        return new ShardStatus(Shard, leader?.Slot ?? 0, answered);
+        return new ShardStatus(Shard, leader?.Replica ?? 0, answered);
+    }
+
+    /// <summary>What is known of this shard's replicas: learned from replies, or the founders the ring recorded.</summary>
+    private async Task<ShardView?> ViewAsync()
+    {
+        if (directory.Of(Shard) is { Members.Ids.Length: > 0 } known)
+        {
+            return known;
+        }
+
+        var founders = await GrainFactory.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetFounders();
+        if (founders is null)
+        {
+            return null;
+        }
+
+        var stores = founders.Stores[Shard];
+        var ids = Enumerable.Range(1, stores.Length).Select(i => (ulong)i).ToArray();
+        return directory.Learn(Shard, new ShardMembers(0, ids, stores, [.. ids.Select(_ => true)]));
     }
 
     private async Task<KvResponse> RouteAsync(Func<IRaftReplicaGrain, Task<ReplicaReply>> call, bool preferLeader, bool isWrite)
     {
         var shard = Shard;
         var deadline = Stopwatch.StartNew();
-        var slot = preferLeader ? leaders.LeaderOf(shard) : Random.Shared.Next(1, _replicationFactor + 1);
         var attempt = 0;
+        var turn = preferLeader ? 0 : Random.Shared.Next(16);
+        ulong redirect = 0;
         var mayHaveProposed = false;
         string lastProblem = "no replica answered";
         while (deadline.Elapsed < _options.OperationTimeout)
         {
             attempt++;
+            if (await ViewAsync() is not { } view || view.Candidates.Count == 0)
+            {
+                lastProblem = "the cluster has not placed this shard's replicas yet (too few stores have joined)";
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(20 * attempt, 500)));
+                continue;
+            }
+
+            var candidates = view.Candidates;
+            var id = redirect != 0 && view.StoreOf(redirect) != 0 ? redirect : candidates[turn++ % candidates.Count];
+            redirect = 0;
             ReplicaReply reply;
             try
             {
-                reply = await call(Replica(slot)).WaitAsync(_options.AttemptTimeout);
+                reply = await call(Replica(id, view.StoreOf(id))).WaitAsync(_options.AttemptTimeout);
+            }
+            catch (StoreUnavailableException e)
+            {
+                // Its store's silo is down: nothing was sent. Another replica may lead by now.
+                lastProblem = $"replica {id}: {e.Message}";
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5 * attempt, 50)));
+                continue;
             }
             catch (Exception e) when (e is TimeoutException or OrleansException)
             {
-                // The replica's silo may be gone; the others can elect a leader meanwhile.
-                lastProblem = $"replica {slot}: {e.GetType().Name}";
+                lastProblem = $"replica {id}: {e.GetType().Name}";
                 mayHaveProposed = true;
-                slot = Next(slot);
                 continue;
+            }
+
+            if (reply.Members is { } members)
+            {
+                directory.Learn(shard, members);
             }
 
             switch (reply.Outcome)
@@ -102,17 +143,16 @@ public sealed class ShardGrain(LeaderCache leaders, RingGate ringGate, IOptions<
                 case ReplicaOutcome.Done:
                     if (preferLeader)
                     {
-                        leaders.Remember(shard, slot);
+                        directory.RememberLeader(shard, id);
                     }
 
                     return reply.Response!;
-                case ReplicaOutcome.NotLeader when reply.LeaderSlot >= 1 && reply.LeaderSlot <= _replicationFactor:
-                    lastProblem = $"replica {slot} is not the leader";
-                    slot = reply.LeaderSlot;
+                case ReplicaOutcome.NotLeader when reply.Leader != 0 && reply.Leader != id:
+                    lastProblem = $"replica {id} is not the leader";
+                    redirect = reply.Leader;
                     continue;
                 case ReplicaOutcome.NotLeader:
                     lastProblem = "no leader elected";
-                    slot = Next(slot);
                     break;
                 default:
                     lastProblem = reply.Reason ?? "retry";
@@ -129,9 +169,7 @@ public sealed class ShardGrain(LeaderCache leaders, RingGate ringGate, IOptions<
             : $"shard {shard}: {lastProblem} within {_options.OperationTimeout.TotalSeconds:0.#}s");
     }
 
-    private int Next(int slot) => (slot % _replicationFactor) + 1;
-
-    private IRaftReplicaGrain Replica(int slot) => GrainFactory.GetGrain<IRaftReplicaGrain>(ReplicaId.Format(Shard, slot));
+    private IRaftReplicaGrain Replica(ulong id, ulong store) => GrainFactory.GetGrain<IRaftReplicaGrain>(ReplicaId.Format(Shard, id, store));
 }
 
 /// <summary>Deadlines of the shard grain (configuration section <c>ActorCluster:Shard</c>).</summary>

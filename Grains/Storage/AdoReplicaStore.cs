@@ -73,6 +73,21 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
         return new AdoReplicaStore(dialect, writers, options, faults);
     }
 
+    /// <summary>
+    /// Creates or upgrades the schema of the database the silos share for cluster metadata (Orleans
+    /// membership on PostgreSQL, the ring's record): <see cref="StorageOptions.MetadataPath"/> for
+    /// SQLite, the connection string for PostgreSQL.
+    /// </summary>
+    public static Task PrepareMetadataAsync(StorageOptions metadata, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(metadata);
+        metadata.Validate();
+        SqlDialect dialect = metadata.Provider == StorageProvider.Sqlite
+            ? new SqliteDialect(metadata.MetadataPath)
+            : new PostgresDialect(metadata.ConnectionString!);
+        return dialect.MigrateAsync(cancellationToken);
+    }
+
     /// <inheritdoc />
     public Task<ReplicaClaim> ClaimAsync(string replicaId, CancellationToken cancellationToken = default)
     {

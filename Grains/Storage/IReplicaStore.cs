@@ -22,6 +22,21 @@ public interface IReplicaStore
     /// <exception cref="ReplicaFencedException">A newer activation claimed the replica.</exception>
     Task<RaftStorageState> LoadAsync(ReplicaClaim claim, CancellationToken cancellationToken = default);
 
+    /// <summary>Creates a replica here: a founder with its bootstrap configuration, or (null) an empty learner. False if the id was created here before.</summary>
+    Task<bool> CreateReplicaAsync(string replicaId, ClusterConfig? founders, CancellationToken cancellationToken = default);
+
+    /// <summary>Records that the replica has stored state.</summary>
+    Task MarkInitializedAsync(string replicaId, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes a removed replica's state and keeps its id as removed for good.</summary>
+    Task TombstoneAsync(ReplicaClaim claim, CancellationToken cancellationToken = default);
+
+    /// <summary>What this store knows of a replica id.</summary>
+    Task<ReplicaPresence> FindReplicaAsync(string replicaId, CancellationToken cancellationToken = default);
+
+    /// <summary>The live replicas this store holds.</summary>
+    Task<IReadOnlyList<string>> ListReplicasAsync(CancellationToken cancellationToken = default);
+
     /// <summary>Persists one write atomically and durably (committed and synced before the task completes).</summary>
     /// <exception cref="ReplicaFencedException">A newer activation claimed the replica; nothing was written.</exception>
     Task SaveAsync(ReplicaClaim claim, ReplicaWrite write, CancellationToken cancellationToken = default);

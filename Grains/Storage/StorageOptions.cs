@@ -38,6 +38,9 @@ public sealed class StorageOptions
     /// <summary>The SQLite file for replica state.</summary>
     public string SqlitePath => Path.Combine(DataDirectory, "replicas.db");
 
+    /// <summary>The SQLite file for cluster metadata (the ring's record) of a one-process development cluster.</summary>
+    public string MetadataPath => Path.Combine(DataDirectory, "cluster.db");
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()
     {

@@ -76,7 +76,7 @@ await using (var cluster = await ClusterUnderTest.StartAsync(chaosOptions, Conso
         // The silo that hosts the leader of the probe key's shard.
         var shard = client.ShardOf("failover-probe");
         var status = await client.Cluster.GetGrain<IShardGrain>(shard).GetStatus();
-        var leader = status.Replicas.Single(r => r.Slot == status.LeaderSlot);
+        var leader = status.Replicas.Single(r => r.Replica == status.Leader);
         victim = cluster.Silos.Single(s => s.IsRunning && leader.Silo.Contains($":{s.SiloPort}:", StringComparison.Ordinal));
         cluster.Kill(victim);
         return victim.Index;

@@ -28,4 +28,19 @@ internal sealed class FaultyReplicaStore(IReplicaStore inner) : IReplicaStore
 
     public Task SaveAsync(ReplicaClaim claim, ReplicaWrite write, CancellationToken cancellationToken = default) =>
         _failNextSave.TryRemove(claim.ReplicaId, out var error) ? Task.FromException(error) : inner.SaveAsync(claim, write, cancellationToken);
+
+    public Task<bool> CreateReplicaAsync(string replicaId, ClusterConfig? founders, CancellationToken cancellationToken = default) =>
+        inner.CreateReplicaAsync(replicaId, founders, cancellationToken);
+
+    public Task MarkInitializedAsync(string replicaId, CancellationToken cancellationToken = default) =>
+        inner.MarkInitializedAsync(replicaId, cancellationToken);
+
+    public Task TombstoneAsync(ReplicaClaim claim, CancellationToken cancellationToken = default) =>
+        inner.TombstoneAsync(claim, cancellationToken);
+
+    public Task<ReplicaPresence> FindReplicaAsync(string replicaId, CancellationToken cancellationToken = default) =>
+        inner.FindReplicaAsync(replicaId, cancellationToken);
+
+    public Task<IReadOnlyList<string>> ListReplicasAsync(CancellationToken cancellationToken = default) =>
+        inner.ListReplicasAsync(cancellationToken);
 }

@@ -1,0 +1,95 @@
+using ActorCluster.Grains.Ring;
+using Orleans.Runtime.MembershipService.SiloMetadata;
+
+namespace ActorCluster.Grains.Placement;
+
+/// <summary>
+/// Which stores are live (held by an active silo, as its silo metadata says), since when the live
+/// set has been what it is, and for how long each store that went missing has been missing. Shard
+/// leaders read it to decide replacements and moves; thread-safe.
+/// </summary>
+public sealed class StoreDirectory(IClusterMembershipService membership, LocalStore localStore, IServiceProvider services)
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<ulong, DateTime> _missingSince = [];
+    private HashSet<ulong> _live = [];
+    private DateTime _liveSince = DateTime.UtcNow;
+    private (HashSet<ulong> Stores, int Shards, int Factor, ReplicaPlacement Placement)? _placement;
+
+    /// <summary>The live stores now, and how long the set has been unchanged.</summary>
+    public (IReadOnlySet<ulong> Live, TimeSpan StableFor) Live()
+    {
+        var now = DateTime.UtcNow;
+        var live = new HashSet<ulong>();
+        if (localStore.Identity is { } local)
+        {
+            live.Add(local.StoreId);
+        }
+
+        var metadata = (ISiloMetadataCache?)services.GetService(typeof(ISiloMetadataCache));
+        foreach (var member in membership.CurrentSnapshot.Members.Values)
+        {
+            if (member.Status == SiloStatus.Active && metadata?.GetSiloMetadata(member.SiloAddress).Metadata.TryGetValue(StoreKey.MetadataKey, out var hex) == true
+                && ulong.TryParse(hex, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var store))
+            {
+                live.Add(store);
+            }
+        }
+
+        lock (_gate)
+        {
+            if (!live.SetEquals(_live))
+            {
+                foreach (var gone in _live.Except(live))
+                {
+                    _missingSince.TryAdd(gone, now);
+                }
+
+                foreach (var back in live)
+                {
+                    _missingSince.Remove(back);
+                }
+
+                _live = live;
+                _liveSince = now;
+            }
+
+            return (live, now - _liveSince);
+        }
+    }
+
+    /// <summary>
+    /// How long <paramref name="store"/> has been missing: zero when live; for a store never seen
+    /// live by this silo, the time since it was first asked about.
+    /// </summary>
+    public TimeSpan MissingFor(ulong store)
+    {
+        var (live, _) = Live();
+        if (live.Contains(store))
+        {
+            return TimeSpan.Zero;
+        }
+
+        lock (_gate)
+        {
+            var since = _missingSince.TryGetValue(store, out var at) ? at : _missingSince[store] = DateTime.UtcNow;
+            return DateTime.UtcNow - since;
+        }
+    }
+
+    /// <summary>The placement over <paramref name="live"/> (computed once per live set).</summary>
+    public ReplicaPlacement PlacementOver(IReadOnlySet<ulong> live, int shards, int replicationFactor)
+    {
+        lock (_gate)
+        {
+            if (_placement is { } cached && cached.Shards == shards && cached.Factor == replicationFactor && cached.Stores.SetEquals(live))
+            {
+                return cached.Placement;
+            }
+
+            var placement = ReplicaPlacement.Compute(live.ToArray(), shards, replicationFactor);
+            _placement = (live.ToHashSet(), shards, replicationFactor, placement);
+            return placement;
+        }
+    }
+}
