@@ -39,7 +39,7 @@ internal static class ClusterAssertions
         await EventuallyAsync(async () =>
         {
             status = await StatusOf(client, shard);
-            return status.LeaderSlot != 0 && status.Replicas.Count == replicas && status.Replicas.Select(r => r.Silo).Distinct().Count() == replicas;
+            return status.Leader != 0 && status.Replicas.Count == replicas && status.Replicas.Select(r => r.Silo).Distinct().Count() == replicas;
         }, TimeSpan.FromSeconds(60), $"shard {shard} has a leader and its replicas on {replicas} silos");
         return status!;
     }
@@ -51,7 +51,7 @@ internal static class ClusterAssertions
         await EventuallyAsync(async () =>
         {
             status = await StatusOf(client, shard);
-            return status.LeaderSlot != 0;
+            return status.Leader != 0;
         }, TimeSpan.FromSeconds(30), $"shard {shard} elects a leader");
         return status!;
     }

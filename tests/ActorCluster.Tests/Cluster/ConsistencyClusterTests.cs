@@ -71,7 +71,7 @@ public sealed class ConsistencyClusterTests
         // Nothing was persisted for a shard outside the ring.
         var stored = await test.StoredReplicaIdsAsync();
         Assert.Equal(12, stored.Count);
-        Assert.All(stored, id => Assert.True(Grains.Replicas.ReplicaId.TryParse(id, out var s, out _) && s < 4, id));
+        Assert.All(stored, id => Assert.True(Grains.Replicas.ReplicaId.TryParse(id, out var s, out _, out _) && s < 4, id));
     }
 
     [Fact]
@@ -87,11 +87,12 @@ public sealed class ConsistencyClusterTests
         }
 
         var status = await SpreadLeaderOf(client, shard);
-        var leaderId = Grains.Replicas.ReplicaId.Format(shard, status.LeaderSlot);
+        var leader = status.Replicas.Single(r => r.Replica == status.Leader);
+        var leaderId = TestCluster.KeyOf(leader);
         var activationsBefore = test.Faults.ClaimsOf(leaderId);
-        // What a duplicate activation does first: claim the replica (directly in the store, not
+        // What a duplicate activation does first: claim the replica (directly in its store, not
         // through an activation). The running leader is now a zombie.
-        await test.Store.ClaimAsync(leaderId);
+        await test.StoreWithId(leader.Store).ClaimAsync(leaderId);
 
         foreach (var key in keys.Skip(10))
         {

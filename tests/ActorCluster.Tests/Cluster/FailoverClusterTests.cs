@@ -25,9 +25,9 @@ public sealed class FailoverClusterTests(ITestOutputHelper output)
         }
 
         var status = await SpreadLeaderOf(client, shard);
-        var leader = status.Replicas.Single(r => r.Slot == status.LeaderSlot);
+        var leader = status.Replicas.Single(r => r.Replica == status.Leader);
         var victim = test.SiloOf(leader.Silo);
-        output.WriteLine($"killing {victim.SiloAddress}, host of shard {shard}'s leader (slot {leader.Slot}, term {leader.Term})");
+        output.WriteLine($"killing {victim.SiloAddress}, host of shard {shard}'s leader (slot {leader.Replica}, term {leader.Term})");
         await test.Cluster.KillSiloAsync(victim);
 
         var watch = Stopwatch.StartNew();
@@ -50,7 +50,7 @@ public sealed class FailoverClusterTests(ITestOutputHelper output)
         }
 
         var after = await LeaderOf(client, shard);
-        Assert.True(after.Replicas.Single(r => r.Slot == after.LeaderSlot).Term > leader.Term);
+        Assert.True(after.Replicas.Single(r => r.Replica == after.Leader).Term > leader.Term);
     }
 
     [Fact]
@@ -66,7 +66,7 @@ public sealed class FailoverClusterTests(ITestOutputHelper output)
         }
 
         var status = await LeaderOf(client, shard);
-        var follower = status.Replicas.First(r => r.Slot != status.LeaderSlot);
+        var follower = status.Replicas.First(r => r.Replica != status.Leader);
         await test.Cluster.KillSiloAsync(test.Cluster.Silos.Single(s => s.SiloAddress.ToString() == follower.Silo));
         foreach (var key in keys.Skip(10))
         {
@@ -77,10 +77,10 @@ public sealed class FailoverClusterTests(ITestOutputHelper output)
         var elapsed = await EventuallyAsync(async () =>
         {
             var now = await StatusOf(client, shard);
-            var leader = now.Replicas.SingleOrDefault(r => r.Slot == now.LeaderSlot);
-            var back = now.Replicas.SingleOrDefault(r => r.Slot == follower.Slot);
+            var leader = now.Replicas.SingleOrDefault(r => r.Replica == now.Leader);
+            var back = now.Replicas.SingleOrDefault(r => r.Replica == follower.Replica);
             return leader is not null && back is not null && back.Silo != follower.Silo && back.AppliedIndex == leader.CommitIndex && back.Keys == 30;
-        }, TimeSpan.FromSeconds(60), $"replica {follower.Slot} re-activated elsewhere and caught up");
-        output.WriteLine($"replica {shard}/{follower.Slot} caught up {elapsed.TotalSeconds:0.0}s after the new silo started");
+        }, TimeSpan.FromSeconds(60), $"replica {follower.Replica} re-activated elsewhere and caught up");
+        output.WriteLine($"replica {shard}/{follower.Replica} caught up {elapsed.TotalSeconds:0.0}s after the new silo started");
     }
 }

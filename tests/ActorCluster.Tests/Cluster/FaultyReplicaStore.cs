@@ -4,17 +4,25 @@ using ActorCluster.Grains.Storage;
 
 namespace ActorCluster.Tests.Cluster;
 
-/// <summary>A replica store that passes everything through, but can fail a chosen replica's next save and counts claims.</summary>
-internal sealed class FaultyReplicaStore(IReplicaStore inner) : IReplicaStore
+/// <summary>Faults a test injects into every silo's store, and the claims they counted.</summary>
+internal sealed class FaultPlan
 {
-    private readonly ConcurrentDictionary<string, Exception> _failNextSave = new();
-    private readonly ConcurrentDictionary<string, int> _claims = new();
+    internal ConcurrentDictionary<string, Exception> FailNext { get; } = new();
+
+    internal ConcurrentDictionary<string, int> Claims { get; } = new();
 
     /// <summary>The next save of <paramref name="replicaId"/> throws <paramref name="error"/> without writing.</summary>
-    public void FailNextSave(string replicaId, Exception error) => _failNextSave[replicaId] = error;
+    public void FailNextSave(string replicaId, Exception error) => FailNext[replicaId] = error;
 
     /// <summary>How many activations have claimed <paramref name="replicaId"/>.</summary>
-    public int ClaimsOf(string replicaId) => _claims.GetValueOrDefault(replicaId);
+    public int ClaimsOf(string replicaId) => Claims.GetValueOrDefault(replicaId);
+}
+
+/// <summary>A replica store that passes everything through, but can fail a chosen replica's next save and counts claims.</summary>
+internal sealed class FaultyReplicaStore(IReplicaStore inner, FaultPlan plan) : IReplicaStore
+{
+    private readonly ConcurrentDictionary<string, Exception> _failNextSave = plan.FailNext;
+    private readonly ConcurrentDictionary<string, int> _claims = plan.Claims;
 
     public async Task<ReplicaClaim> ClaimAsync(string replicaId, CancellationToken cancellationToken = default)
     {

@@ -63,11 +63,11 @@ public sealed class LargeValueClusterTests(ITestOutputHelper output)
         Assert.Equal(3, status.Replicas.Count);
         foreach (var replica in status.Replicas)
         {
-            output.WriteLine($"replica {replica.Slot}: data {replica.DataBytes / (double)Mib:0.0} MiB, log {replica.LogBytes / (double)Mib:0.0} MiB, snapshot at {replica.SnapshotIndex} ({replica.SnapshotBytes / (double)Mib:0.0} MiB)");
-            Assert.True(replica.DataBytes <= 20 * Mib, $"replica {replica.Slot} holds {replica.DataBytes} bytes");
-            Assert.True(replica.SnapshotIndex > 0, $"replica {replica.Slot} never snapshotted");
+            output.WriteLine($"replica {replica.Replica}: data {replica.DataBytes / (double)Mib:0.0} MiB, log {replica.LogBytes / (double)Mib:0.0} MiB, snapshot at {replica.SnapshotIndex} ({replica.SnapshotBytes / (double)Mib:0.0} MiB)");
+            Assert.True(replica.DataBytes <= 20 * Mib, $"replica {replica.Replica} holds {replica.DataBytes} bytes");
+            Assert.True(replica.SnapshotIndex > 0, $"replica {replica.Replica} never snapshotted");
             // Snapshot every 4 MiB applied, 1 MiB kept: never the 31 MiB written.
-            Assert.True(replica.LogBytes <= 7 * Mib, $"replica {replica.Slot} holds {replica.LogBytes} bytes of log");
+            Assert.True(replica.LogBytes <= 7 * Mib, $"replica {replica.Replica} holds {replica.LogBytes} bytes of log");
         }
     }
 
@@ -87,7 +87,7 @@ public sealed class LargeValueClusterTests(ITestOutputHelper output)
         var client = test.Client;
         await client.PutAsync("first", [1]);
         var status = await SpreadLeaderOf(client, 0);
-        var lagging = status.Replicas.First(r => r.Slot != status.LeaderSlot);
+        var lagging = status.Replicas.First(r => r.Replica != status.Leader);
         var laggingSilo = test.SiloOf(lagging.Silo);
         var others = test.Cluster.Silos.Where(s => s != laggingSilo).Select(TestCluster.EndpointOf).ToList();
         using var metrics = new MetricRecorder(ReplicaMetrics.MeterName);
@@ -115,16 +115,16 @@ public sealed class LargeValueClusterTests(ITestOutputHelper output)
         var took = await EventuallyAsync(async () =>
         {
             var now = await StatusOf(client, 0);
-            var follower = now.Replicas.SingleOrDefault(r => r.Slot == lagging.Slot);
-            var current = now.Replicas.SingleOrDefault(r => r.Slot == now.LeaderSlot);
+            var follower = now.Replicas.SingleOrDefault(r => r.Replica == lagging.Replica);
+            var current = now.Replicas.SingleOrDefault(r => r.Replica == now.Leader);
             return follower is not null && current is not null && follower.SnapshotIndex > 0 && follower.AppliedIndex == current.CommitIndex && follower.Keys == 13;
-        }, TimeSpan.FromSeconds(60), $"replica {lagging.Slot} catches up by snapshot");
+        }, TimeSpan.FromSeconds(60), $"replica {lagging.Replica} catches up by snapshot");
         output.WriteLine($"caught up {took.TotalSeconds:0.0}s after healing; {metrics["actorcluster.raft.snapshot_chunks_sent"]} chunks sent in {metrics["actorcluster.raft.snapshots_sent"]} snapshot(s)");
         Assert.True(metrics["actorcluster.raft.snapshots_sent"] >= 1);
         Assert.True(metrics["actorcluster.raft.snapshot_chunks_sent"] >= 12, $"{metrics["actorcluster.raft.snapshot_chunks_sent"]} chunks");
 
         var after = await StatusOf(client, 0);
-        Assert.Equal(13, after.Replicas.Single(r => r.Slot == lagging.Slot).Keys);
+        Assert.Equal(13, after.Replicas.Single(r => r.Replica == lagging.Replica).Keys);
         Assert.Equal([(byte)11], (await client.GetAsync("big-11"))!.Value.Value.Take(1));
     }
 }

@@ -25,13 +25,13 @@ public sealed class LeaderBalanceClusterTests(ITestOutputHelper output)
         var took = await EventuallyAsync(async () =>
         {
             var statuses = await Task.WhenAll(Enumerable.Range(0, shards).Select(s => StatusOf(client, s)));
-            if (statuses.Any(s => s.LeaderSlot == 0 || s.Replicas.Count != 3 || s.Replicas.Select(r => r.Silo).Distinct().Count() != 3))
+            if (statuses.Any(s => s.Leader == 0 || s.Replicas.Count != 3 || s.Replicas.Select(r => r.Silo).Distinct().Count() != 3))
             {
                 return false;
             }
 
             leadersPerSilo = statuses
-                .Select(s => s.Replicas.Single(r => r.Slot == s.LeaderSlot).Silo)
+                .Select(s => s.Replicas.Single(r => r.Replica == s.Leader).Silo)
                 .GroupBy(silo => silo)
                 .ToDictionary(g => g.Key, g => g.Count());
             return leadersPerSilo.Count == 3 && leadersPerSilo.Values.All(c => c == shards / 3);

@@ -24,7 +24,7 @@ public sealed class ReadIndexClusterTests(ITestOutputHelper output)
         var client = test.Client;
         var version = await client.PutAsync("read-me", [42]);
         var status = await SpreadLeaderOf(client, 0);
-        var leader = status.Replicas.Single(r => r.Slot == status.LeaderSlot);
+        var leader = status.Replicas.Single(r => r.Replica == status.Leader);
         var leaderSilo = test.SiloOf(leader.Silo);
         var followers = test.Cluster.Silos.Where(s => s != leaderSilo).ToList();
 
@@ -54,6 +54,6 @@ public sealed class ReadIndexClusterTests(ITestOutputHelper output)
         Assert.Equal(version, (await client.GetAsync("read-me"))!.Value.Version);
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"the next read took {watch.Elapsed}");
         var after = await LeaderOf(client, 0);
-        Assert.Equal((status.LeaderSlot, leader.Term), (after.LeaderSlot, after.Replicas.Single(r => r.Slot == after.LeaderSlot).Term));
+        Assert.Equal((status.Leader, leader.Term), (after.Leader, after.Replicas.Single(r => r.Replica == after.Leader).Term));
     }
 }

@@ -1,5 +1,4 @@
 using System.Text;
-using ActorCluster.Grains.Replicas;
 using Xunit.Abstractions;
 using static ActorCluster.Tests.Cluster.ClusterAssertions;
 
@@ -20,7 +19,7 @@ public sealed class ReplicaFailureClusterTests(ITestOutputHelper output)
         }
 
         var status = await LeaderOf(client, 0);
-        var leaderId = ReplicaId.Format(0, status.LeaderSlot);
+        var leaderId = TestCluster.KeyOf(status.Replicas.Single(r => r.Replica == status.Leader));
         var claimsBefore = test.Faults.ClaimsOf(leaderId);
         // Not a storage error the loop knew about: any exception between GetReady and Advance.
         test.Faults.FailNextSave(leaderId, new NotSupportedException("injected"));
@@ -35,7 +34,7 @@ public sealed class ReplicaFailureClusterTests(ITestOutputHelper output)
         await EventuallyAsync(async () =>
         {
             var now = await StatusOf(client, 0);
-            var leader = now.Replicas.SingleOrDefault(r => r.Slot == now.LeaderSlot);
+            var leader = now.Replicas.SingleOrDefault(r => r.Replica == now.Leader);
             return test.Faults.ClaimsOf(leaderId) > claimsBefore && leader is not null && now.Replicas.Count == 3
                 && now.Replicas.All(r => r.Role != "Stopped" && r.AppliedIndex == leader.CommitIndex);
         }, TimeSpan.FromSeconds(30), $"replica {leaderId} restarts from storage and catches up");

@@ -52,8 +52,8 @@ public sealed class RestartClusterTests
             // Every replica, not just those that happened to answer, came back with its snapshot.
             Grains.Interfaces.ShardStatus? status = null;
             await EventuallyAsync(async () => (status = await StatusOf(second.Client, shard)).Replicas.Count == 3, TimeSpan.FromSeconds(30), $"all replicas of shard {shard} answer");
-            Assert.Equal([1, 2, 3], status!.Replicas.Select(r => r.Slot).Order());
-            Assert.All(status.Replicas, r => Assert.True(r.SnapshotIndex > 0, $"replica {r.Shard}/{r.Slot} never snapshotted"));
+            Assert.Equal([1UL, 2UL, 3UL], status!.Replicas.Select(r => r.Replica).Order());
+            Assert.All(status.Replicas, r => Assert.True(r.SnapshotIndex > 0, $"replica {r.Shard}/{r.Replica} never snapshotted"));
         }
     }
 }

@@ -33,6 +33,7 @@ public sealed class StorePlacementClusterTests(ITestOutputHelper output)
         var stores = new Dictionary<string, StoreIdentity>();
         var storage = await Storage.StorageFixture.FreshAsync(StorageProvider.Sqlite);
         var shared = await AdoReplicaStore.OpenAsync(storage);
+        await AdoReplicaStore.PrepareMetadataAsync(storage);
         var configuration = TestCluster.Configuration(storage, 2, TestCluster.FastFailureDetection);
         var builder = new InProcessTestClusterBuilder(3);
         builder.Options.ServiceId = "actorcluster";
@@ -47,7 +48,7 @@ public sealed class StorePlacementClusterTests(ITestOutputHelper output)
                 }
             }
 
-            silo.AddActorCluster(configuration, shared, identity);
+            silo.AddActorCluster(configuration, shared, identity, storage);
             silo.Configure<Orleans.Configuration.ClusterMembershipOptions>(configuration.GetSection("Orleans:ClusterMembership"));
         });
         await using var cluster = builder.Build();

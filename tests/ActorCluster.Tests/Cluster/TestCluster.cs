@@ -7,27 +7,29 @@ using Orleans.TestingHost;
 namespace ActorCluster.Tests.Cluster;
 
 /// <summary>
-/// An in-process Orleans cluster running ActorCluster: several silos sharing one replica store
-/// (shared storage topology), fast Raft timings, and a client.
+/// An in-process Orleans cluster running ActorCluster as deployed: every silo keeps its replicas in
+/// a store of its own (SQLite in a directory named after the silo), and the silos share only the
+/// cluster metadata (<see cref="Storage"/>: SQLite or PostgreSQL); fast Raft timings, and a client.
 /// </summary>
 internal sealed class TestCluster : IAsyncDisposable
 {
-    private TestCluster(InProcessTestCluster cluster, AdoReplicaStore store, FaultyReplicaStore faults, StorageOptions storage, ActorClusterClient client)
+    private readonly Dictionary<string, (AdoReplicaStore Store, StoreIdentity Identity, StorageOptions Options)> _stores;
+
+    private TestCluster(InProcessTestCluster cluster, Dictionary<string, (AdoReplicaStore, StoreIdentity, StorageOptions)> stores, FaultPlan faults, StorageOptions storage, ActorClusterClient client)
     {
         Cluster = cluster;
-        Store = store;
+        _stores = stores;
         Faults = faults;
         Storage = storage;
         Client = client;
     }
 
-    /// <summary>The store every silo uses: <see cref="Store"/>, with faults a test can inject.</summary>
-    public FaultyReplicaStore Faults { get; }
+    /// <summary>Faults a test can inject into every silo's store.</summary>
+    public FaultPlan Faults { get; }
 
     public InProcessTestCluster Cluster { get; }
 
-    public AdoReplicaStore Store { get; }
-
+    /// <summary>The shared cluster metadata; silo stores live under its data directory.</summary>
     public StorageOptions Storage { get; }
 
     public ActorClusterClient Client { get; private set; }
@@ -47,6 +49,8 @@ internal sealed class TestCluster : IAsyncDisposable
     {
         ["ActorCluster:Ring:Shards"] = shards.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["ActorCluster:Ring:ReplicationFactor"] = "3",
+        ["ActorCluster:Ring:DeadStoreGraceSeconds"] = "5",
+        ["ActorCluster:Ring:RebalanceSettleSeconds"] = "2",
         ["ActorCluster:Raft:TickMilliseconds"] = "20",
         ["ActorCluster:Raft:ElectionTicks"] = "10",
         ["ActorCluster:Raft:HeartbeatTicks"] = "2",
@@ -66,29 +70,67 @@ internal sealed class TestCluster : IAsyncDisposable
         ["Orleans:ClusterMembership:NumMissedProbesLimit"] = "2",
     };
 
-    /// <summary>Starts a cluster; <paramref name="settings"/> override the test defaults (same keys as appsettings.json).</summary>
+    /// <summary>
+    /// Starts a cluster; <paramref name="settings"/> override the test defaults (same keys as
+    /// appsettings.json). Silos keep their stores under <paramref name="storage"/>'s data directory,
+    /// by silo name, so a cluster started again on the same storage finds them.
+    /// </summary>
     public static async Task<TestCluster> StartAsync(int silos = 3, int shards = 4, StorageProvider provider = StorageProvider.Sqlite, StorageOptions? storage = null, IReadOnlyDictionary<string, string?>? settings = null)
     {
         storage ??= await StorageFixture.FreshAsync(provider);
-        var store = await AdoReplicaStore.OpenAsync(storage);
+        if (storage.Provider == StorageProvider.PostgreSql && storage.DataDirectory == "data")
+        {
+            storage = new StorageOptions { Provider = storage.Provider, ConnectionString = storage.ConnectionString, DataDirectory = Path.Combine(Path.GetTempPath(), $"actorcluster-test-{Guid.NewGuid():N}") };
+        }
+
+        await AdoReplicaStore.PrepareMetadataAsync(storage);
         var configuration = Configuration(storage, shards, settings);
         var builder = new InProcessTestClusterBuilder((short)silos);
 
         // One service id for every cluster on the same storage, as in production: Orleans keys
         // grain state (the ring's recorded shape) by service id.
         builder.Options.ServiceId = "actorcluster";
-        var faults = new FaultyReplicaStore(store);
-        builder.ConfigureSilo((_, silo) =>
+        var faults = new FaultPlan();
+        var stores = new Dictionary<string, (AdoReplicaStore, StoreIdentity, StorageOptions)>();
+        var metadata = storage;
+        builder.ConfigureSilo((options, silo) =>
         {
-            silo.AddActorCluster(configuration, faults);
+            var (store, identity, _) = OpenStore(stores, metadata, options.SiloName);
+            silo.AddActorCluster(configuration, new FaultyReplicaStore(store, faults), identity, metadata);
             silo.Configure<Orleans.Configuration.ClusterMembershipOptions>(configuration.GetSection("Orleans:ClusterMembership"));
             silo.Configure<Orleans.Configuration.SiloMessagingOptions>(configuration.GetSection("Orleans:Messaging"));
         });
         var cluster = builder.Build();
         await cluster.DeployAsync();
         var client = await ActorClusterClient.FromClusterClientAsync(cluster.Client, new ActorClusterClientOptions { TimeoutMilliseconds = 30_000, Retries = 10 });
-        return new TestCluster(cluster, store, faults, storage, client);
+        return new TestCluster(cluster, stores, faults, storage, client);
     }
+
+    private static (AdoReplicaStore, StoreIdentity, StorageOptions) OpenStore(Dictionary<string, (AdoReplicaStore, StoreIdentity, StorageOptions)> stores, StorageOptions metadata, string siloName)
+    {
+        lock (stores)
+        {
+            if (stores.TryGetValue(siloName, out var known))
+            {
+                return known;
+            }
+
+            var options = new StorageOptions { Provider = StorageProvider.Sqlite, DataDirectory = Path.Combine(metadata.DataDirectory, siloName) };
+            var store = AdoReplicaStore.OpenAsync(options).GetAwaiter().GetResult();
+            var identity = store.IdentifyAsync("test").GetAwaiter().GetResult();
+            return stores[siloName] = (store, identity, options);
+        }
+    }
+
+    /// <summary>The store of the silo named <paramref name="siloName"/>.</summary>
+    public AdoReplicaStore StoreOf(string siloName) => _stores[siloName].Store;
+
+    /// <summary>The store whose id is <paramref name="storeHex"/>.</summary>
+    public AdoReplicaStore StoreWithId(string storeHex) => _stores.Values.Single(s => s.Identity.StoreHex == storeHex).Store;
+
+    /// <summary>The grain key of a replica, from its status.</summary>
+    public static string KeyOf(Grains.Interfaces.ReplicaStatus replica) =>
+        Grains.Replicas.ReplicaId.Format(replica.Shard, replica.Replica, ulong.Parse(replica.Store, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>The silo whose address <see cref="Grains.Interfaces.ReplicaStatus.Silo"/> names.</summary>
     public InProcessSiloHandle SiloOf(string siloAddress) => Cluster.Silos.Single(s => s.SiloAddress.ToString() == siloAddress);
@@ -96,20 +138,13 @@ internal sealed class TestCluster : IAsyncDisposable
     /// <summary>The endpoint ("host:port") by which fault injection names a silo.</summary>
     public static string EndpointOf(InProcessSiloHandle silo) => $"{silo.SiloAddress.Endpoint.Address}:{silo.SiloAddress.Endpoint.Port}";
 
-    /// <summary>The replica ids that have a record in the store.</summary>
+    /// <summary>The live replica ids every silo's store holds.</summary>
     public async Task<List<string>> StoredReplicaIdsAsync()
     {
         var ids = new List<string>();
-        await using var connection = Storage.Provider == StorageProvider.Sqlite
-            ? (System.Data.Common.DbConnection)new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Storage.SqlitePath};Pooling=False")
-            : new Npgsql.NpgsqlConnection(Storage.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT replica_id FROM ac_replica ORDER BY replica_id";
-        await using var reader = await command.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
+        foreach (var (store, _, _) in _stores.Values.ToList())
         {
-            ids.Add(reader.GetString(0));
+            ids.AddRange(await store.ListReplicasAsync());
         }
 
         return ids;
@@ -118,6 +153,9 @@ internal sealed class TestCluster : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Cluster.DisposeAsync();
-        await Store.DisposeAsync();
+        foreach (var (store, _, _) in _stores.Values)
+        {
+            await store.DisposeAsync();
+        }
     }
 }
