@@ -8,7 +8,7 @@ namespace ActorCluster.Grains.Placement;
 /// set has been what it is, and for how long each store that went missing has been missing. Shard
 /// leaders read it to decide replacements and moves; thread-safe.
 /// </summary>
-public sealed class StoreDirectory(IClusterMembershipService membership, LocalStore localStore, IServiceProvider services)
+public sealed class StoreDirectory(IClusterMembershipService membership, LocalStore localStore, ILocalSiloDetails localSilo, IServiceProvider services)
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<ulong, DateTime> _missingSince = [];
@@ -16,8 +16,12 @@ public sealed class StoreDirectory(IClusterMembershipService membership, LocalSt
     private DateTime _liveSince = DateTime.UtcNow;
     private (HashSet<ulong> Stores, int Shards, int Factor, ReplicaPlacement Placement)? _placement;
 
-    /// <summary>The live stores now, and how long the set has been unchanged.</summary>
-    public (IReadOnlySet<ulong> Live, TimeSpan StableFor) Live()
+    /// <summary>
+    /// The live stores now, and how long the set has been unchanged. Complete is false while some
+    /// active silo's store is not known yet (its metadata has not arrived): then no store may be
+    /// taken for dead.
+    /// </summary>
+    public (IReadOnlySet<ulong> Live, TimeSpan StableFor, bool Complete) Live()
     {
         var now = DateTime.UtcNow;
         var live = new HashSet<ulong>();
@@ -27,12 +31,22 @@ public sealed class StoreDirectory(IClusterMembershipService membership, LocalSt
         }
 
         var metadata = (ISiloMetadataCache?)services.GetService(typeof(ISiloMetadataCache));
+        var complete = true;
         foreach (var member in membership.CurrentSnapshot.Members.Values)
         {
-            if (member.Status == SiloStatus.Active && metadata?.GetSiloMetadata(member.SiloAddress).Metadata.TryGetValue(StoreKey.MetadataKey, out var hex) == true
+            if (member.Status != SiloStatus.Active)
+            {
+                continue;
+            }
+
+            if (metadata?.GetSiloMetadata(member.SiloAddress).Metadata.TryGetValue(StoreKey.MetadataKey, out var hex) == true
                 && ulong.TryParse(hex, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var store))
             {
                 live.Add(store);
+            }
+            else if (!member.SiloAddress.Equals(localSilo.SiloAddress))
+            {
+                complete = false;
             }
         }
 
@@ -54,7 +68,7 @@ public sealed class StoreDirectory(IClusterMembershipService membership, LocalSt
                 _liveSince = now;
             }
 
-            return (live, now - _liveSince);
+            return (live, now - _liveSince, complete);
         }
     }
 
@@ -64,7 +78,7 @@ public sealed class StoreDirectory(IClusterMembershipService membership, LocalSt
     /// </summary>
     public TimeSpan MissingFor(ulong store)
     {
-        var (live, _) = Live();
+        var (live, _, _) = Live();
         if (live.Contains(store))
         {
             return TimeSpan.Zero;

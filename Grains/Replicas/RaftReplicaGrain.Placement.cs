@@ -91,7 +91,7 @@ public sealed partial class RaftReplicaGrain
             return PlanStep.None;
         }
 
-        var (live, stableFor) = stores.Live();
+        var (live, stableFor, complete) = stores.Live();
         var grace = ringOptions.Value.DeadStoreGrace;
         var dead = new HashSet<ulong>();
         var unsettled = false;
@@ -99,7 +99,7 @@ public sealed partial class RaftReplicaGrain
         {
             var memberStore = config.StoreOf(member);
             var missing = stores.MissingFor(memberStore);
-            if (missing >= grace)
+            if (missing >= grace && complete)
             {
                 dead.Add(memberStore);
             }
@@ -126,16 +126,25 @@ public sealed partial class RaftReplicaGrain
             else if (live.Contains(config.StoreOf(member)) && PeerOf(member) is { } peer)
             {
                 // Silent on a live store: ask it why (a replica that lost its state says so).
-                var status = await peer.GetStatus().WaitAsync(TimeSpan.FromSeconds(1));
-                if (status.Role is "Lost" or "Missing" or "Removed")
+                try
                 {
-                    lost.Add(member);
+                    var status = await peer.GetStatus().WaitAsync(TimeSpan.FromSeconds(1));
+                    // Only a replica that had state and lost it: a founder its silo has not created
+                    // yet (still starting) says "Missing", and will be there shortly.
+                    if (status.Role is "Lost")
+                    {
+                        lost.Add(member);
+                    }
+                }
+                catch (Exception e) when (e is TimeoutException or OrleansException)
+                {
+                    // Unreachable right now: not evidence of anything.
                 }
             }
         }
 
         // Moves toward the placement wait until the live stores have settled; replacing the gone does not.
-        var settled = !unsettled && stableFor >= ringOptions.Value.RebalanceSettle;
+        var settled = complete && !unsettled && stableFor >= ringOptions.Value.RebalanceSettle;
         var placement = stores.PlacementOver(live, _shardCount, _replicationFactor);
         var targets = settled ? placement.ReplicasOf(_shard) : config.Voters.Select(config.StoreOf).ToList();
         var preferred = settled ? targets[placement.LeaderSlotOf(_shard)] : config.StoreOf(_id);

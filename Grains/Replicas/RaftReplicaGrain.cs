@@ -233,7 +233,15 @@ public sealed partial class RaftReplicaGrain(
         }
     }
 
-    public Task Wake() => Task.CompletedTask;
+    public async Task Wake()
+    {
+        if (_raft is null && _stoppedReason == Missing)
+        {
+            // Activated (by a peer's message) before its silo created it: look again.
+            _stoppedReason = null;
+            await StartAsync(CancellationToken.None);
+        }
+    }
 
     public Task Deliver(RaftEnvelope envelope)
     {

@@ -54,9 +54,9 @@ public sealed class FailoverClusterTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task A_replica_of_a_killed_silo_is_reactivated_on_a_live_silo_and_catches_up()
+    public async Task A_silo_killed_for_good_has_its_replicas_replaced_on_a_new_silo_under_new_ids()
     {
-        await using var test = await TestCluster.StartAsync(silos: 3);
+        await using var test = await TestCluster.StartAsync(silos: 3, settings: TestCluster.FastFailureDetection);
         var client = test.Client;
         const int shard = 2;
         var keys = KeysOfShard(client, shard, 30);
@@ -65,22 +65,32 @@ public sealed class FailoverClusterTests(ITestOutputHelper output)
             await client.PutAsync(key, [1]);
         }
 
-        var status = await LeaderOf(client, shard);
+        var status = await SpreadLeaderOf(client, shard);
         var follower = status.Replicas.First(r => r.Replica != status.Leader);
-        await test.Cluster.KillSiloAsync(test.Cluster.Silos.Single(s => s.SiloAddress.ToString() == follower.Silo));
+        await test.Cluster.KillSiloAsync(test.SiloOf(follower.Silo));
         foreach (var key in keys.Skip(10))
         {
             await client.PutAsync(key, [2]);
         }
 
+        // A new silo is a new store; once the dead one has been gone past the grace period, every
+        // shard that had a replica there gets one on the new store, with an id never used before.
         await test.Cluster.StartAdditionalSiloAsync();
         var elapsed = await EventuallyAsync(async () =>
         {
             var now = await StatusOf(client, shard);
             var leader = now.Replicas.SingleOrDefault(r => r.Replica == now.Leader);
-            var back = now.Replicas.SingleOrDefault(r => r.Replica == follower.Replica);
-            return leader is not null && back is not null && back.Silo != follower.Silo && back.AppliedIndex == leader.CommitIndex && back.Keys == 30;
-        }, TimeSpan.FromSeconds(60), $"replica {follower.Replica} re-activated elsewhere and caught up");
-        output.WriteLine($"replica {shard}/{follower.Replica} caught up {elapsed.TotalSeconds:0.0}s after the new silo started");
+            return leader is not null && now.Replicas.Count == 3 && now.Replicas.All(r => r.Store != follower.Store)
+                && now.Replicas.Select(r => r.Store).Distinct().Count() == 3
+                && now.Replicas.All(r => r.Role is "Leader" or "Follower" && r.AppliedIndex == leader.CommitIndex && r.Keys == 30);
+        }, TimeSpan.FromSeconds(90), $"replica {follower.Replica} replaced on the new silo and caught up");
+        var after = await StatusOf(client, shard);
+        Assert.DoesNotContain(after.Replicas, r => r.Replica == follower.Replica);
+        Assert.Contains(after.Replicas, r => r.Replica > 3);
+        output.WriteLine($"shard {shard}: replica {follower.Replica} replaced by {string.Join(",", after.Replicas.Where(r => r.Replica > 3).Select(r => r.Replica))} in {elapsed.TotalSeconds:0.0}s");
+        foreach (var key in keys)
+        {
+            Assert.NotNull(await client.GetAsync(key));
+        }
     }
 }

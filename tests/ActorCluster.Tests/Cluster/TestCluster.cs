@@ -122,6 +122,39 @@ internal sealed class TestCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>Deletes the data directory of a stopped silo: started again, it is a new store.</summary>
+    public async Task WipeStoreAsync(string siloName)
+    {
+        (AdoReplicaStore Store, StoreIdentity Identity, StorageOptions Options) entry;
+        lock (_stores)
+        {
+            entry = _stores[siloName];
+            _stores.Remove(siloName);
+        }
+
+        await entry.Store.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(entry.Options.DataDirectory, recursive: true);
+    }
+
+    /// <summary>Deletes one replica's stored state (not its registration) from a stopped silo's store.</summary>
+    public async Task DeleteReplicaStateAsync(string siloName, string replicaKey)
+    {
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_stores[siloName].Options.SqlitePath};Pooling=False");
+        await connection.OpenAsync();
+        foreach (var sql in new[]
+        {
+            "DELETE FROM ac_log WHERE replica_id = @id", "DELETE FROM ac_snapshot_meta WHERE replica_id = @id",
+            "DELETE FROM ac_snapshot_chunk WHERE replica_id = @id", "UPDATE ac_replica SET term = 0, vote = 0, commit_index = 0 WHERE replica_id = @id",
+        })
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = sql;
+            command.Parameters.AddWithValue("@id", replicaKey);
+            await command.ExecuteNonQueryAsync();
+        }
+    }
+
     /// <summary>The store of the silo named <paramref name="siloName"/>.</summary>
     public AdoReplicaStore StoreOf(string siloName) => _stores[siloName].Store;
 

@@ -1,0 +1,160 @@
+using System.Text;
+using ActorCluster.Grains.Interfaces;
+using ActorCluster.Grains.Storage;
+using Xunit.Abstractions;
+using static ActorCluster.Tests.Cluster.ClusterAssertions;
+
+namespace ActorCluster.Tests.Cluster;
+
+/// <summary>
+/// Every silo owns its data: replicas live on their store's silo, a lost disk is replaced by
+/// membership changes under new ids (never re-opened or re-created), and a silo that joins takes
+/// its share of replicas by the same means.
+/// </summary>
+public sealed class SharedNothingClusterTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Every_replica_runs_on_the_silo_of_its_store_and_each_store_holds_only_its_own()
+    {
+        await using var test = await TestCluster.StartAsync(silos: 3, shards: 4);
+        var statuses = new List<ShardStatus>();
+        for (var shard = 0; shard < 4; shard++)
+        {
+            statuses.Add(await SpreadLeaderOf(test.Client, shard));
+        }
+
+        foreach (var replica in statuses.SelectMany(s => s.Replicas))
+        {
+            var silo = test.SiloOf(replica.Silo);
+            Assert.Contains(TestCluster.KeyOf(replica), await test.StoreOf(silo.Name).ListReplicasAsync());
+        }
+
+        Assert.All(statuses, s => Assert.Equal(3, s.Replicas.Select(r => r.Store).Distinct().Count()));
+    }
+
+    [Fact]
+    public async Task A_wiped_silo_comes_back_as_a_new_store_and_its_old_replicas_are_replaced_never_reopened()
+    {
+        await using var test = await TestCluster.StartAsync(silos: 3, shards: 4, settings: TestCluster.FastFailureDetection);
+        var client = test.Client;
+        var acknowledged = await WriteAsync(client, "before", 40);
+        var status = await SpreadLeaderOf(client, 0);
+        var victim = test.SiloOf(status.Replicas.First(r => r.Replica != status.Leader).Silo);
+        var oldStore = status.Replicas.Single(r => r.Silo == victim.SiloAddress.ToString()).Store;
+        var name = victim.Name;
+
+        await test.Cluster.KillSiloAsync(victim);
+        await test.WipeStoreAsync(name);
+        await test.Cluster.RestartStoppedSecondarySiloAsync(name);
+        foreach (var (key, version) in await WriteAsync(client, "during", 20))
+        {
+            acknowledged[key] = version;
+        }
+
+        // No shard keeps a member on the wiped store: each was removed and replaced (the placement
+        // puts the replacement on the new store of the restarted silo).
+        await EventuallyAsync(async () =>
+        {
+            for (var shard = 0; shard < 4; shard++)
+            {
+                var now = await StatusOf(client, shard);
+                if (now.Leader == 0 || now.Replicas.Count != 3 || now.Replicas.Any(r => r.Store == oldStore || r.Role is not ("Leader" or "Follower"))
+                    || now.Replicas.Select(r => r.Store).Distinct().Count() != 3)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }, TimeSpan.FromSeconds(90), $"every shard has three voters and none on the wiped store {oldStore}");
+
+        foreach (var (key, version) in acknowledged)
+        {
+            Assert.Equal(version, (await client.GetAsync(key))!.Value.Version);
+        }
+    }
+
+    [Fact]
+    public async Task A_replica_whose_state_is_lost_stays_silent_and_is_replaced_under_a_new_id()
+    {
+        await using var test = await TestCluster.StartAsync(silos: 3, shards: 1);
+        var client = test.Client;
+        var acknowledged = await WriteAsync(client, "k", 20);
+        var status = await SpreadLeaderOf(client, 0);
+        var follower = status.Replicas.First(r => r.Replica != status.Leader);
+        var silo = test.SiloOf(follower.Silo);
+        var name = silo.Name;
+        var key = TestCluster.KeyOf(follower);
+
+        // The follower's state is lost behind its store's back while its silo is down.
+        await test.Cluster.KillSiloAsync(silo);
+        await test.DeleteReplicaStateAsync(name, key);
+        await test.Cluster.RestartStoppedSecondarySiloAsync(name);
+
+        await EventuallyAsync(async () =>
+        {
+            var now = await StatusOf(client, 0);
+            return now.Leader != 0 && now.Replicas.Count == 3 && now.Replicas.All(r => r.Replica != follower.Replica)
+                && now.Replicas.All(r => r.Role is "Leader" or "Follower");
+        }, TimeSpan.FromSeconds(90), $"replica {follower.Replica} replaced");
+
+        // It never voted: its hard state is still empty in its store.
+        var state = await test.StoreOf(name).LoadAsync(await test.StoreOf(name).ClaimAsync(key));
+        Assert.Equal(0UL, state.HardState.Term);
+        Assert.Equal(ReplicaPresence.Initialized, await test.StoreOf(name).FindReplicaAsync(key));
+        foreach (var (written, version) in acknowledged)
+        {
+            Assert.Equal(version, (await client.GetAsync(written))!.Value.Version);
+        }
+    }
+
+    [Fact]
+    public async Task A_silo_that_joins_takes_close_to_its_ideal_share_of_replicas_by_membership_change()
+    {
+        using var metrics = new MetricRecorder(Grains.Replicas.ReplicaMetrics.MeterName);
+        const int shards = 8;
+        await using var test = await TestCluster.StartAsync(silos: 3, shards: shards);
+        for (var shard = 0; shard < shards; shard++)
+        {
+            await SpreadLeaderOf(test.Client, shard);
+        }
+
+        var addsBefore = metrics["actorcluster.raft.membership_changes[kind=add]"];
+        var joined = await test.Cluster.StartAdditionalSiloAsync();
+        await EventuallyAsync(async () =>
+        {
+            var onNew = 0;
+            for (var shard = 0; shard < shards; shard++)
+            {
+                var now = await StatusOf(test.Client, shard);
+                if (now.Leader == 0 || now.Replicas.Count != 3 || now.Replicas.Select(r => r.Store).Distinct().Count() != 3)
+                {
+                    return false;
+                }
+
+                onNew += now.Replicas.Count(r => r.Silo == joined.SiloAddress.ToString());
+            }
+
+            return onNew >= 5;
+        }, TimeSpan.FromSeconds(90), "the new silo holds its share");
+
+        // Let the moves finish, then count them against the ideal R*S/(n+1).
+        await Task.Delay(TimeSpan.FromSeconds(8));
+        var adds = metrics["actorcluster.raft.membership_changes[kind=add]"] - addsBefore;
+        var ideal = 3.0 * shards / 4;
+        output.WriteLine($"a fourth silo: {adds} replicas added, ideal {ideal}");
+        Assert.InRange(adds, 1, (long)(1.25 * ideal));
+    }
+
+    private static async Task<Dictionary<string, ulong>> WriteAsync(ActorCluster.Client.ActorClusterClient client, string prefix, int count)
+    {
+        var acknowledged = new Dictionary<string, ulong>();
+        for (var i = 0; i < count; i++)
+        {
+            var key = $"{prefix}-{Guid.NewGuid():N}";
+            acknowledged[key] = await client.PutAsync(key, Encoding.UTF8.GetBytes(key));
+        }
+
+        return acknowledged;
+    }
+}
