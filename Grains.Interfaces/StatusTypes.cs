@@ -30,7 +30,8 @@ public sealed record ReplicaStatus(
     [property: Id(13)] long DataBytes = 0,
     [property: Id(14)] int Sessions = 0,
     [property: Id(15)] long SnapshotBytes = 0,
-    [property: Id(16)] string Store = "");
+    [property: Id(16)] string Store = "",
+    [property: Id(17)] IReadOnlyList<ulong>? Members = null);
 
 /// <summary>A shard and the replicas that answered (an unreachable replica is absent).</summary>
 [GenerateSerializer, Immutable, Alias("ac.ShardStatus")]

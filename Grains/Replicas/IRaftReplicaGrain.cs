@@ -63,10 +63,11 @@ public interface IRaftTraffic
 
 /// <summary>
 /// A batch of encoded Raft messages (see <see cref="RaftWireCodec"/>), with the endpoint of the
-/// sending silo so that fault injection can drop traffic between chosen silos.
+/// sending silo so that fault injection can drop traffic between chosen silos, and the sender's
+/// store, so that a new replica that does not know its group's configuration yet can answer.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("ac.RaftEnvelope")]
-public sealed record RaftEnvelope([property: Id(0)] byte[] Payload, [property: Id(1)] string? SenderSilo = null) : IRaftTraffic;
+public sealed record RaftEnvelope([property: Id(0)] byte[] Payload, [property: Id(1)] string? SenderSilo = null, [property: Id(2)] ulong SenderStore = 0) : IRaftTraffic;
 
 /// <summary>
 /// One piece of a snapshot on its way to a follower. A transfer is the chunks
@@ -88,7 +89,8 @@ public sealed record SnapshotChunk(
     [property: Id(9)] int ChunkIndex,
     [property: Id(10)] int ChunkCount,
     [property: Id(11)] byte[] Data,
-    [property: Id(12)] int ChunkBytes) : IRaftTraffic
+    [property: Id(12)] int ChunkBytes,
+    [property: Id(13)] ulong SenderStore = 0) : IRaftTraffic
 {
     /// <summary>True when the chunk's numbers agree with each other (it may still belong to another transfer).</summary>
     public bool IsWellFormed =>
@@ -123,7 +125,7 @@ public sealed record ReplicaReply(
     [property: Id(3)] string? Reason = null,
     [property: Id(4)] ShardMembers? Members = null)
 {
-    public static ReplicaReply Done(KvResponse response) => new(ReplicaOutcome.Done, 0, response);
+    public static ReplicaReply Done(KvResponse response, ShardMembers? members = null) => new(ReplicaOutcome.Done, 0, response, null, members);
 
     public static ReplicaReply NotLeader(ulong leader, ShardMembers? members = null) => new(ReplicaOutcome.NotLeader, leader, null, null, members);
 

@@ -37,6 +37,9 @@ public sealed partial class RaftReplicaGrain
     [LoggerMessage(Level = LogLevel.Information, Message = "Leader {Replica}: {Kind} replica {Target} on store {Store:x16} ({Reason})")]
     private partial void LogPlan(string replica, Ring.PlanKind kind, ulong target, ulong store, string reason);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Leader {Replica} could not reconcile its replicas: {Reason}")]
-    private partial void LogReconcileFailed(string replica, string reason);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Leader {Replica} plans: {Live} live stores (complete {Complete}, stable {Stable:0.0}s), {Dead} dead, {Lost} lost, unsettled {Unsettled}: {Kind} ({Reason})")]
+    private partial void LogPlanInputs(string replica, int live, bool complete, double stable, int dead, int lost, bool unsettled, Ring.PlanKind kind, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Leader {Replica} could not reconcile its replicas")]
+    private partial void LogReconcileFailed(string replica, Exception reason);
 }

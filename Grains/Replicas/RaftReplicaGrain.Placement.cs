@@ -18,6 +18,7 @@ public sealed partial class RaftReplicaGrain
     private static readonly TimeSpan TombstoneDelay = TimeSpan.FromSeconds(2);
     private DateTime _nextReconcile = DateTime.UtcNow + ReconcilePeriod + TimeSpan.FromMilliseconds(Random.Shared.Next(2000));
     private DateTime? _removedAt;
+    private readonly Dictionary<ulong, DateTime> _inactiveSince = [];
     private bool _reconciling;
 
     private void MaybeReconcile()
@@ -71,9 +72,9 @@ public sealed partial class RaftReplicaGrain
                 await TakeAsync(step);
             }
         }
-        catch (Exception e) when (e is TimeoutException or OrleansException or InvalidOperationException)
+        catch (Exception e)
         {
-            LogReconcileFailed(_key, e.Message);
+            LogReconcileFailed(_key, e);
         }
         finally
         {
@@ -109,7 +110,22 @@ public sealed partial class RaftReplicaGrain
             }
         }
 
+        // A member that has not answered this leader for the grace period is gone as well, whatever
+        // Orleans membership says of its silo (a hung or cut-off silo may still count as active).
         var progress = raft.GetStatus().Progress;
+        var now = DateTime.UtcNow;
+        foreach (var (member, pr) in progress)
+        {
+            if (member == _id || pr.RecentActive)
+            {
+                _inactiveSince.Remove(member);
+            }
+            else if (_inactiveSince.TryAdd(member, now) is false && now - _inactiveSince[member] >= grace && complete)
+            {
+                dead.Add(config.StoreOf(member));
+            }
+        }
+
         var caughtUp = new HashSet<ulong> { _id };
         var lost = new HashSet<ulong>();
         foreach (var (member, pr) in progress)
@@ -153,7 +169,9 @@ public sealed partial class RaftReplicaGrain
             return PlanStep.None;
         }
 
-        return ReplicaPlanner.Next(new PlanInput(Raft.Config, _id, caughtUp, live, dead, lost, targets, preferred, _replicationFactor));
+        var step = ReplicaPlanner.Next(new PlanInput(Raft.Config, _id, caughtUp, live, dead, lost, targets, preferred, _replicationFactor));
+        LogPlanInputs(_key, live.Count, complete, stableFor.TotalSeconds, dead.Count, lost.Count, unsettled, step.Kind, step.Reason);
+        return step;
     }
 
     private async Task TakeAsync(PlanStep step)

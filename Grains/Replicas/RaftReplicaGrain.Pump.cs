@@ -95,7 +95,7 @@ public sealed partial class RaftReplicaGrain
             var batch = group.Where(m => m.Type != MessageType.InstallSnapshot).ToList();
             if (batch.Count > 0)
             {
-                var envelope = new RaftEnvelope(RaftWireCodec.Encode(batch), _siloEndpoint);
+                var envelope = new RaftEnvelope(RaftWireCodec.Encode(batch), _siloEndpoint, _store);
                 PeerOf(group.Key)?.Deliver(envelope).Ignore();
             }
 
@@ -129,7 +129,7 @@ public sealed partial class RaftReplicaGrain
                 // Same term: it is our proposal. Another term: a new leader overwrote it; the
                 // client's retry (same client id and sequence) will apply it at most once.
                 pending.Completion.TrySetResult(entry.Term == pending.Term && response is not null
-                    ? ReplicaReply.Done(response)
+                    ? ReplicaReply.Done(response, Members)
                     : ReplicaReply.Retry("the entry was replaced by a new leader"));
             }
         }
@@ -178,6 +178,7 @@ public sealed partial class RaftReplicaGrain
         if (soft.Role == RaftRole.Leader)
         {
             ReplicaMetrics.LeaderChanges.Add(1);
+            _inactiveSince.Clear();
         }
         else
         {

@@ -30,7 +30,7 @@ public sealed partial class RaftReplicaGrain
 
         if (consistency == ReadConsistency.Stale)
         {
-            return Task.FromResult(ReplicaReply.Done(_kv.Get(key)));
+            return Task.FromResult(ReplicaReply.Done(_kv.Get(key), Members));
         }
 
         if (_raft.Role != RaftRole.Leader)
@@ -117,7 +117,7 @@ public sealed partial class RaftReplicaGrain
     {
         foreach (var read in reads)
         {
-            read.Completion.TrySetResult(ReplicaReply.Done(_kv.Get(read.Key)));
+            read.Completion.TrySetResult(ReplicaReply.Done(_kv.Get(read.Key), Members));
         }
     }
 

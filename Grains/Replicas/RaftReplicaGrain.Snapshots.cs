@@ -66,6 +66,8 @@ public sealed partial class RaftReplicaGrain
             return false;
         }
 
+        LearnStore(chunk.From, chunk.SenderStore);
+
         if (_incomingSnapshot is null || _incomingSnapshot.TransferId != chunk.TransferId)
         {
             // A newer transfer replaces an unfinished one: only one assembly is held at a time.
@@ -130,7 +132,7 @@ public sealed partial class RaftReplicaGrain
 
             var offset = (long)i * chunkBytes;
             var part = data.AsSpan((int)offset, (int)Math.Min(chunkBytes, data.LongLength - offset)).ToArray();
-            var chunk = new SnapshotChunk(_siloEndpoint, transfer, message.From, message.To, message.Term, snapshot.Index, snapshot.Term, config, data.LongLength, i, count, part, chunkBytes);
+            var chunk = new SnapshotChunk(_siloEndpoint, transfer, message.From, message.To, message.Term, snapshot.Index, snapshot.Term, config, data.LongLength, i, count, part, chunkBytes, _store);
             try
             {
                 sent = await peer!.InstallSnapshotChunk(chunk).WaitAsync(SnapshotChunkTimeout);

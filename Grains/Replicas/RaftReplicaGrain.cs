@@ -44,6 +44,9 @@ public sealed partial class RaftReplicaGrain(
     private ulong _id;
     private ulong _store;
     private bool _markInitialized;
+    private readonly Dictionary<ulong, ulong> _learnedStores = [];
+    private ShardMembers? _members;
+    private ClusterConfig? _membersOf;
     private ReplicaClaim? _claim;
     private HardState _persistedHardState;
     private ulong _persistedLastIndex;
@@ -257,6 +260,7 @@ public sealed partial class RaftReplicaGrain(
             {
                 if (message.To == _id)
                 {
+                    LearnStore(message.From, envelope.SenderStore);
                     _raft.Step(message);
                 }
             }
@@ -343,7 +347,8 @@ public sealed partial class RaftReplicaGrain(
             _kv.DataBytes,
             _kv.SessionCount,
             _raft?.LatestSnapshot?.Data.Length ?? 0,
-            StoreKey.Hex(_store)));
+            StoreKey.Hex(_store),
+            Members is { } members ? [.. members.Ids] : []));
     }
 
     public Task<bool> TransferLeadership(ulong replica)
@@ -358,8 +363,25 @@ public sealed partial class RaftReplicaGrain(
         return Task.FromResult(accepted);
     }
 
-    /// <summary>This replica's view of its group, for routers (null before it has one).</summary>
-    private ShardMembers? Members => _raft is { } raft && raft.Config.Members.Any() ? ShardMembers.Of(raft.Config, raft.ConfigIndex) : null;
+    /// <summary>This replica's view of its group, for routers (null before it has one); built once per configuration.</summary>
+    private ShardMembers? Members
+    {
+        get
+        {
+            if (_raft is not { } raft || !raft.Config.Members.Any())
+            {
+                return null;
+            }
+
+            if (_members is null || _members.ConfigIndex != raft.ConfigIndex || !ReferenceEquals(_membersOf, raft.Config))
+            {
+                _members = ShardMembers.Of(raft.Config, raft.ConfigIndex);
+                _membersOf = raft.Config;
+            }
+
+            return _members;
+        }
+    }
 
     private static string? RequestError(WriteRequest request) =>
         request.Kind switch
@@ -392,9 +414,28 @@ public sealed partial class RaftReplicaGrain(
         return Task.CompletedTask;
     }
 
-    /// <summary>Replica <paramref name="id"/> of this shard, on the store the configuration names (null if it names none).</summary>
-    private IRaftReplicaGrain? PeerOf(ulong id) =>
-        _raft?.Config.StoreOf(id) is { } peerStore and not 0 ? GrainFactory.GetGrain<IRaftReplicaGrain>(ReplicaId.Format(_shard, id, peerStore)) : null;
+    /// <summary>
+    /// Replica <paramref name="id"/> of this shard, on the store the configuration names, or (for a
+    /// new replica that has no configuration yet) the store its messages came from; null if neither.
+    /// </summary>
+    private IRaftReplicaGrain? PeerOf(ulong id)
+    {
+        var peerStore = _raft?.Config.StoreOf(id) ?? 0;
+        if (peerStore == 0)
+        {
+            _learnedStores.TryGetValue(id, out peerStore);
+        }
+
+        return peerStore != 0 ? GrainFactory.GetGrain<IRaftReplicaGrain>(ReplicaId.Format(_shard, id, peerStore)) : null;
+    }
+
+    private void LearnStore(ulong id, ulong store)
+    {
+        if (store != 0 && (_raft is null || _raft.Config.StoreOf(id) == 0))
+        {
+            _learnedStores[id] = store;
+        }
+    }
 
     /// <summary>Stops for good: answers nothing more, fails what waits, and lets Orleans collect the activation.</summary>
     private void Stop(string reason)

@@ -53,20 +53,34 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
             return new ShardStatus(Shard, 0, []);
         }
 
-        var replies = await Task.WhenAll(view.Members.Ids.Select(async (id, i) =>
-        {
-            try
-            {
-                return await Replica(id, view.Members.Stores[i]).GetStatus().WaitAsync(_options.StatusTimeout);
-            }
-            catch (Exception e) when (e is TimeoutException or OrleansException)
-            {
-                return null;
-            }
-        }));
+        var replies = await Task.WhenAll(view.Members.Ids.Select((id, i) => StatusOrNullAsync(id, view.Members.Stores[i])));
         var answered = replies.OfType<ReplicaStatus>().ToList();
         var leader = answered.Where(r => r.Role == "Leader").OrderByDescending(r => r.Term).FirstOrDefault();
+        if (leader is not null && leader.Members is { } members && !members.Order().SequenceEqual(view.Members.Ids.Order()))
+        {
+            // The leader knows members this silo does not: learn them from a routed call, then ask again.
+            await RouteAsync(replica => replica.Read("~members", ReadConsistency.Stale), preferLeader: true, isWrite: false);
+            if (directory.Of(Shard) is { } fresh)
+            {
+                replies = await Task.WhenAll(fresh.Members.Ids.Select((id, i) => StatusOrNullAsync(id, fresh.Members.Stores[i])));
+                answered = replies.OfType<ReplicaStatus>().ToList();
+                leader = answered.Where(r => r.Role == "Leader").OrderByDescending(r => r.Term).FirstOrDefault();
+            }
+        }
+
         return new ShardStatus(Shard, leader?.Replica ?? 0, answered);
+    }
+
+    private async Task<ReplicaStatus?> StatusOrNullAsync(ulong id, ulong store)
+    {
+        try
+        {
+            return await Replica(id, store).GetStatus().WaitAsync(_options.StatusTimeout);
+        }
+        catch (Exception e) when (e is TimeoutException or OrleansException)
+        {
+            return null;
+        }
     }
 
     /// <summary>What is known of this shard's replicas: learned from replies, or the founders the ring recorded.</summary>

@@ -152,24 +152,31 @@ public sealed class ConfigurationTests
         }
     }
 
-    /// <summary>One silo of the development cluster on free ports, storing under <paramref name="dataDirectory"/>.</summary>
-    private static ChildProcess StartSilo(string dataDirectory, params string[] extra)
-    {
-        var ports = Programs.FreePorts(2);
-        return ChildProcess.Start(Programs.SiloDll, Programs.SiloArguments(dataDirectory, 1, ports[0], ports[1], 0, extra));
-    }
+    /// <summary>A three-silo development cluster on free ports, its silos storing under <paramref name="dataDirectory"/>.</summary>
+    private static ChildProcess StartSilo(string dataDirectory, params string[] extra) =>
+        ChildProcess.Start(Programs.SiloDll, Programs.SiloArguments(dataDirectory, 3, Programs.FreePortBlock(3), Programs.FreePortBlock(3), 0, extra));
 
+    /// <summary>Every replica claim in the silos' stores (<c>silo-N/replicas.db</c>).</summary>
     private static async Task<Dictionary<string, long>> ReplicaClaimsAsync(string dataDirectory)
     {
-        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataDirectory, "replicas.db")};Pooling=False");
-        await connection.OpenAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT replica_id, epoch FROM ac_replica";
-        await using var reader = await command.ExecuteReaderAsync();
         var claims = new Dictionary<string, long>();
-        while (await reader.ReadAsync())
+        foreach (var silo in Directory.GetDirectories(dataDirectory, "silo-*"))
         {
-            claims[reader.GetString(0)] = reader.GetInt64(1);
+            var path = Path.Combine(silo, "replicas.db");
+            if (!File.Exists(path))
+            {
+                continue;
+            }
+
+            await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False");
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = "SELECT replica_id, epoch FROM ac_replica";
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                claims[reader.GetString(0)] = reader.GetInt64(1);
+            }
         }
 
         return claims;

@@ -45,7 +45,7 @@ public sealed class SharedNothingClusterTests(ITestOutputHelper output)
 
         await test.Cluster.KillSiloAsync(victim);
         await test.WipeStoreAsync(name);
-        await test.Cluster.RestartStoppedSecondarySiloAsync(name);
+        await test.StartAgainAsync(victim);
         foreach (var (key, version) in await WriteAsync(client, "during", 20))
         {
             acknowledged[key] = version;
@@ -89,7 +89,7 @@ public sealed class SharedNothingClusterTests(ITestOutputHelper output)
         // The follower's state is lost behind its store's back while its silo is down.
         await test.Cluster.KillSiloAsync(silo);
         await test.DeleteReplicaStateAsync(name, key);
-        await test.Cluster.RestartStoppedSecondarySiloAsync(name);
+        await test.StartAgainAsync(silo);
 
         await EventuallyAsync(async () =>
         {

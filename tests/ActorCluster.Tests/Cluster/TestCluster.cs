@@ -80,7 +80,9 @@ internal sealed class TestCluster : IAsyncDisposable
         storage ??= await StorageFixture.FreshAsync(provider);
         if (storage.Provider == StorageProvider.PostgreSql && storage.DataDirectory == "data")
         {
-            storage = new StorageOptions { Provider = storage.Provider, ConnectionString = storage.ConnectionString, DataDirectory = Path.Combine(Path.GetTempPath(), $"actorcluster-test-{Guid.NewGuid():N}") };
+            // The silos' own stores go with the database: a cluster started again on it finds them.
+            var database = new Npgsql.NpgsqlConnectionStringBuilder(storage.ConnectionString).Database;
+            storage = new StorageOptions { Provider = storage.Provider, ConnectionString = storage.ConnectionString, DataDirectory = Path.Combine(Path.GetTempPath(), $"actorcluster-test-{database}") };
         }
 
         await AdoReplicaStore.PrepareMetadataAsync(storage);
@@ -99,6 +101,11 @@ internal sealed class TestCluster : IAsyncDisposable
             silo.AddActorCluster(configuration, new FaultyReplicaStore(store, faults), identity, metadata);
             silo.Configure<Orleans.Configuration.ClusterMembershipOptions>(configuration.GetSection("Orleans:ClusterMembership"));
             silo.Configure<Orleans.Configuration.SiloMessagingOptions>(configuration.GetSection("Orleans:Messaging"));
+            if (Environment.GetEnvironmentVariable("ACTORCLUSTER_TEST_DEBUG") == "1")
+            {
+                Microsoft.Extensions.DependencyInjection.LoggingServiceCollectionExtensions.AddLogging(
+                    silo.Services, logging => Microsoft.Extensions.Logging.FilterLoggingBuilderExtensions.AddFilter(logging, "ActorCluster", Microsoft.Extensions.Logging.LogLevel.Debug));
+            }
         });
         var cluster = builder.Build();
         await cluster.DeployAsync();
@@ -120,6 +127,16 @@ internal sealed class TestCluster : IAsyncDisposable
             var identity = store.IdentifyAsync("test").GetAwaiter().GetResult();
             return stores[siloName] = (store, identity, options);
         }
+    }
+
+    private readonly List<InProcessSiloHandle> _restarted = [];
+
+    /// <summary>Starts a killed silo again under its old name (its store, unless wiped, is the one it had).</summary>
+    public async Task<InProcessSiloHandle> StartAgainAsync(InProcessSiloHandle killed)
+    {
+        var handle = await Cluster.StartSiloAsync(killed.InstanceNumber, Cluster.Options);
+        _restarted.Add(handle);
+        return handle;
     }
 
     /// <summary>Deletes the data directory of a stopped silo: started again, it is a new store.</summary>
@@ -166,7 +183,7 @@ internal sealed class TestCluster : IAsyncDisposable
         Grains.Replicas.ReplicaId.Format(replica.Shard, replica.Replica, ulong.Parse(replica.Store, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>The silo whose address <see cref="Grains.Interfaces.ReplicaStatus.Silo"/> names.</summary>
-    public InProcessSiloHandle SiloOf(string siloAddress) => Cluster.Silos.Single(s => s.SiloAddress.ToString() == siloAddress);
+    public InProcessSiloHandle SiloOf(string siloAddress) => Cluster.Silos.Concat(_restarted).Single(s => s.SiloAddress.ToString() == siloAddress);
 
     /// <summary>The endpoint ("host:port") by which fault injection names a silo.</summary>
     public static string EndpointOf(InProcessSiloHandle silo) => $"{silo.SiloAddress.Endpoint.Address}:{silo.SiloAddress.Endpoint.Port}";
@@ -185,6 +202,11 @@ internal sealed class TestCluster : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        foreach (var silo in _restarted)
+        {
+            await silo.StopSiloAsync(stopGracefully: false);
+        }
+
         await Cluster.DisposeAsync();
         foreach (var (store, _, _) in _stores.Values)
         {
