@@ -14,6 +14,7 @@ public sealed class StoreDirectory(IClusterMembershipService membership, LocalSt
     private readonly Dictionary<ulong, DateTime> _missingSince = [];
     private HashSet<ulong> _live = [];
     private DateTime _liveSince = DateTime.UtcNow;
+    private DateTime _lastLook = DateTime.MinValue;
     private (HashSet<ulong> Stores, int Shards, int Factor, ReplicaPlacement Placement)? _placement;
 
     /// <summary>
@@ -70,6 +71,28 @@ public sealed class StoreDirectory(IClusterMembershipService membership, LocalSt
 
             return (live, now - _liveSince, complete);
         }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="store"/> was live at the last look (refreshed at most twice a
+    /// second): senders skip peers whose store is gone rather than fail a placement per message.
+    /// </summary>
+    public bool IsLive(ulong store)
+    {
+        var now = DateTime.UtcNow;
+        HashSet<ulong> live;
+        lock (_gate)
+        {
+            live = _live;
+            if (now - _lastLook < TimeSpan.FromMilliseconds(500) && live.Count > 0)
+            {
+                return live.Contains(store);
+            }
+
+            _lastLook = now;
+        }
+
+        return Live().Live.Contains(store);
     }
 
     /// <summary>

@@ -43,6 +43,13 @@ public interface IRaftReplicaGrain : IGrainWithStringKey
     /// <summary>Does nothing but make sure the replica is active.</summary>
     Task Wake();
 
+    /// <summary>
+    /// The shard's leader says this replica's removal is committed (a removed replica may never
+    /// hear it from the log: the leader stops sending to it): it deletes its state and leaves a
+    /// tombstone. Ids are never reused, so this can never remove a current member.
+    /// </summary>
+    Task Removed();
+
     /// <summary>Asks this replica, if it leads, to hand leadership to replica <paramref name="replica"/>.</summary>
     Task<bool> TransferLeadership(ulong replica);
 

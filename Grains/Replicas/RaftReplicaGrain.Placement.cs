@@ -19,6 +19,7 @@ public sealed partial class RaftReplicaGrain
     private DateTime _nextReconcile = DateTime.UtcNow + ReconcilePeriod + TimeSpan.FromMilliseconds(Random.Shared.Next(2000));
     private DateTime? _removedAt;
     private readonly Dictionary<ulong, DateTime> _inactiveSince = [];
+    private readonly Dictionary<ulong, ulong> _removing = [];
     private bool _reconciling;
 
     private void MaybeReconcile()
@@ -50,6 +51,8 @@ public sealed partial class RaftReplicaGrain
         }
     }
 
+    public Task Removed() => TombstoneAsync();
+
     private async Task TombstoneAsync()
     {
         if (_claim is not { } claim || _stoppedReason is not null)
@@ -58,7 +61,7 @@ public sealed partial class RaftReplicaGrain
         }
 
         LogTombstoned(_key);
-        Stop(Removed);
+        Stop(RemovedReason);
         await store.TombstoneAsync(claim);
     }
 
@@ -66,6 +69,7 @@ public sealed partial class RaftReplicaGrain
     {
         try
         {
+            await NotifyRemovedAsync();
             var step = await PlanAsync();
             if (step.Kind != PlanKind.None)
             {
@@ -197,7 +201,11 @@ public sealed partial class RaftReplicaGrain
                 Propose(new ConfChange(ConfChangeType.AddVoter, step.Replica), "promote");
                 break;
             case PlanKind.Remove:
-                Propose(new ConfChange(ConfChangeType.RemoveNode, step.Replica), "remove");
+                if (Propose(new ConfChange(ConfChangeType.RemoveNode, step.Replica), "remove") && Raft.Config.IsRemoved(step.Replica))
+                {
+                    _removing[step.Replica] = step.Store;
+                }
+
                 break;
             case PlanKind.TransferLeadership:
                 if (Raft.TransferLeadership(step.Replica) == ProposeStatus.Accepted)
@@ -210,13 +218,38 @@ public sealed partial class RaftReplicaGrain
         }
     }
 
-    private void Propose(ConfChange change, string kind)
+    private bool Propose(ConfChange change, string kind)
     {
         var result = Raft.ProposeConfChange(change);
         if (result.IsAccepted)
         {
             ReplicaMetrics.MembershipChanges.Add(1, new KeyValuePair<string, object?>("kind", kind));
             SchedulePump();
+        }
+
+        return result.IsAccepted;
+    }
+
+    /// <summary>Tells replicas whose removal this leader committed that they are gone, so they tombstone themselves.</summary>
+    private async Task NotifyRemovedAsync()
+    {
+        var raft = Raft;
+        foreach (var (id, removedStore) in _removing.ToList())
+        {
+            if (raft.CommitIndex + 1 < raft.FirstIndex || !raft.ConfigAt(raft.CommitIndex).IsRemoved(id))
+            {
+                continue;
+            }
+
+            _removing.Remove(id);
+            try
+            {
+                await GrainFactory.GetGrain<IRaftReplicaGrain>(ReplicaId.Format(_shard, id, removedStore)).Removed().WaitAsync(TimeSpan.FromSeconds(5));
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException)
+            {
+                // Its store is down: it finds out when it comes back (its messages are dropped meanwhile).
+            }
         }
     }
 }

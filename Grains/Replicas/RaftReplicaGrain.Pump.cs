@@ -96,7 +96,10 @@ public sealed partial class RaftReplicaGrain
             if (batch.Count > 0)
             {
                 var envelope = new RaftEnvelope(RaftWireCodec.Encode(batch), _siloEndpoint, _store);
-                PeerOf(group.Key)?.Deliver(envelope).Ignore();
+                if (PeerOf(group.Key, onlyLive: true) is { } peer)
+                {
+                    peer.Deliver(envelope).Ignore();
+                }
             }
 
             foreach (var install in group.Where(m => m.Type == MessageType.InstallSnapshot))

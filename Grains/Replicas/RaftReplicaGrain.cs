@@ -103,7 +103,7 @@ public sealed partial class RaftReplicaGrain(
         var presence = await store.FindReplicaAsync(key, cancellationToken);
         if (presence is ReplicaPresence.Missing or ReplicaPresence.Tombstoned)
         {
-            _stoppedReason = presence == ReplicaPresence.Missing ? Missing : Removed;
+            _stoppedReason = presence == ReplicaPresence.Missing ? MissingReason : RemovedReason;
             localReplicas.Add(key);
             return;
         }
@@ -114,7 +114,7 @@ public sealed partial class RaftReplicaGrain(
         var isEmpty = stored.Snapshot is null && stored.Entries.Count == 0 && stored.HardState == default;
         if (isEmpty && presence == ReplicaPresence.Initialized)
         {
-            _stoppedReason = Lost;
+            _stoppedReason = LostReason;
             LogLost(key);
             localReplicas.Add(key);
             return;
@@ -154,9 +154,9 @@ public sealed partial class RaftReplicaGrain(
         SchedulePump();
     }
 
-    private const string Missing = "missing: this store never held it";
-    private const string Removed = "removed from its group";
-    private const string Lost = "lost: its state is gone from this store";
+    private const string MissingReason = "missing: this store never held it";
+    private const string RemovedReason = "removed from its group";
+    private const string LostReason = "lost: its state is gone from this store";
 
     public async Task<bool> Create()
     {
@@ -165,9 +165,9 @@ public sealed partial class RaftReplicaGrain(
             return true;
         }
 
-        if (_stoppedReason != Missing)
+        if (_stoppedReason != MissingReason)
         {
-            return _stoppedReason is not Removed and not Lost;
+            return _stoppedReason is not RemovedReason and not LostReason;
         }
 
         if (!await store.CreateReplicaAsync(_key, founders: null))
@@ -238,7 +238,7 @@ public sealed partial class RaftReplicaGrain(
 
     public async Task Wake()
     {
-        if (_raft is null && _stoppedReason == Missing)
+        if (_raft is null && _stoppedReason == MissingReason)
         {
             // Activated (by a peer's message) before its silo created it: look again.
             _stoppedReason = null;
@@ -325,9 +325,9 @@ public sealed partial class RaftReplicaGrain(
         var role = _stoppedReason switch
         {
             null => status?.Role.ToString() ?? "Starting",
-            Missing => "Missing",
-            Removed => "Removed",
-            Lost => "Lost",
+            MissingReason => "Missing",
+            RemovedReason => "Removed",
+            LostReason => "Lost",
             _ => "Stopped",
         };
         return Task.FromResult(new ReplicaStatus(
@@ -418,7 +418,7 @@ public sealed partial class RaftReplicaGrain(
     /// Replica <paramref name="id"/> of this shard, on the store the configuration names, or (for a
     /// new replica that has no configuration yet) the store its messages came from; null if neither.
     /// </summary>
-    private IRaftReplicaGrain? PeerOf(ulong id)
+    private IRaftReplicaGrain? PeerOf(ulong id, bool onlyLive = false)
     {
         var peerStore = _raft?.Config.StoreOf(id) ?? 0;
         if (peerStore == 0)
@@ -426,7 +426,8 @@ public sealed partial class RaftReplicaGrain(
             _learnedStores.TryGetValue(id, out peerStore);
         }
 
-        return peerStore != 0 ? GrainFactory.GetGrain<IRaftReplicaGrain>(ReplicaId.Format(_shard, id, peerStore)) : null;
+        // A store no live silo holds cannot be reached: Orleans would fail (and log) each attempt.
+        return peerStore != 0 && (!onlyLive || stores.IsLive(peerStore)) ? GrainFactory.GetGrain<IRaftReplicaGrain>(ReplicaId.Format(_shard, id, peerStore)) : null;
     }
 
     private void LearnStore(ulong id, ulong store)

@@ -56,10 +56,12 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
         var replies = await Task.WhenAll(view.Members.Ids.Select((id, i) => StatusOrNullAsync(id, view.Members.Stores[i])));
         var answered = replies.OfType<ReplicaStatus>().ToList();
         var leader = answered.Where(r => r.Role == "Leader").OrderByDescending(r => r.Term).FirstOrDefault();
-        if (leader is not null && leader.Members is { } members && !members.Order().SequenceEqual(view.Members.Ids.Order()))
+        var known = view.Members.Ids.Order().ToList();
+        if (leader is null || answered.Any(r => r.Members is { } members && r.Role != "Removed" && !members.Order().SequenceEqual(known)))
         {
-            // The leader knows members this silo does not: learn them from a routed call, then ask again.
-            await RouteAsync(replica => replica.Read("~members", ReadConsistency.Stale), preferLeader: true, isWrite: false);
+            // Some replica knows other members than this silo does: learn them from answers (which
+            // carry the answering replica's group), then ask again.
+            await RouteAsync(replica => replica.Read("~members", ReadConsistency.Stale), preferLeader: false, isWrite: false);
             if (directory.Of(Shard) is { } fresh)
             {
                 replies = await Task.WhenAll(fresh.Members.Ids.Select((id, i) => StatusOrNullAsync(id, fresh.Members.Stores[i])));

@@ -80,6 +80,11 @@ public sealed class FailoverClusterTests(ITestOutputHelper output)
         {
             var now = await StatusOf(client, shard);
             var leader = now.Replicas.SingleOrDefault(r => r.Replica == now.Leader);
+            if (DateTime.UtcNow.Second % 5 == 0)
+            {
+                output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.f} leader {now.Leader}: " + string.Join("; ", now.Replicas.Select(r => $"{r.Replica} {r.Role} {r.Store[..4]} applied {r.AppliedIndex} keys {r.Keys} members [{string.Join(",", r.Members ?? [])}]")));
+            }
+
             return leader is not null && now.Replicas.Count == 3 && now.Replicas.All(r => r.Store != follower.Store)
                 && now.Replicas.Select(r => r.Store).Distinct().Count() == 3
                 && now.Replicas.All(r => r.Role is "Leader" or "Follower" && r.AppliedIndex == leader.CommitIndex && r.Keys == 30);

@@ -129,11 +129,16 @@ public sealed class SharedNothingClusterTests(ITestOutputHelper output)
                 var now = await StatusOf(test.Client, shard);
                 if (now.Leader == 0 || now.Replicas.Count != 3 || now.Replicas.Select(r => r.Store).Distinct().Count() != 3)
                 {
+                    output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.f} shard {shard} leader {now.Leader}: " + string.Join("; ", now.Replicas.Select(r => $"{r.Replica} {r.Role} {r.Store[..4]} members [{string.Join(",", r.Members ?? [])}]")));
+                    await Task.Delay(2000);
                     return false;
                 }
 
                 onNew += now.Replicas.Count(r => r.Silo == joined.SiloAddress.ToString());
             }
+
+            output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.f}: {onNew} replicas on the new silo");
+            await Task.Delay(2000);
 
             return onNew >= 5;
         }, TimeSpan.FromSeconds(90), "the new silo holds its share");
