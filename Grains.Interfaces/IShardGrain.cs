@@ -1,3 +1,4 @@
+using Orleans.Concurrency;
 using ActorCluster.Grains.Interfaces.Kv;
 
 namespace ActorCluster.Grains.Interfaces;
@@ -28,6 +29,7 @@ public interface IRingGrain : IGrainWithStringKey
     const string DefaultKey = "ring";
 
     /// <summary>The ring every client and silo must route by.</summary>
+    [AlwaysInterleave]
     Task<RingDescriptor> GetRing();
 
     /// <summary>
@@ -39,11 +41,15 @@ public interface IRingGrain : IGrainWithStringKey
     Task<RingFounders?> RegisterStore(ulong store, string siloName);
 
     /// <summary>Where every shard's founders were placed (null until decided).</summary>
+    /// <remarks>Interleaves: a status query (ring -> shard -> ring) must not wait on itself.</remarks>
+    [AlwaysInterleave]
     Task<RingFounders?> GetFounders();
 
     /// <summary>The stores the cluster has registered, with the silo name each registered under.</summary>
+    [AlwaysInterleave]
     Task<IReadOnlyDictionary<ulong, string>> GetStores();
 
     /// <summary>Silos, shards, leaders, terms and commit indexes.</summary>
+    [AlwaysInterleave]
     Task<ClusterStatus> GetStatus();
 }

@@ -48,6 +48,13 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         var siloDll = FindSilo();
         var database = await CreateDatabaseAsync(options.PostgresConnectionString, cancellationToken);
         var cluster = new ClusterUnderTest(options with { PostgresConnectionString = database }, siloDll, log, fastFailureDetection, faultInjection);
+        // Every run starts from empty silo stores (a store belongs to one cluster for good).
+        var data = Path.Combine(options.OutputDirectory, "data");
+        if (Directory.Exists(data))
+        {
+            Directory.Delete(data, recursive: true);
+        }
+
         for (var i = 0; i < options.Silos; i++)
         {
             cluster._silos.Add(new SiloProcess(i, FreePorts(3)));

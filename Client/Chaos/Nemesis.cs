@@ -186,6 +186,14 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
                 _joined = null;
                 var exitCode = await cluster.StopAsync(leaving);
                 Record(kind, $"silo {leaving.Index} leaves", exitCode == 0, problem: exitCode == 0 ? null : $"silo {leaving.Index} did not leave cleanly (exit code {exitCode})");
+
+                // A silo that leaves takes its store with it: its replicas are replaced on the others
+                // (after the grace period) before the next fault, or the run is invalid.
+                if (await WaitForReplacementAsync(leaving, TimeSpan.FromSeconds(90), cancellationToken) is { } problem)
+                {
+                    Problem(problem);
+                }
+
                 break;
         }
     }
@@ -361,6 +369,39 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         }
 
         return running.Count > 0 ? running[_random.Next(running.Count)] : cluster.Silos[0];
+    }
+
+    /// <summary>Waits until every shard has a leader and R voters, none on <paramref name="gone"/>; a problem if not in time.</summary>
+    private async Task<string?> WaitForReplacementAsync(SiloProcess gone, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var marker = $":{gone.SiloPort}:";
+        while (DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (status() is { } client)
+                {
+                    var state = await client.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetStatus().WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
+                    var replaced = state.Shards.All(s => s.Leader != 0
+                        && s.Replicas.Count(r => r.Role is "Leader" or "Follower") == state.Ring.ReplicationFactor
+                        && !s.Replicas.Any(r => r.Role is "Leader" or "Follower" && r.Silo.Contains(marker, StringComparison.Ordinal)));
+                    if (replaced)
+                    {
+                        Log($"the replicas of silo {gone.Index} are replaced");
+                        return null;
+                    }
+                }
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException)
+            {
+                // The cluster is busy recovering: ask again.
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+        }
+
+        return $"the replicas of silo {gone.Index}, which left, were not replaced within {timeout.TotalSeconds:0}s";
     }
 
     private void Record(FaultKind kind, string description, bool applied, string? problem = null)

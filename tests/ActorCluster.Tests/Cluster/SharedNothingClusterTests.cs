@@ -33,6 +33,16 @@ public sealed class SharedNothingClusterTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task The_cluster_status_answers_at_once_when_no_router_knows_a_shard_yet()
+    {
+        // The ring's status asks every shard grain, which asks the ring for the founders: a call
+        // cycle that must not wait on itself (it did, for Orleans' 30 s response timeout).
+        await using var test = await TestCluster.StartAsync(silos: 3, shards: 4);
+        var status = await test.Client.Cluster.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetStatus().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(4, status.Shards.Count);
+    }
+
+    [Fact]
     public async Task A_wiped_silo_comes_back_as_a_new_store_and_its_old_replicas_are_replaced_never_reopened()
     {
         await using var test = await TestCluster.StartAsync(silos: 3, shards: 4, settings: TestCluster.FastFailureDetection);

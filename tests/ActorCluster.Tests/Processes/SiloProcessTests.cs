@@ -125,7 +125,9 @@ public sealed class SiloProcessTests(ITestOutputHelper output)
     [Fact]
     public async Task A_data_directory_of_another_cluster_exits_with_3_and_is_left_as_it_was()
     {
-        var options = await Storage.StorageFixture.FreshAsync(ActorCluster.Grains.Storage.StorageProvider.Sqlite);
+        var cluster = await Storage.StorageFixture.FreshAsync(ActorCluster.Grains.Storage.StorageProvider.Sqlite);
+        // The one silo of a local cluster keeps its store in silo-0 under the data directory.
+        var options = new ActorCluster.Grains.Storage.StorageOptions { DataDirectory = Path.Combine(cluster.DataDirectory, "silo-0") };
         ulong storeId;
         await using (var store = await ActorCluster.Grains.Storage.AdoReplicaStore.OpenAsync(options))
         {
@@ -133,7 +135,7 @@ public sealed class SiloProcessTests(ITestOutputHelper output)
         }
 
         var ports = Programs.FreePorts(2);
-        var (exitCode, _, errors) = await ChildProcess.RunAsync(Programs.SiloDll, Programs.SiloArguments(options.DataDirectory, 1, ports[0], ports[1]), TimeSpan.FromSeconds(60));
+        var (exitCode, _, errors) = await ChildProcess.RunAsync(Programs.SiloDll, Programs.SiloArguments(cluster.DataDirectory, 1, ports[0], ports[1]), TimeSpan.FromSeconds(60));
         Assert.Equal(3, exitCode);
         Assert.Contains("some-other-cluster", errors, StringComparison.Ordinal);
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
