@@ -118,22 +118,19 @@ public sealed partial class RaftReplicaGrain
         // Orleans membership says of its silo (a hung or cut-off silo may still count as active).
         var progress = raft.GetStatus().Progress;
         var now = DateTime.UtcNow;
+        var caughtUp = new HashSet<ulong> { _id };
+        var lost = new HashSet<ulong>();
         foreach (var (member, pr) in progress)
         {
             if (member == _id || pr.RecentActive)
             {
                 _inactiveSince.Remove(member);
             }
-            else if (_inactiveSince.TryAdd(member, now) is false && now - _inactiveSince[member] >= grace && complete)
+            else
             {
-                dead.Add(config.StoreOf(member));
+                _inactiveSince.TryAdd(member, now);
             }
-        }
 
-        var caughtUp = new HashSet<ulong> { _id };
-        var lost = new HashSet<ulong>();
-        foreach (var (member, pr) in progress)
-        {
             if (member == _id)
             {
                 continue;
@@ -142,24 +139,36 @@ public sealed partial class RaftReplicaGrain
             if (pr.RecentActive && pr.Match >= raft.CommitIndex)
             {
                 caughtUp.Add(member);
+                continue;
             }
-            else if (live.Contains(config.StoreOf(member)) && PeerOf(member) is { } peer)
+
+            var silentTooLong = !pr.RecentActive && now - _inactiveSince[member] >= grace && complete;
+            if (live.Contains(config.StoreOf(member)) && PeerOf(member) is { } peer)
             {
-                // Silent on a live store: ask it why (a replica that lost its state says so).
+                // Behind or silent on a live store: ask it why (a replica that lost its state says so;
+                // a founder its silo has not created yet says "Missing", and will be there shortly).
                 try
                 {
                     var status = await peer.GetStatus().WaitAsync(TimeSpan.FromSeconds(1));
-                    // Only a replica that had state and lost it: a founder its silo has not created
-                    // yet (still starting) says "Missing", and will be there shortly.
-                    if (status.Role is "Lost")
+                    if (status.Role is "Lost" || (silentTooLong && status.Role is not "Missing"))
                     {
+                        // Lost, or alive but out of reach of this leader for too long: replace it
+                        // (its store stays usable for the replacement).
                         lost.Add(member);
                     }
                 }
                 catch (Exception e) when (e is TimeoutException or OrleansException)
                 {
-                    // Unreachable right now: not evidence of anything.
+                    if (silentTooLong)
+                    {
+                        // Its silo does not answer either: treat the store as gone for this shard.
+                        dead.Add(config.StoreOf(member));
+                    }
                 }
+            }
+            else if (silentTooLong)
+            {
+                dead.Add(config.StoreOf(member));
             }
         }
 

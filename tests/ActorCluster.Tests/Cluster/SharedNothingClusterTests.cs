@@ -131,6 +131,7 @@ public sealed class SharedNothingClusterTests(ITestOutputHelper output)
 
         var addsBefore = metrics["actorcluster.raft.membership_changes[kind=add]"];
         var joined = await test.Cluster.StartAdditionalSiloAsync();
+        var history = new List<int>();
         await EventuallyAsync(async () =>
         {
             var onNew = 0;
@@ -139,22 +140,22 @@ public sealed class SharedNothingClusterTests(ITestOutputHelper output)
                 var now = await StatusOf(test.Client, shard);
                 if (now.Leader == 0 || now.Replicas.Count != 3 || now.Replicas.Select(r => r.Store).Distinct().Count() != 3)
                 {
-                    output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.f} shard {shard} leader {now.Leader}: " + string.Join("; ", now.Replicas.Select(r => $"{r.Replica} {r.Role} {r.Store[..4]} members [{string.Join(",", r.Members ?? [])}]")));
-                    await Task.Delay(2000);
+                    history.Clear();
+                    await Task.Delay(1000);
                     return false;
                 }
 
                 onNew += now.Replicas.Count(r => r.Silo == joined.SiloAddress.ToString());
             }
 
+            // Done when the new silo holds replicas and that has not changed for a few looks.
+            history.Add(onNew);
             output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.f}: {onNew} replicas on the new silo");
-            await Task.Delay(2000);
+            await Task.Delay(1500);
+            return onNew > 0 && history.Count >= 5 && history.TakeLast(5).Distinct().Count() == 1;
+        }, TimeSpan.FromSeconds(90), "the new silo takes its share and the moves stop");
 
-            return onNew >= 5;
-        }, TimeSpan.FromSeconds(90), "the new silo holds its share");
-
-        // Let the moves finish, then count them against the ideal R*S/(n+1).
-        await Task.Delay(TimeSpan.FromSeconds(8));
+        // The moves, counted against the ideal R*S/(n+1).
         var adds = metrics["actorcluster.raft.membership_changes[kind=add]"] - addsBefore;
         var ideal = 3.0 * shards / 4;
         output.WriteLine($"a fourth silo: {adds} replicas added, ideal {ideal}");
