@@ -58,10 +58,11 @@ public sealed class ReplicaStoreTests
         }
     }
 
-    [Fact]
-    public async Task Two_silos_starting_on_one_new_store_agree_on_its_identity()
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Two_silos_starting_on_one_new_store_agree_on_its_identity(StorageProvider provider)
     {
-        var options = await StorageFixture.FreshAsync(StorageProvider.Sqlite);
+        var options = await StorageFixture.FreshAsync(provider);
         await using var a = await AdoReplicaStore.OpenAsync(options);
         await using var b = await AdoReplicaStore.OpenAsync(options);
         var identities = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => (i % 2 == 0 ? a : b).IdentifyAsync("cluster")));
