@@ -68,7 +68,16 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
         SqlDialect dialect = options.Provider == StorageProvider.Sqlite
             ? new SqliteDialect(options.SqlitePath)
             : new PostgresDialect(options.ConnectionString!);
-        await dialect.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await dialect.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await dialect.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
         var writers = options.Provider == StorageProvider.Sqlite ? 1 : options.PostgreSqlWriters;
         return new AdoReplicaStore(dialect, writers, options, faults);
     }
@@ -221,6 +230,7 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
         }
 
         await Task.WhenAll(_writers).ConfigureAwait(false);
+        await _dialect.DisposeAsync().ConfigureAwait(false);
     }
 
     private int ChunkCount(long bytes) => (int)Math.Max(1, (bytes + _snapshotChunkBytes - 1) / _snapshotChunkBytes);
