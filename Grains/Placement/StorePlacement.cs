@@ -35,11 +35,8 @@ public static class StoreKey
     /// <summary>The silo metadata key under which a silo publishes its store id.</summary>
     public const string MetadataKey = "actorcluster.store";
 
-    /// <summary>Formats a store id as operators and keys see it.</summary>
-    public static string Hex(ulong store) => store.ToString("x16", CultureInfo.InvariantCulture);
-
     /// <summary>A key for <paramref name="name"/> on <paramref name="store"/>.</summary>
-    public static string Format(string name, ulong store) => $"{name}@{Hex(store)}";
+    public static string Format(string name, ulong store) => $"{name}@{StoreIdentity.Hex(store)}";
 
     /// <summary>The store a key names, if it names one.</summary>
     public static bool TryParseStore(string key, out ulong store)
@@ -66,6 +63,9 @@ public sealed class LocalStore(StoreIdentity? identity)
 /// </summary>
 public sealed class StorePlacementDirector(ILocalSiloDetails localSilo, LocalStore localStore, IServiceProvider services) : IPlacementDirector
 {
+    // Registered only on silos that publish a store (UseSiloMetadata).
+    private readonly ISiloMetadataCache? _metadata = services.GetService<ISiloMetadataCache>();
+
     public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
@@ -81,13 +81,12 @@ public sealed class StorePlacementDirector(ILocalSiloDetails localSilo, LocalSto
             return Task.FromResult(localSilo.SiloAddress);
         }
 
-        var hex = StoreKey.Hex(store);
-        var metadata = services.GetService<ISiloMetadataCache>();
-        if (metadata is not null)
+        var hex = StoreIdentity.Hex(store);
+        if (_metadata is not null)
         {
             foreach (var silo in compatible)
             {
-                if (metadata.GetSiloMetadata(silo).Metadata.TryGetValue(StoreKey.MetadataKey, out var held) && held == hex)
+                if (_metadata.GetSiloMetadata(silo).Metadata.TryGetValue(StoreKey.MetadataKey, out var held) && held == hex)
                 {
                     return Task.FromResult(silo);
                 }

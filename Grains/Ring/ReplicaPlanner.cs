@@ -68,9 +68,9 @@ public static class ReplicaPlanner
         var target = input.TargetStores.ToHashSet();
         var voters = config.Voters;
 
-        bool Gone(ulong id) => input.LostReplicas.Contains(id) || input.DeadStores.Contains(config.StoreOf(id));
-        bool Usable(ulong store) => store != 0 && input.LiveStores.Contains(store) && !input.DeadStores.Contains(store);
-        bool Healthy(ulong id) => !Gone(id) && Usable(config.StoreOf(id));
+        bool Gone(ulong id) => IsGone(input, id);
+        bool Usable(ulong store) => IsUsable(input, store);
+        bool Healthy(ulong id) => IsHealthy(input, id);
 
         // 1. A learner is finished first: promoted once caught up, removed if it can no longer be used.
         foreach (var learner in config.Learners)
@@ -145,6 +145,16 @@ public static class ReplicaPlanner
         return PlanStep.None;
     }
 
+    /// <summary>The replica's state is lost, or its store has been dead past the grace period.</summary>
+    private static bool IsGone(PlanInput input, ulong id) =>
+        input.LostReplicas.Contains(id) || input.DeadStores.Contains(input.Config.StoreOf(id));
+
+    /// <summary>A store a replica can live on: known, live, and not given up on.</summary>
+    private static bool IsUsable(PlanInput input, ulong store) =>
+        store != 0 && input.LiveStores.Contains(store) && !input.DeadStores.Contains(store);
+
+    private static bool IsHealthy(PlanInput input, ulong id) => !IsGone(input, id) && IsUsable(input, input.Config.StoreOf(id));
+
     /// <summary>Removes <paramref name="victim"/>, or, when it is the leader, hands leadership to a caught-up healthy voter first.</summary>
     private static PlanStep Remove(PlanInput input, ulong victim, string reason)
     {
@@ -155,8 +165,7 @@ public static class ReplicaPlanner
         }
 
         var successor = config.Voters
-            .Where(v => v != victim && input.CaughtUp.Contains(v) && !input.LostReplicas.Contains(v)
-                && input.LiveStores.Contains(config.StoreOf(v)) && !input.DeadStores.Contains(config.StoreOf(v)))
+            .Where(v => v != victim && input.CaughtUp.Contains(v) && IsHealthy(input, v))
             .OrderBy(v => config.StoreOf(v) == input.PreferredLeaderStore ? 0 : 1)
             .ThenBy(v => v)
             .FirstOrDefault();

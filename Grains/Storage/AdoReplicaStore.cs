@@ -68,7 +68,16 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
         SqlDialect dialect = options.Provider == StorageProvider.Sqlite
             ? new SqliteDialect(options.SqlitePath)
             : new PostgresDialect(options.ConnectionString!);
-        await dialect.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await dialect.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await dialect.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
         var writers = options.Provider == StorageProvider.Sqlite ? 1 : options.PostgreSqlWriters;
         return new AdoReplicaStore(dialect, writers, options, faults);
     }
@@ -158,9 +167,29 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
     /// belongs to another cluster is refused (<see cref="StoreIdentityException"/>): a data
     /// directory mounted into the wrong cluster must not mix its replicas in.
     /// </summary>
+    /// <remarks>
+    /// Silos that start together on one new database race to draw its id: the transaction is
+    /// serializable, so one of them fails (PostgreSQL: a serialization failure) and tries again,
+    /// reading the winner's id.
+    /// </remarks>
     public async Task<StoreIdentity> IdentifyAsync(string clusterId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(clusterId);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await IdentifyOnceAsync(clusterId, cancellationToken).ConfigureAwait(false);
+            }
+            catch (System.Data.Common.DbException) when (attempt < 5)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(20 * attempt), cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<StoreIdentity> IdentifyOnceAsync(string clusterId, CancellationToken cancellationToken)
+    {
         var connection = await _dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
@@ -216,6 +245,7 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
         }
 
         await Task.WhenAll(_writers).ConfigureAwait(false);
+        await _dialect.DisposeAsync().ConfigureAwait(false);
     }
 
     private int ChunkCount(long bytes) => (int)Math.Max(1, (bytes + _snapshotChunkBytes - 1) / _snapshotChunkBytes);

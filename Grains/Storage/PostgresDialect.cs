@@ -19,6 +19,13 @@ internal sealed class PostgresDialect(string connectionString) : SqlDialect
         }
     }
 
+    /// <summary>Closes the pooled connections: a store that is disposed holds none open.</summary>
+    public override async ValueTask DisposeAsync()
+    {
+        await _dataSource.DisposeAsync().ConfigureAwait(false);
+        await base.DisposeAsync().ConfigureAwait(false);
+    }
+
     public override async Task<DbConnection> OpenAsync(CancellationToken cancellationToken) =>
         await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
 

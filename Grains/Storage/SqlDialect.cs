@@ -4,9 +4,12 @@ using ActorCluster.Grains.Raft;
 namespace ActorCluster.Grains.Storage;
 
 /// <summary>What differs between the databases: connections, schema, and bulk inserts.</summary>
-internal abstract class SqlDialect
+internal abstract class SqlDialect : IAsyncDisposable
 {
     public abstract string Description { get; }
+
+    /// <summary>Closes the dialect's own connections (a pool of its own); nothing to do by default.</summary>
+    public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
     /// <summary>Opens a connection for reads.</summary>
     public abstract Task<DbConnection> OpenAsync(CancellationToken cancellationToken);

@@ -10,8 +10,11 @@ namespace ActorCluster.Grains.Storage;
 /// <param name="IsNew">True when this call created the identity (the store was empty).</param>
 public sealed record StoreIdentity(string ClusterId, ulong StoreId, bool IsNew)
 {
-    /// <summary>The id as operators see it: 16 hex digits.</summary>
-    public string StoreHex => StoreId.ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>The id as operators (and grain keys) see it: 16 hex digits.</summary>
+    public string StoreHex => Hex(StoreId);
+
+    /// <summary>A store id as operators (and grain keys) see it: 16 hex digits.</summary>
+    public static string Hex(ulong storeId) => storeId.ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
 }
 
 /// <summary>The store belongs to another cluster; nothing was changed.</summary>

@@ -199,7 +199,8 @@ public sealed partial class Simulation
 
             var config = raft.Config;
             // A member that lost its disk may have acknowledged the entry before: that copy is the
-            // fault injected, not a protocol error (the lookahead below checks what it costs).
+            // fault injected, not a protocol error (CheckCommittedEntryCannotBeLost checks what it
+            // costs: no member lacking the entry may be able to win an election).
             var stored = config.Voters.Count(v => _nodes.TryGetValue(v, out var peer) && (peer.Disk.Holds(i, term) || peer.Lost));
             if (stored < config.Quorum)
             {

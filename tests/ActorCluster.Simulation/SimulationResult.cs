@@ -1,4 +1,5 @@
 using ActorCluster.Grains.Raft;
+
 namespace ActorCluster.Simulation;
 
 /// <summary>What one seed did, and every invariant it broke.</summary>

@@ -59,9 +59,50 @@ public sealed class ReplicaStoreTests
     }
 
     [Fact]
-    public async Task Two_silos_starting_on_one_new_store_agree_on_its_identity()
+    public async Task A_disposed_postgres_store_holds_no_connection_open()
     {
-        var options = await StorageFixture.FreshAsync(StorageProvider.Sqlite);
+        var options = await StorageFixture.FreshAsync(StorageProvider.PostgreSql);
+        var database = new Npgsql.NpgsqlConnectionStringBuilder(options.ConnectionString).Database!;
+        await using (var store = await AdoReplicaStore.OpenAsync(options))
+        {
+            var claim = await store.ClaimAsync(StorageFixture.UniqueReplica("0/1"));
+            await store.SaveAsync(claim, new ReplicaWrite(new HardState(1, 1, 0), Entries(1, 1)));
+            await store.LoadAsync(claim);
+            Assert.True(await ConnectionsToAsync(database) > 0);
+        }
+
+        // Every store of a test run (and every silo that stops) would otherwise keep its pool's
+        // idle connections until they time out: PostgreSQL ran out of connections in CI.
+        await WaitUntilAsync(async () => await ConnectionsToAsync(database) == 0);
+        Assert.Equal(0, await ConnectionsToAsync(database));
+    }
+
+    private static async Task<long> ConnectionsToAsync(string database)
+    {
+        // From another database, and without pooling, so that this connection is not counted or kept.
+        var admin = new Npgsql.NpgsqlConnectionStringBuilder(StorageFixture.PostgresConnectionString) { Database = "postgres", Pooling = false };
+        await using var connection = new Npgsql.NpgsqlConnection(admin.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = @db";
+        command.Parameters.AddWithValue("db", database);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        // The server notices a closed connection a moment after the client closes it.
+        for (var i = 0; i < 50 && !await condition(); i++)
+        {
+            await Task.Delay(100);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Two_silos_starting_on_one_new_store_agree_on_its_identity(StorageProvider provider)
+    {
+        var options = await StorageFixture.FreshAsync(provider);
         await using var a = await AdoReplicaStore.OpenAsync(options);
         await using var b = await AdoReplicaStore.OpenAsync(options);
         var identities = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => (i % 2 == 0 ? a : b).IdentifyAsync("cluster")));
