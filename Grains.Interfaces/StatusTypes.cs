@@ -31,7 +31,8 @@ public sealed record ReplicaStatus(
     [property: Id(14)] int Sessions = 0,
     [property: Id(15)] long SnapshotBytes = 0,
     [property: Id(16)] string Store = "",
-    [property: Id(17)] IReadOnlyList<ulong>? Members = null);
+    [property: Id(17)] IReadOnlyList<ulong>? Members = null,
+    [property: Id(18)] IReadOnlyList<ulong>? Voters = null);
 
 /// <summary>A shard and the replicas that answered (an unreachable replica is absent).</summary>
 [GenerateSerializer, Immutable, Alias("ac.ShardStatus")]

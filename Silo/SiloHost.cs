@@ -102,6 +102,8 @@ internal static class SiloHost
         bool StoreFailed() => store is AdoReplicaStore { Fault: not null };
         app.MapGet("/healthz", () => StoreFailed() ? StoreProblem() : Results.Text("ok"));
         app.MapGet("/readyz", (SiloReadiness readiness) => StoreFailed() ? StoreProblem() : readiness.IsReady ? Results.Text("ready") : Results.StatusCode(StatusCodes.Status503ServiceUnavailable));
+        // Which store this silo holds: a silo restarted on an empty data directory answers a new id.
+        app.MapGet("/store", () => Results.Json(new { cluster = identity.ClusterId, store = identity.StoreHex, name = endpoints.Name }));
         app.MapPrometheusScrapingEndpoint("/metrics");
         if (settings.FaultInjection)
         {

@@ -18,7 +18,13 @@ public enum Nemeses
     /// <summary>Start an extra silo, later stop it: replicas move in and out.</summary>
     Membership = 8,
 
-    All = Kill | Pause | Partition | Membership,
+    /// <summary>kill -9 a silo, delete its data directory, restart it: a new store under the old name.</summary>
+    Wipe = 16,
+
+    /// <summary>kill -9 a silo for good and start a new one, with a new name and an empty data directory.</summary>
+    Replace = 32,
+
+    All = Kill | Pause | Partition | Membership | Wipe | Replace,
 }
 
 /// <summary>How a chaos run goes.</summary>
@@ -53,7 +59,7 @@ public sealed record ChaosOptions
     /// <summary>How long a client waits for one operation before recording an unknown outcome.</summary>
     public TimeSpan OperationTimeout { get; init; } = TimeSpan.FromSeconds(4);
 
-    /// <summary>PostgreSQL for membership and replica state; the run creates its own database there (this name plus a unique suffix) and drops it at the end.</summary>
+    /// <summary>PostgreSQL for membership and the ring's configuration (replica state is on each silo's own disk); the run creates its own database there (this name plus a unique suffix) and drops it at the end.</summary>
     public string PostgresConnectionString { get; init; } = "Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres;Database=actorcluster_chaos;Timeout=5";
 
     /// <summary>Where the history, the verdict and the silo logs go.</summary>
@@ -83,9 +89,11 @@ public sealed record ChaosOptions
                 "pause" => Nemeses.Pause,
                 "partition" => Nemeses.Partition,
                 "membership" or "join" => Nemeses.Membership,
+                "wipe" => Nemeses.Wipe,
+                "replace" => Nemeses.Replace,
                 "all" => Nemeses.All,
                 "none" => Nemeses.None,
-                _ => throw new ArgumentException($"unknown nemesis '{name}' (kill, pause, partition, membership, all, none)"),
+                _ => throw new ArgumentException($"unknown nemesis '{name}' (kill, pause, partition, membership, wipe, replace, all, none)"),
             };
         }
 

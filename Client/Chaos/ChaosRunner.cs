@@ -5,7 +5,7 @@ namespace ActorCluster.Client.Chaos;
 /// <summary>
 /// The outcome of a chaos run. Valid only if the history is linearizable, no acknowledged append
 /// is lost or doubled, every fault was confirmed applied and undone (<see cref="FaultProblems"/>
-/// is empty), and every shard led again after healing.
+/// is empty), and after healing every shard has a leader and R voters on distinct live silos.
 /// </summary>
 public sealed record ChaosVerdict(
     bool Valid,
@@ -39,17 +39,16 @@ public static class ChaosRunner
         var historyPath = Path.Combine(options.OutputDirectory, "history.jsonl");
         var started = DateTime.UtcNow;
         await using var cluster = await ClusterUnderTest.StartAsync(options, log, cancellationToken);
+        // Clients find gateways in membership, as they would in a deployment: silos that replace
+        // others come up on ports no static list could name.
         var clientOptions = new ActorClusterClientOptions
         {
             ClusterId = cluster.ClusterId,
             ServiceId = "actorcluster",
             TimeoutMilliseconds = (int)options.OperationTimeout.TotalMilliseconds,
             Retries = 2,
+            PostgresConnectionString = cluster.MetadataConnectionString,
         };
-        foreach (var gateway in cluster.Gateways)
-        {
-            clientOptions.Gateways.Add(gateway);
-        }
 
         var clients = new List<ActorClusterClient>();
         try
@@ -77,6 +76,12 @@ public static class ChaosRunner
             if (!await ClusterUnderTest.WaitForLeadersAsync(clients[^1], TimeSpan.FromSeconds(60), cancellationToken))
             {
                 problems.Add("not every shard had a leader within 60 s of healing");
+            }
+
+            // The run ends with every shard whole again: R voters on distinct live silos and stores.
+            foreach (var problem in await nemesis.SoundPlacementAsync(TimeSpan.FromSeconds(90), cancellationToken))
+            {
+                problems.Add($"final placement: {problem}");
             }
 
             var final = await FinalReadsAsync(workload, clients[^1], options, log, cancellationToken);

@@ -7,8 +7,9 @@ using Npgsql;
 namespace ActorCluster.Client.Chaos;
 
 /// <summary>
-/// A real cluster of silo processes on loopback, sharing PostgreSQL for membership and replica
-/// state, that a chaos run can kill, freeze, partition, grow and shrink.
+/// A real cluster of silo processes on loopback, each with a data directory of its own, sharing
+/// PostgreSQL only for membership and the ring, that a chaos run can kill, freeze, partition,
+/// wipe, replace, grow and shrink.
 /// </summary>
 internal sealed partial class ClusterUnderTest : IAsyncDisposable
 {
@@ -35,6 +36,9 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     public string ClusterId { get; } = $"chaos-{Environment.ProcessId}";
 
     public IEnumerable<string> Gateways => _silos.Select(s => $"127.0.0.1:{s.GatewayPort}");
+
+    /// <summary>The run's own PostgreSQL database: Orleans membership (clients find gateways there) and the ring.</summary>
+    public string MetadataConnectionString => _options.PostgresConnectionString;
 
     /// <summary>
     /// Creates a database of its own (named after the configured one, with a unique suffix, dropped
@@ -277,6 +281,27 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
             Log($"SIGCONT silo {silo.Index}");
             Signal(process.Id, Sigcont);
             silo.Paused = false;
+        }
+    }
+
+    /// <summary>The store <paramref name="silo"/> holds (16 hex digits), as its <c>/store</c> endpoint says; null when it does not answer.</summary>
+    public async Task<string?> StoreOfAsync(SiloProcess silo)
+    {
+        try
+        {
+            using var response = await _http.GetAsync(new Uri($"http://127.0.0.1:{silo.HttpPort}/store"));
+            if (!response.IsSuccessStatusCode)
+            {
+                return null;
+            }
+
+            using var json = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            return json.RootElement.GetProperty("store").GetString();
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException or KeyNotFoundException)
+        {
+            Log($"could not read the store of silo {silo.Index}: {e.GetType().Name}");
+            return null;
         }
     }
 

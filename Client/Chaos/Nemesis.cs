@@ -25,6 +25,12 @@ public enum FaultKind
 
     /// <summary>The silo that joined leaves gracefully.</summary>
     Leave,
+
+    /// <summary>kill -9 a silo, delete its data directory, restart it: a new store under the old name.</summary>
+    Wipe,
+
+    /// <summary>kill -9 a silo for good; a new silo with a new name and an empty data directory takes its place.</summary>
+    Replace,
 }
 
 /// <summary>A fault the nemesis injected, and whether it was confirmed applied and undone.</summary>
@@ -35,14 +41,17 @@ public sealed record FaultRecord(FaultKind Kind, string Description, bool Applie
 /// sees each at least once) and then combines two at once (a partition while another silo is
 /// killed or frozen). Every fault is confirmed as applied and as undone — a partition by each
 /// silo's answer, a kill by the process's exit, a pause by the process state, a restart or a join
-/// by readiness, a leave by a clean exit — and one that cannot be is a problem that fails the run.
+/// by readiness, a leave by a clean exit, a wipe by the silo answering with a new store id — and
+/// one that cannot be is a problem that fails the run. A fault that destroys a store (leave, wipe,
+/// replace) is undone only when every shard has R voters again, none on the lost store: the next
+/// fault waits for that, as an operator would before taking another disk away.
 /// Targets the silo that leads the most shards, when it can find out.
 /// </summary>
 internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Func<IClusterClient?> status, TextWriter log)
 {
     private static readonly FaultKind[][] AllPlan =
     [
-        [FaultKind.Isolate], [FaultKind.Kill], [FaultKind.Join], [FaultKind.Minority], [FaultKind.Pause], [FaultKind.Leave], [FaultKind.Bridge],
+        [FaultKind.Isolate], [FaultKind.Kill], [FaultKind.Join], [FaultKind.Minority], [FaultKind.Pause], [FaultKind.Leave], [FaultKind.Bridge], [FaultKind.Wipe], [FaultKind.Replace],
         [FaultKind.Isolate, FaultKind.Kill], [FaultKind.Minority, FaultKind.Pause], [FaultKind.Bridge, FaultKind.Kill], [FaultKind.Isolate, FaultKind.Pause],
     ];
 
@@ -50,6 +59,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
     private readonly List<FaultRecord> _faults = [];
     private readonly List<string> _problems = [];
     private readonly HashSet<SiloProcess> _retired = [];
+    private readonly HashSet<string> _goneStores = [];
     private SiloProcess? _joined;
 
     /// <summary>Faults injected so far.</summary>
@@ -85,6 +95,8 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         FaultKind.Kill => Nemeses.Kill,
         FaultKind.Pause => Nemeses.Pause,
         FaultKind.Isolate or FaultKind.Minority or FaultKind.Bridge => Nemeses.Partition,
+        FaultKind.Wipe => Nemeses.Wipe,
+        FaultKind.Replace => Nemeses.Replace,
         _ => Nemeses.Membership,
     };
 
@@ -154,6 +166,17 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
 
     private async Task ApplyAsync(FaultKind kind, SiloProcess target, CancellationToken cancellationToken)
     {
+        if (kind is FaultKind.Leave or FaultKind.Wipe or FaultKind.Replace)
+        {
+            // R replicas survive the loss of one store at a time, not of a second one before the
+            // first is replaced: take a store away only from a whole cluster, as an operator would.
+            var notWhole = await SoundPlacementAsync(TimeSpan.FromSeconds(90), cancellationToken);
+            if (notWhole.Count > 0)
+            {
+                Problem($"the cluster was not whole within 90s of the last fault, before a {kind}: {string.Join("; ", notWhole.Take(5))}");
+            }
+        }
+
         switch (kind)
         {
             case FaultKind.Kill:
@@ -184,16 +207,44 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
 
                 _retired.Add(leaving);
                 _joined = null;
+                var leftStore = await cluster.StoreOfAsync(leaving);
                 var exitCode = await cluster.StopAsync(leaving);
-                Record(kind, $"silo {leaving.Index} leaves", exitCode == 0, problem: exitCode == 0 ? null : $"silo {leaving.Index} did not leave cleanly (exit code {exitCode})");
+                var left = $"silo {leaving.Index} leaves";
+                Record(kind, left, exitCode == 0, problem: exitCode == 0 ? null : $"silo {leaving.Index} did not leave cleanly (exit code {exitCode})");
 
                 // A silo that leaves takes its store with it: its replicas are replaced on the others
                 // (after the grace period) before the next fault, or the run is invalid.
-                if (await WaitForReplacementAsync(leaving, TimeSpan.FromSeconds(90), cancellationToken) is { } problem)
+                await AwaitReplacementAsync(kind, left, leftStore, cancellationToken);
+                break;
+            case FaultKind.Wipe:
+                var wiped = await cluster.StoreOfAsync(target);
+                cluster.Kill(target);
+                var killed = target.Process is { HasExited: true };
+                var directory = cluster.DataDirectoryOf(target);
+                if (Directory.Exists(directory))
                 {
-                    Problem(problem);
+                    Directory.Delete(directory, recursive: true);
                 }
 
+                cluster.Start(target);
+                var wipeReady = await ReadyAsync(target, cancellationToken);
+                var fresh = wipeReady ? await cluster.StoreOfAsync(target) : null;
+                var wipe = $"wipe silo {target.Index}: store {wiped ?? "?"} -> {fresh ?? "?"}";
+                Record(kind, wipe, killed && wiped is not null && fresh is not null && fresh != wiped,
+                    problem: $"{wipe}: not confirmed (killed {killed}, ready {wipeReady}; a wiped silo must come back as a new store)");
+                await AwaitReplacementAsync(kind, wipe, wiped, cancellationToken);
+                break;
+            case FaultKind.Replace:
+                var replacedStore = await cluster.StoreOfAsync(target);
+                _retired.Add(target);
+                cluster.Kill(target);
+                var gone = target.Process is { HasExited: true };
+                var newcomer = cluster.AddSilo();
+                var newcomerReady = await ReadyAsync(newcomer, cancellationToken);
+                var replace = $"replace silo {target.Index} (store {replacedStore ?? "?"}) by silo {newcomer.Index}";
+                Record(kind, replace, gone && replacedStore is not null && newcomerReady,
+                    problem: $"{replace}: not confirmed (killed {gone}, new silo ready {newcomerReady})");
+                await AwaitReplacementAsync(kind, replace, replacedStore, cancellationToken);
                 break;
         }
     }
@@ -371,45 +422,97 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         return running.Count > 0 ? running[_random.Next(running.Count)] : cluster.Silos[0];
     }
 
-    /// <summary>Waits until every shard has a leader and R voters, none on <paramref name="gone"/>; a problem if not in time.</summary>
-    private async Task<string?> WaitForReplacementAsync(SiloProcess gone, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// The fault that took <paramref name="store"/> away is undone once the cluster's placement is
+    /// sound again without it (<see cref="PlacementCheck"/>); a problem if not within 90 s.
+    /// </summary>
+    private async Task AwaitReplacementAsync(FaultKind kind, string description, string? store, CancellationToken cancellationToken)
     {
-        var deadline = DateTime.UtcNow + timeout;
-        var marker = $":{gone.SiloPort}:";
-        while (DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested)
+        if (store is null)
+        {
+            Problem($"{description}: the silo did not say which store it held, so its replacement cannot be checked");
+            return;
+        }
+
+        lock (_faults)
+        {
+            _goneStores.Add(store);
+        }
+
+        var timeout = TimeSpan.FromSeconds(90);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var problems = await SoundPlacementAsync(timeout, cancellationToken);
+        lock (_faults)
+        {
+            var open = _faults.FindLastIndex(f => f.Kind == kind && f.Description == description);
+            if (open >= 0)
+            {
+                _faults[open] = _faults[open] with { Undone = problems.Count == 0 };
+            }
+        }
+
+        if (problems.Count == 0)
+        {
+            Log($"store {store} is replaced: every shard has R voters on distinct live silos again ({clock.Elapsed.TotalSeconds:0.0}s)");
+        }
+        else
+        {
+            Problem($"store {store} was not replaced within {timeout.TotalSeconds:0}s: {string.Join("; ", problems.Take(5))}");
+        }
+    }
+
+    /// <summary>
+    /// Waits until <see cref="PlacementCheck"/> finds nothing wrong (every shard: a leader, R voters
+    /// on distinct running silos and stores, none on a store that is gone); returns what was still
+    /// wrong when the time ran out, or nothing.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> SoundPlacementAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        IReadOnlyList<string> problems = ["the ring's status could not be read"];
+        while (!cancellationToken.IsCancellationRequested)
         {
             try
             {
                 if (status() is { } client)
                 {
                     var state = await client.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetStatus().WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
-                    var replaced = state.Shards.All(s => s.Leader != 0
-                        && s.Replicas.Count(r => r.Role is "Leader" or "Follower") == state.Ring.ReplicationFactor
-                        && !s.Replicas.Any(r => r.Role is "Leader" or "Follower" && r.Silo.Contains(marker, StringComparison.Ordinal)));
-                    if (replaced)
+                    HashSet<string> gone;
+                    lock (_faults)
                     {
-                        Log($"the replicas of silo {gone.Index} are replaced");
-                        return null;
+                        gone = [.. _goneStores];
+                    }
+
+                    problems = PlacementCheck.Problems(state, cluster.Silos.Where(s => s.Process is { HasExited: false }).Select(s => s.SiloPort).ToHashSet(), gone);
+                    if (problems.Count == 0)
+                    {
+                        return problems;
                     }
                 }
             }
             catch (Exception e) when (e is TimeoutException or OrleansException)
             {
                 // The cluster is busy recovering: ask again.
+                problems = [$"the ring's status could not be read: {e.Message}"];
+            }
+
+            if (clock.Elapsed >= timeout)
+            {
+                return problems;
             }
 
             await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
         }
 
-        return $"the replicas of silo {gone.Index}, which left, were not replaced within {timeout.TotalSeconds:0}s";
+        return problems;
     }
 
     private void Record(FaultKind kind, string description, bool applied, string? problem = null)
     {
         lock (_faults)
         {
-            // Joins and leaves are done once applied; the others wait for their undo.
-            _faults.Add(new FaultRecord(kind, description, applied, Undone: kind is FaultKind.Join or FaultKind.Leave && applied));
+            // Joins are done once applied; faults that destroy a store wait for its replacement, the others for their undo.
+            _faults.Add(new FaultRecord(kind, description, applied, Undone: kind is FaultKind.Join && applied));
             Log(applied ? description : $"{description} (NOT CONFIRMED)");
         }
 

@@ -150,6 +150,14 @@ public sealed partial class RaftReplicaGrain
                 try
                 {
                     var status = await peer.GetStatus().WaitAsync(TimeSpan.FromSeconds(1));
+                    if (status.Term == raft.Term && status.Leader == _id && status.Role is "Follower" or "Learner")
+                    {
+                        // It follows this leader in this term: our messages reach it, and it is
+                        // only just back (a restarted silo) or its answers are late. Not silent.
+                        _inactiveSince.Remove(member);
+                        continue;
+                    }
+
                     if (status.Role is "Lost" || (silentTooLong && status.Role is not "Missing"))
                     {
                         // Lost, or alive but out of reach of this leader for too long: replace it

@@ -85,7 +85,7 @@ public sealed partial class RaftReplicaGrain(
         if (localStore.Identity?.StoreId != _store)
         {
             // Placement puts a replica only on its store's silo; anything else is a bug, never a copy.
-            throw new InvalidOperationException($"Replica {key} belongs to store {StoreKey.Hex(_store)}, not to this silo's store.");
+            throw new InvalidOperationException($"Replica {key} belongs to store {StoreIdentity.Hex(_store)}, not to this silo's store.");
         }
 
         await StartAsync(cancellationToken);
@@ -324,6 +324,8 @@ public sealed partial class RaftReplicaGrain(
         var status = _raft?.GetStatus();
         var role = _stoppedReason switch
         {
+            // A learner follows like any follower but does not count: say so.
+            null when status is { Role: RaftRole.Follower } && !Raft.Config.IsVoter(_id) => "Learner",
             null => status?.Role.ToString() ?? "Starting",
             MissingReason => "Missing",
             RemovedReason => "Removed",
@@ -347,8 +349,9 @@ public sealed partial class RaftReplicaGrain(
             _kv.DataBytes,
             _kv.SessionCount,
             _raft?.LatestSnapshot?.Data.Length ?? 0,
-            StoreKey.Hex(_store),
-            Members is { } members ? [.. members.Ids] : []));
+            StoreIdentity.Hex(_store),
+            Members is { } members ? [.. members.Ids] : [],
+            Members is { } group ? [.. group.Ids.Where((_, i) => group.Voters[i])] : []));
     }
 
     public Task<bool> TransferLeadership(ulong replica)

@@ -83,6 +83,8 @@ public sealed class LargeValueClusterTests(ITestOutputHelper output)
             ["ActorCluster:Raft:SnapshotChunkBytes"] = $"{1 * Mib}",
             // The whole snapshot (12 MiB) could never travel as one message.
             ["Orleans:Messaging:MaxMessageBodySize"] = $"{4 * Mib}",
+            // The cut-off follower must catch up, not be replaced as silent for too long.
+            ["ActorCluster:Ring:DeadStoreGraceSeconds"] = "600",
         });
         var client = test.Client;
         await client.PutAsync("first", [1]);

@@ -26,7 +26,14 @@ public sealed class SharedNothingClusterTests(ITestOutputHelper output)
         foreach (var replica in statuses.SelectMany(s => s.Replicas))
         {
             var silo = test.SiloOf(replica.Silo);
-            Assert.Contains(TestCluster.KeyOf(replica), await test.StoreOf(silo.Name).ListReplicasAsync());
+            var key = TestCluster.KeyOf(replica);
+            var held = await test.StoreOf(silo.Name).ListReplicasAsync();
+            if (!held.Contains(key))
+            {
+                // Say where it is, if anywhere: a store mix-up and a removal look alike otherwise.
+                var presence = await test.StoreWithId(replica.Store).FindReplicaAsync(key);
+                Assert.Fail($"{key} ({replica.Role}) runs on {silo.Name}, whose store holds [{string.Join(", ", held)}]; its own store says {presence}; now: {string.Join("; ", (await StatusOf(test.Client, replica.Shard)).Replicas.Select(r => $"{r.Replica} {r.Role} [{string.Join(",", r.Members ?? [])}]"))}");
+            }
         }
 
         Assert.All(statuses, s => Assert.Equal(3, s.Replicas.Select(r => r.Store).Distinct().Count()));
