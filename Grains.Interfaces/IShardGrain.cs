@@ -45,6 +45,18 @@ public interface IRingGrain : IGrainWithStringKey
     [AlwaysInterleave]
     Task<RingFounders?> GetFounders();
 
+    /// <summary>
+    /// A shard's leader reports its group's newest committed configuration (as the placement
+    /// driver of TiKV hears region heartbeats); the ring keeps it durably if it is newer than what it
+    /// has. Routers that know no live member of a shard (every replica they knew was replaced while
+    /// they were away) find the group here.
+    /// </summary>
+    Task ReportMembers(int shard, ShardMembers members);
+
+    /// <summary>The newest configuration reported for <paramref name="shard"/>, else its founders; null before founders are placed.</summary>
+    [AlwaysInterleave]
+    Task<ShardMembers?> GetMembers(int shard);
+
     /// <summary>The stores the cluster has registered, with the silo name each registered under.</summary>
     [AlwaysInterleave]
     Task<IReadOnlyDictionary<ulong, string>> GetStores();

@@ -54,3 +54,14 @@ public sealed record ClusterStatus(
 /// </summary>
 [GenerateSerializer, Immutable, Alias("ac.RingFounders")]
 public sealed record RingFounders([property: Id(0)] ulong[][] Stores);
+
+/// <summary>
+/// A shard's members as a replica knows them: the configuration's log index, and each member's id,
+/// store and whether it votes. The newest committed one a leader reported is kept by the ring.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("ac.ShardMembers")]
+public sealed record ShardMembers(
+    [property: Id(0)] ulong ConfigIndex,
+    [property: Id(1)] ulong[] Ids,
+    [property: Id(2)] ulong[] Stores,
+    [property: Id(3)] bool[] Voters);

@@ -138,20 +138,3 @@ public sealed record ReplicaReply(
 
     public static ReplicaReply Retry(string reason, ShardMembers? members = null) => new(ReplicaOutcome.Retry, 0, null, reason, members);
 }
-
-/// <summary>A shard's members as one replica knows them: the configuration's log index, and each member's id, store and role.</summary>
-[GenerateSerializer, Immutable, Alias("ac.ShardMembers")]
-public sealed record ShardMembers(
-    [property: Id(0)] ulong ConfigIndex,
-    [property: Id(1)] ulong[] Ids,
-    [property: Id(2)] ulong[] Stores,
-    [property: Id(3)] bool[] Voters)
-{
-    /// <summary>The members of <paramref name="config"/>, as of log index <paramref name="configIndex"/>.</summary>
-    public static ShardMembers Of(Raft.ClusterConfig config, ulong configIndex)
-    {
-        ArgumentNullException.ThrowIfNull(config);
-        var ids = config.Members.ToArray();
-        return new ShardMembers(configIndex, ids, [.. ids.Select(config.StoreOf)], [.. ids.Select(config.IsVoter)]);
-    }
-}

@@ -1,3 +1,4 @@
+using ActorCluster.Grains.Interfaces;
 using ActorCluster.Grains.Raft;
 using ActorCluster.Grains.Ring;
 
@@ -21,6 +22,7 @@ public sealed partial class RaftReplicaGrain
     private readonly Dictionary<ulong, DateTime> _inactiveSince = [];
     private readonly Dictionary<ulong, ulong> _removing = [];
     private bool _reconciling;
+    private ulong _reportedConfigIndex;
 
     private void MaybeReconcile()
     {
@@ -70,6 +72,7 @@ public sealed partial class RaftReplicaGrain
         try
         {
             await NotifyRemovedAsync();
+            await ReportMembersAsync();
             var step = await PlanAsync();
             if (step.Kind != PlanKind.None)
             {
@@ -84,6 +87,22 @@ public sealed partial class RaftReplicaGrain
         {
             _reconciling = false;
         }
+    }
+
+    /// <summary>
+    /// Tells the ring this group's configuration once it is committed and newer than the last one
+    /// told: a router that knows none of the members any more finds them there.
+    /// </summary>
+    private async Task ReportMembersAsync()
+    {
+        var raft = Raft;
+        if (raft.ConfigIndex == 0 || raft.ConfigIndex > raft.CommitIndex || raft.ConfigIndex <= _reportedConfigIndex || Members is not { } members)
+        {
+            return;
+        }
+
+        await GrainFactory.GetGrain<IRingGrain>(IRingGrain.DefaultKey).ReportMembers(_shard, members).WaitAsync(TimeSpan.FromSeconds(5));
+        _reportedConfigIndex = members.ConfigIndex;
     }
 
     private async Task<PlanStep> PlanAsync()

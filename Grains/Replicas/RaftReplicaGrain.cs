@@ -378,12 +378,19 @@ public sealed partial class RaftReplicaGrain(
 
             if (_members is null || _members.ConfigIndex != raft.ConfigIndex || !ReferenceEquals(_membersOf, raft.Config))
             {
-                _members = ShardMembers.Of(raft.Config, raft.ConfigIndex);
+                _members = MembersOf(raft.Config, raft.ConfigIndex);
                 _membersOf = raft.Config;
             }
 
             return _members;
         }
+    }
+
+    /// <summary>The members of <paramref name="config"/>, as of log index <paramref name="configIndex"/>.</summary>
+    internal static ShardMembers MembersOf(ClusterConfig config, ulong configIndex)
+    {
+        var ids = config.Members.ToArray();
+        return new ShardMembers(configIndex, ids, [.. ids.Select(config.StoreOf)], [.. ids.Select(config.IsVoter)]);
     }
 
     private static string? RequestError(WriteRequest request) =>

@@ -7,7 +7,8 @@ namespace ActorCluster.Grains.Shards;
 
 /// <summary>
 /// Holds the cluster's metadata durably (Orleans grain persistence over ADO.NET): the ring's shape,
-/// the stores that have joined, and where each shard's founding replicas were placed. The first
+/// the stores that have joined, where each shard's founding replicas were placed, and each shard's
+/// newest configuration as its leaders report it. The first
 /// activation records the configured shape; later ones keep what was recorded, because changing the
 /// shard count of a cluster with data would route keys to the wrong shards. Replica state is not
 /// here: it lives on the stores.
@@ -60,6 +61,42 @@ public sealed class RingGrain(
     public Task<RingFounders?> GetFounders() =>
         Task.FromResult(state.State.Founders is { } founders ? new RingFounders(founders) : null);
 
+    public async Task ReportMembers(int shard, ShardMembers members)
+    {
+        ArgumentNullException.ThrowIfNull(members);
+        ArgumentOutOfRangeException.ThrowIfNegative(shard);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, state.State.Shards);
+        if (members.Ids.Length == 0 || members.Ids.Length != members.Stores.Length || members.Ids.Length != members.Voters.Length)
+        {
+            throw new ArgumentException($"shard {shard}: a configuration needs members, each with a store and a role.", nameof(members));
+        }
+
+        if (state.State.Members.TryGetValue(shard, out var known) && known.ConfigIndex >= members.ConfigIndex)
+        {
+            return;
+        }
+
+        state.State.Members[shard] = members;
+        await state.WriteStateAsync();
+    }
+
+    public Task<ShardMembers?> GetMembers(int shard)
+    {
+        if (state.State.Members.TryGetValue(shard, out var reported))
+        {
+            return Task.FromResult<ShardMembers?>(reported);
+        }
+
+        if (state.State.Founders is not { } founders || shard < 0 || shard >= founders.Length)
+        {
+            return Task.FromResult<ShardMembers?>(null);
+        }
+
+        var stores = founders[shard];
+        var ids = Enumerable.Range(1, stores.Length).Select(i => (ulong)i).ToArray();
+        return Task.FromResult<ShardMembers?>(new ShardMembers(0, ids, stores, [.. ids.Select(_ => true)]));
+    }
+
     public Task<IReadOnlyDictionary<ulong, string>> GetStores() =>
         Task.FromResult<IReadOnlyDictionary<ulong, string>>(new Dictionary<ulong, string>(state.State.Stores));
 
@@ -90,5 +127,9 @@ public sealed class RingGrain(
         /// <summary>Shard -> the stores of founders 1..R; null until the cluster first had R stores.</summary>
         [Id(4)]
         public ulong[][]? Founders { get; set; }
+
+        /// <summary>Shard -> the newest committed configuration its leaders reported.</summary>
+        [Id(5)]
+        public Dictionary<int, ShardMembers> Members { get; set; } = [];
     }
 }

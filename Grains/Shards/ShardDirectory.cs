@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using ActorCluster.Grains.Replicas;
+using ActorCluster.Grains.Interfaces;
 
 namespace ActorCluster.Grains.Shards;
 

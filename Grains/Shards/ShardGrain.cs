@@ -12,8 +12,9 @@ namespace ActorCluster.Grains.Shards;
 /// <summary>
 /// The client's entry to a shard. A stateless worker, so every silo serves the shard locally and
 /// the client's gateway silo needs no extra hop; reentrant, so one activation carries many
-/// concurrent operations. It knows the shard's replicas from the founders the ring recorded and
-/// from what replicas report (their configuration travels with redirects), routes to the known
+/// concurrent operations. It knows the shard's replicas from what the ring recorded (the newest
+/// configuration a leader reported, else the founders) and from what replicas report (their
+/// configuration travels with redirects), routes to the known
 /// leader, follows NotLeader redirects, and when a replica cannot be reached (its store's silo is
 /// down: the call fails at once) tries the others until the operation's deadline.
 /// </summary>
@@ -55,6 +56,13 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
 
         var replies = await Task.WhenAll(view.Members.Ids.Select((id, i) => StatusOrNullAsync(id, view.Members.Stores[i])));
         var answered = replies.OfType<ReplicaStatus>().ToList();
+        if (answered.All(r => r.Role is "Removed" or "Missing" or "Lost") && await RefreshFromRingAsync() is { } recorded && recorded != view)
+        {
+            // No member this silo knew of can speak for the group: ask the ones the ring recorded.
+            replies = await Task.WhenAll(recorded.Members.Ids.Select((id, i) => StatusOrNullAsync(id, recorded.Members.Stores[i])));
+            answered = replies.OfType<ReplicaStatus>().ToList();
+        }
+
         var leader = answered.Where(r => r.Role == "Leader").OrderByDescending(r => r.Term).FirstOrDefault();
         var known = view.Members.Ids.Order().ToList();
         if (leader is null || answered.Any(r => r.Members is { } members && r.Role != "Removed" && !members.Order().SequenceEqual(known)))
@@ -93,15 +101,14 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
             return known;
         }
 
-        var founders = await GrainFactory.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetFounders();
-        if (founders is null)
-        {
-            return null;
-        }
+        return await RefreshFromRingAsync();
+    }
 
-        var stores = founders.Stores[Shard];
-        var ids = Enumerable.Range(1, stores.Length).Select(i => (ulong)i).ToArray();
-        return directory.Learn(Shard, new ShardMembers(0, ids, stores, [.. ids.Select(_ => true)]));
+    /// <summary>Learns the group the ring recorded (the newest a leader reported, else the founders).</summary>
+    private async Task<ShardView?> RefreshFromRingAsync()
+    {
+        var members = await GrainFactory.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetMembers(Shard);
+        return members is null ? directory.Of(Shard) : directory.Learn(Shard, members);
     }
 
     private async Task<KvResponse> RouteAsync(Func<IRaftReplicaGrain, Task<ReplicaReply>> call, bool preferLeader, bool isWrite)
@@ -111,6 +118,7 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
         var attempt = 0;
         var turn = preferLeader ? 0 : Random.Shared.Next(16);
         ulong redirect = 0;
+        var unreachable = 0;
         var mayHaveProposed = false;
         string lastProblem = "no replica answered";
         while (deadline.Elapsed < _options.OperationTimeout)
@@ -124,6 +132,25 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
             }
 
             var candidates = view.Candidates;
+            if (unreachable >= candidates.Count)
+            {
+                // None of the members this silo knows answered: they may all have been replaced
+                // while it was not looking. The ring has the newest group a leader reported.
+                unreachable = 0;
+                try
+                {
+                    if (await RefreshFromRingAsync() is { Candidates.Count: > 0 } recorded)
+                    {
+                        candidates = recorded.Candidates;
+                        view = recorded;
+                    }
+                }
+                catch (Exception e) when (e is TimeoutException or OrleansException)
+                {
+                    // The ring is out of reach too: keep trying the members known.
+                }
+            }
+
             var id = redirect != 0 && view.StoreOf(redirect) != 0 ? redirect : candidates[turn++ % candidates.Count];
             redirect = 0;
             ReplicaReply reply;
@@ -135,6 +162,7 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
             {
                 // Its store's silo is down: nothing was sent. Another replica may lead by now.
                 lastProblem = $"replica {id}: {e.Message}";
+                unreachable++;
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5 * attempt, 50)));
                 continue;
             }
@@ -142,8 +170,13 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
             {
                 lastProblem = $"replica {id}: {e.GetType().Name}";
                 mayHaveProposed = true;
+                unreachable++;
                 continue;
             }
+
+            // A stopped replica (removed, lost, or never created here) answers without a group: it
+            // cannot speak for the shard any more than a silent one.
+            unreachable = reply.Members is null && reply.Outcome == ReplicaOutcome.Retry ? unreachable + 1 : 0;
 
             if (reply.Members is { } members)
             {

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Text;
 using ActorCluster.Grains.Interfaces;
 using ActorCluster.Grains.Storage;
@@ -167,6 +168,54 @@ public sealed class SharedNothingClusterTests(ITestOutputHelper output)
         var ideal = 3.0 * shards / 4;
         output.WriteLine($"a fourth silo: {adds} replicas added, ideal {ideal}");
         Assert.InRange(adds, 1, (long)(1.25 * ideal));
+    }
+
+    [Fact]
+    public async Task A_silo_that_never_saw_the_group_finds_it_after_every_founder_was_replaced()
+    {
+        // Every founder of the shard is replaced, one wiped disk at a time. A silo that starts
+        // afterwards knows nothing of the group but what the ring says: with only the founders
+        // recorded there, its routers asked three replicas that no longer exist, for good (a chaos
+        // run's final reads timed out this way).
+        await using var test = await TestCluster.StartAsync(silos: 3, shards: 1, settings: TestCluster.FastFailureDetection);
+        var client = test.Client;
+        var acknowledged = await WriteAsync(client, "before", 10);
+        foreach (var silo in test.Cluster.Silos.ToList())
+        {
+            var status = await LeaderOf(client, 0);
+            var oldStore = status.Replicas.Single(r => r.Silo == silo.SiloAddress.ToString()).Store;
+            await test.Cluster.KillSiloAsync(silo);
+            await test.WipeStoreAsync(silo.Name);
+            await test.StartAgainAsync(silo);
+            await EventuallyAsync(async () =>
+            {
+                try
+                {
+                    var now = await StatusOf(client, 0);
+                    return now.Leader != 0 && now.Replicas.Count == 3 && now.Replicas.All(r => r.Store != oldStore && r.Role is "Leader" or "Follower");
+                }
+                catch (OrleansException)
+                {
+                    // The client's gateway was on the killed silo: it moves to another.
+                    return false;
+                }
+            }, TimeSpan.FromSeconds(90), $"the replica on wiped store {oldStore} is replaced");
+        }
+
+        // The leader reports each committed configuration to the ring (within its reconcile period).
+        await EventuallyAsync(async () =>
+            await client.Cluster.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetMembers(0) is { } members && members.Ids.Length == 3 && members.Ids.All(id => id > 3),
+            TimeSpan.FromSeconds(30), "the ring records the group without its founders");
+
+        var newcomer = await test.Cluster.StartAdditionalSiloAsync();
+        var grains = newcomer.ServiceProvider.GetRequiredService<IGrainFactory>();
+        foreach (var (key, version) in acknowledged)
+        {
+            // A stateless worker: the call from the new silo is routed by the new silo.
+            var read = await grains.GetGrain<IShardGrain>(0).Read(key, ActorCluster.Grains.Interfaces.Kv.ReadConsistency.Linearizable).WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(ActorCluster.Grains.Interfaces.Kv.KvStatus.Ok, read.Status);
+            Assert.Equal(version, read.Version);
+        }
     }
 
     private static async Task<Dictionary<string, ulong>> WriteAsync(ActorCluster.Client.ActorClusterClient client, string prefix, int count)
