@@ -218,6 +218,33 @@ public sealed class SharedNothingClusterTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task The_ring_keeps_the_newest_configuration_reported_and_refuses_malformed_ones()
+    {
+        await using var test = await TestCluster.StartAsync(silos: 3, shards: 2);
+        var ring = test.Client.Cluster.GetGrain<IRingGrain>(IRingGrain.DefaultKey);
+        // Before any report: the founders, as configuration 0.
+        var founders = await ring.GetMembers(1);
+        Assert.NotNull(founders);
+        Assert.Equal(0UL, founders.ConfigIndex);
+        Assert.Equal([1UL, 2, 3], founders.Ids);
+
+        var newer = new ShardMembers(40, [1, 2, 4], [11, 12, 14], [true, true, true]);
+        await ring.ReportMembers(1, newer);
+        // An older report (a deposed leader's, or one delayed in flight) changes nothing.
+        await ring.ReportMembers(1, new ShardMembers(30, [1, 2, 3], [11, 12, 13], [true, true, true]));
+        var kept = await ring.GetMembers(1);
+        Assert.Equal(40UL, kept!.ConfigIndex);
+        Assert.Equal([1UL, 2, 4], kept.Ids);
+        var other = await ring.GetMembers(0);
+        Assert.Equal(0UL, other!.ConfigIndex);
+        Assert.Equal([1UL, 2, 3], other.Ids);
+
+        await Assert.ThrowsAsync<ArgumentException>(() => ring.ReportMembers(1, new ShardMembers(50, [1, 2], [11], [true, true])));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => ring.ReportMembers(2, newer));
+        Assert.Equal(40UL, (await ring.GetMembers(1))!.ConfigIndex);
+    }
+
     private static async Task<Dictionary<string, ulong>> WriteAsync(ActorCluster.Client.ActorClusterClient client, string prefix, int count)
     {
         var acknowledged = new Dictionary<string, ulong>();
