@@ -39,8 +39,11 @@ internal static class ClusterAssertions
         await EventuallyAsync(async () =>
         {
             status = await StatusOf(client, shard);
-            return status.Leader != 0 && status.Replicas.Count == replicas && status.Replicas.Select(r => r.Silo).Distinct().Count() == replicas;
-        }, TimeSpan.FromSeconds(60), $"shard {shard} has a leader and its replicas on {replicas} silos");
+            // Every replica running, not only answering: a silo still creating its founders
+            // answers for them as "Missing" while the other two already elect a leader.
+            return status.Leader != 0 && status.Replicas.Count == replicas && status.Replicas.Select(r => r.Silo).Distinct().Count() == replicas
+                && status.Replicas.All(r => r.Role is "Leader" or "Follower");
+        }, TimeSpan.FromSeconds(60), $"shard {shard} has a leader and its {replicas} replicas running on {replicas} silos");
         return status!;
     }
 
