@@ -148,15 +148,17 @@ public sealed partial class RaftReplicaGrain
             ReplicaMetrics.SnapshotChunksSent.Add(1);
         }
 
+        if (sent)
+        {
+            // Every chunk was taken: the follower has the snapshot, whoever leads by now.
+            ReplicaMetrics.SnapshotsSent.Add(1);
+            LogSnapshotSent(_key, message.To, snapshot.Index, data.LongLength, count);
+        }
+
         if (_stoppedReason is null && _raft is { Role: RaftRole.Leader } leader && leader.Term == message.Term)
         {
             leader.ReportSnapshot(message.To, sent);
             SchedulePump();
-            if (sent)
-            {
-                ReplicaMetrics.SnapshotsSent.Add(1);
-                LogSnapshotSent(_key, message.To, snapshot.Index, data.LongLength, count);
-            }
         }
     }
 
