@@ -101,8 +101,16 @@ public sealed partial class RaftReplicaGrain
             return;
         }
 
-        await GrainFactory.GetGrain<IRingGrain>(IRingGrain.DefaultKey).ReportMembers(_shard, members).WaitAsync(TimeSpan.FromSeconds(5));
-        _reportedConfigIndex = members.ConfigIndex;
+        try
+        {
+            await GrainFactory.GetGrain<IRingGrain>(IRingGrain.DefaultKey).ReportMembers(_shard, members).WaitAsync(TimeSpan.FromSeconds(5));
+            _reportedConfigIndex = members.ConfigIndex;
+        }
+        catch (Exception e) when (e is TimeoutException or OrleansException)
+        {
+            // The ring is out of reach (its silo may be the one that died): told again next round.
+            // Repairing the group must not wait for it.
+        }
     }
 
     private async Task<PlanStep> PlanAsync()
