@@ -5,7 +5,7 @@ namespace ActorCluster.Grains.Ring;
 /// replica slot, with a bounded-load cap. Slot r of a shard goes to the silo with the highest
 /// weight for (shard, r) that holds no other replica of that shard and is under the cap, so the
 /// replicas of one shard sit on distinct silos whenever there are enough silos, no silo carries
-/// more than <c>ceil(loadFactor × mean)</c> replicas, and a silo joining or leaving moves close to
+/// more than <c>max(ceil(mean), floor(loadFactor × mean))</c> replicas, and a silo joining or leaving moves close to
 /// the ideal share of replicas. Ranking per slot (not per shard) matters: with one ranking per
 /// shard, a new best silo would shift every slot of that shard by one place.
 /// </summary>
@@ -52,7 +52,10 @@ public sealed class ReplicaPlacement
         }
 
         var total = shards * replicationFactor;
-        var capacity = (int)Math.Ceiling(loadFactor * total / distinct.Length);
+        // Rounded down, so that no silo ever holds more than loadFactor x mean (a joining silo's
+        // share bounds the replicas that move to it); never below the mean, which must fit.
+        var mean = (double)total / distinct.Length;
+        var capacity = Math.Max((int)Math.Ceiling(mean), (int)Math.Floor(loadFactor * mean));
         var load = distinct.ToDictionary(s => s, _ => 0);
         var replicas = new ulong[shards][];
         var ranking = new ulong[distinct.Length];
@@ -69,7 +72,40 @@ public sealed class ReplicaPlacement
             replicas[shard] = chosen;
         }
 
+        RepairOverCap(replicas, load, capacity, distinct, ranking);
         return new ReplicaPlacement(replicas, load, capacity);
+    }
+
+    /// <summary>
+    /// The greedy pass goes over the cap when every silo new to a shard is already full (a late
+    /// shard can find only full silos left). Each such replica moves, where it can, to the
+    /// best-ranked silo for its slot that is under the cap and new to the shard.
+    /// </summary>
+    private static void RepairOverCap(ulong[][] replicas, Dictionary<ulong, int> load, int capacity, ulong[] silos, ulong[] ranking)
+    {
+        foreach (var over in silos)
+        {
+            for (var shard = 0; shard < replicas.Length && load[over] > capacity; shard++)
+            {
+                var slot = Array.IndexOf(replicas[shard], over);
+                if (slot < 0)
+                {
+                    continue;
+                }
+
+                RankSilos(silos, shard, slot, ranking);
+                foreach (var candidate in ranking)
+                {
+                    if (load[candidate] < capacity && Array.IndexOf(replicas[shard], candidate) < 0)
+                    {
+                        replicas[shard][slot] = candidate;
+                        load[over]--;
+                        load[candidate]++;
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     /// <summary>The silo of replica <paramref name="slot"/> of <paramref name="shard"/>.</summary>
