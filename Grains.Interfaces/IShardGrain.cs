@@ -57,6 +57,14 @@ public interface IRingGrain : IGrainWithStringKey
     [AlwaysInterleave]
     Task<ShardMembers?> GetMembers(int shard);
 
+    /// <summary>
+    /// <see cref="GetMembers"/> for every shard at once, indexed by shard; null before founders are
+    /// placed. Each silo's routers start from this, so that they never need the ring (which may be on
+    /// a silo that has just died) to route a shard they have not served before.
+    /// </summary>
+    [AlwaysInterleave]
+    Task<ShardMembers[]?> GetAllMembers();
+
     /// <summary>The stores the cluster has registered, with the silo name each registered under.</summary>
     [AlwaysInterleave]
     Task<IReadOnlyDictionary<ulong, string>> GetStores();

@@ -74,6 +74,13 @@ public sealed record ChaosOptions
     /// </summary>
     public bool StaleReads { get; init; }
 
+    /// <summary>
+    /// Settings given to every silo process as environment variables (configuration keys with
+    /// <c>__</c> for <c>:</c>), applied after the harness's own: for tests that need, say, a
+    /// failure detector slower than any recovery they time.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> SiloEnvironment { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Time to give each key's linearizability search.</summary>
     public TimeSpan CheckerBudgetPerKey { get; init; } = TimeSpan.FromSeconds(60);
 

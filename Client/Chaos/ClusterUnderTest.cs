@@ -59,6 +59,7 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
             Directory.Delete(data, recursive: true);
         }
 
+        Directory.CreateDirectory(options.OutputDirectory);
         for (var i = 0; i < options.Silos; i++)
         {
             cluster._silos.Add(new SiloProcess(i, FreePorts(3)));
@@ -135,6 +136,11 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         }
 
         info.Environment["Logging__LogLevel__Default"] = "Warning";
+        foreach (var (name, value) in _options.SiloEnvironment)
+        {
+            info.Environment[name] = value;
+        }
+
         // The silo exits by itself if the process running the chaos test dies without stopping it.
         info.Environment["ACTORCLUSTER_EXIT_WITH_PARENT"] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start a silo process.");

@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using Orleans.Runtime.Hosting;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 
 namespace Orleans.Hosting;
@@ -48,6 +49,8 @@ public static class ActorClusterSiloBuilderExtensions
         services.AddSingleton(new LocalStore(identity));
         services.AddSingleton<StoreDirectory>();
         silo.AddPlacementDirector<StorePlacement, StorePlacementDirector>();
+        silo.AddGrainDirectory(StoreGrainDirectory.Name, (sp, _) => ActivatorUtilities.CreateInstance<StoreGrainDirectory>(sp));
+        silo.AddGrainDirectory(UnregisteredGrainDirectory.Name, (_, _) => new UnregisteredGrainDirectory());
         silo.UseSiloMetadata(new Dictionary<string, string> { [StoreKey.MetadataKey] = identity.StoreHex });
         silo.AddAdoNetGrainStorage(RingGrain.StorageName, options =>
         {

@@ -3,6 +3,7 @@ using ActorCluster.Grains.Interfaces;
 using ActorCluster.Grains.Placement;
 using ActorCluster.Grains.Raft;
 using ActorCluster.Grains.Replicas;
+using ActorCluster.Grains.Shards;
 using ActorCluster.Grains.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -28,9 +29,15 @@ internal sealed partial class RingStartup(
     IReplicaStore store,
     LocalStore localStore,
     ILocalSiloDetails localSilo,
-    ILogger<RingStartup> logger) : ILifecycleParticipant<ISiloLifecycle>
+    ShardDirectory routes,
+    ILogger<RingStartup> logger) : ILifecycleParticipant<ISiloLifecycle>, IDisposable
 {
     private static readonly TimeSpan AttemptTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often this silo's routers re-read every shard's group from the ring.</summary>
+    internal static readonly TimeSpan RoutesRefresh = TimeSpan.FromSeconds(30);
+
+    private readonly CancellationTokenSource _stopping = new();
 
     public void Participate(ISiloLifecycle lifecycle) =>
         lifecycle.Subscribe(nameof(RingStartup), ServiceLifecycleStage.Active, OnActiveAsync, OnStopAsync);
@@ -71,6 +78,7 @@ internal sealed partial class RingStartup(
         }
 
         gate.Open(recorded);
+        _ = Task.Run(() => KeepRoutesAsync(ringGrain), CancellationToken.None);
 
         if (localStore.Identity is { } identity)
         {
@@ -129,8 +137,53 @@ internal sealed partial class RingStartup(
         }
     }
 
+    /// <summary>
+    /// Gives this silo's routers every shard's group as soon as founders are placed, and again every
+    /// <see cref="RoutesRefresh"/>: a router then never has to reach the ring (a single grain, which
+    /// may be on a silo that has just died) to route a shard it has not served before. Replies from
+    /// replicas keep the groups current in between.
+    /// </summary>
+    private async Task KeepRoutesAsync(IRingGrain ringGrain)
+    {
+        var stopping = _stopping.Token;
+        while (!stopping.IsCancellationRequested)
+        {
+            var next = TimeSpan.FromSeconds(1);
+            try
+            {
+                if (await ringGrain.GetAllMembers().WaitAsync(AttemptTimeout, stopping) is { } all)
+                {
+                    for (var shard = 0; shard < all.Length; shard++)
+                    {
+                        routes.Learn(shard, all[shard]);
+                    }
+
+                    next = RoutesRefresh;
+                }
+
+                await Task.Delay(next, stopping);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException)
+            {
+                LogRingUnreachable(e.Message);
+                await Task.Delay(next, CancellationToken.None);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        _stopping.Dispose();
+    }
+
     private Task OnStopAsync(CancellationToken cancellationToken)
     {
+        _stopping.Cancel();
         gate.Refuse(new RingMismatchException("The silo stopped before its ring was verified."));
         return Task.CompletedTask;
     }

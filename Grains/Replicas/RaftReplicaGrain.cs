@@ -8,6 +8,7 @@ using ActorCluster.Grains.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
+using Orleans.GrainDirectory;
 
 namespace ActorCluster.Grains.Replicas;
 
@@ -19,6 +20,7 @@ namespace ActorCluster.Grains.Replicas;
 /// </summary>
 [Reentrant]
 [StorePlacement]
+[GrainDirectory(StoreGrainDirectory.Name)]
 public sealed partial class RaftReplicaGrain(
     IReplicaStore store,
     IOptions<ReplicaOptions> replicaOptions,

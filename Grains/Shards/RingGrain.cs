@@ -80,21 +80,26 @@ public sealed class RingGrain(
         await state.WriteStateAsync();
     }
 
-    public Task<ShardMembers?> GetMembers(int shard)
+    public Task<ShardMembers?> GetMembers(int shard) => Task.FromResult(MembersOf(shard));
+
+    public Task<ShardMembers[]?> GetAllMembers() =>
+        Task.FromResult(state.State.Founders is null ? null : Enumerable.Range(0, state.State.Shards).Select(shard => MembersOf(shard)!).ToArray());
+
+    private ShardMembers? MembersOf(int shard)
     {
         if (state.State.Members.TryGetValue(shard, out var reported))
         {
-            return Task.FromResult<ShardMembers?>(reported);
+            return reported;
         }
 
         if (state.State.Founders is not { } founders || shard < 0 || shard >= founders.Length)
         {
-            return Task.FromResult<ShardMembers?>(null);
+            return null;
         }
 
         var stores = founders[shard];
         var ids = Enumerable.Range(1, stores.Length).Select(i => (ulong)i).ToArray();
-        return Task.FromResult<ShardMembers?>(new ShardMembers(0, ids, stores, [.. ids.Select(_ => true)]));
+        return new ShardMembers(0, ids, stores, [.. ids.Select(_ => true)]);
     }
 
     public Task<IReadOnlyDictionary<ulong, string>> GetStores() =>

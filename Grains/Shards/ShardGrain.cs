@@ -6,6 +6,7 @@ using ActorCluster.Grains.Placement;
 using ActorCluster.Grains.Replicas;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
+using Orleans.GrainDirectory;
 
 namespace ActorCluster.Grains.Shards;
 
@@ -20,6 +21,7 @@ namespace ActorCluster.Grains.Shards;
 /// </summary>
 [StatelessWorker]
 [Reentrant]
+[GrainDirectory(UnregisteredGrainDirectory.Name)]
 public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOptions<ShardOptions> shardOptions) : Grain, IShardGrain
 {
     private readonly ShardOptions _options = shardOptions.Value;
@@ -124,7 +126,21 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
         while (deadline.Elapsed < _options.OperationTimeout)
         {
             attempt++;
-            if (await ViewAsync() is not { } view || view.Candidates.Count == 0)
+            ShardView? view;
+            try
+            {
+                view = await ViewAsync();
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException)
+            {
+                // This silo knows no group for the shard yet and the ring is out of reach (its
+                // silo may have just died): nothing was sent, so try again within the deadline.
+                lastProblem = $"the ring, which knows the shard's replicas, is out of reach ({e.GetType().Name})";
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(20 * attempt, 500)));
+                continue;
+            }
+
+            if (view is null || view.Candidates.Count == 0)
             {
                 lastProblem = "the cluster has not placed this shard's replicas yet (too few stores have joined)";
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(20 * attempt, 500)));

@@ -71,7 +71,9 @@ public sealed class FailoverClusterTests(ITestOutputHelper output)
 
         var status = await SpreadLeaderOf(client, shard);
         var follower = status.Replicas.First(r => r.Replica != status.Leader);
+        var stopping = Stopwatch.StartNew();
         await test.Cluster.StopSiloAsync(test.SiloOf(follower.Silo));
+        output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.f} stopped {follower.Silo} (replica {follower.Replica}) in {stopping.ElapsedMilliseconds} ms");
         foreach (var key in keys.Skip(10))
         {
             await client.PutAsync(key, [2]);
@@ -86,7 +88,7 @@ public sealed class FailoverClusterTests(ITestOutputHelper output)
             var leader = now.Replicas.SingleOrDefault(r => r.Replica == now.Leader);
             if (DateTime.UtcNow.Second % 5 == 0)
             {
-                output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.f} leader {now.Leader}: " + string.Join("; ", now.Replicas.Select(r => $"{r.Replica} {r.Role} {r.Store[..4]} applied {r.AppliedIndex} keys {r.Keys} members [{string.Join(",", r.Members ?? [])}]")));
+                output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.f} leader {now.Leader}: " + string.Join("; ", now.Replicas.Select(r => $"{r.Replica} {r.Role} {r.Store[..4]} on {r.Silo} applied {r.AppliedIndex} keys {r.Keys} members [{string.Join(",", r.Members ?? [])}]")));
             }
 
             return leader is not null && now.Replicas.Count == 3 && now.Replicas.All(r => r.Store != follower.Store)

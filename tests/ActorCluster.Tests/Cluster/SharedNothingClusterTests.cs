@@ -243,6 +243,27 @@ public sealed class SharedNothingClusterTests(ITestOutputHelper output)
         await Assert.ThrowsAsync<ArgumentException>(() => ring.ReportMembers(1, new ShardMembers(50, [1, 2], [11], [true, true])));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => ring.ReportMembers(2, newer));
         Assert.Equal(40UL, (await ring.GetMembers(1))!.ConfigIndex);
+
+        // All at once, as each silo's routers read them: shard by shard, the same answers.
+        var all = await ring.GetAllMembers();
+        Assert.NotNull(all);
+        Assert.Equal(2, all.Length);
+        Assert.Equal([0UL, 40], all.Select(m => m.ConfigIndex));
+        Assert.Equal([1UL, 2, 4], all[1].Ids);
+    }
+
+    [Fact]
+    public async Task Every_silos_routers_know_every_shards_group_before_serving_it()
+    {
+        // A router that had to ask the ring grain first depended on the ring's silo: with that
+        // silo just killed, writes through a gateway that had not served the shard before waited
+        // for Orleans to declare the silo dead. Each silo learns every group at start-up instead.
+        await using var test = await TestCluster.StartAsync(silos: 3, shards: 8);
+        await EventuallyAsync(
+            () => Task.FromResult(test.Cluster.Silos.All(silo =>
+                Enumerable.Range(0, 8).All(shard => silo.ServiceProvider.GetRequiredService<ActorCluster.Grains.Shards.ShardDirectory>().Of(shard) is { Members.Ids.Length: 3 }))),
+            TimeSpan.FromSeconds(30),
+            "every silo's routers know every shard's three replicas");
     }
 
     private static async Task<Dictionary<string, ulong>> WriteAsync(ActorCluster.Client.ActorClusterClient client, string prefix, int count)

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using ActorCluster.Grains.Placement;
 using ActorCluster.Grains.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.GrainDirectory;
 using Orleans.TestingHost;
 using Xunit.Abstractions;
 
@@ -14,6 +16,7 @@ public interface IStoreProbeGrain : IGrainWithStringKey
 }
 
 [StorePlacement]
+[GrainDirectory(StoreGrainDirectory.Name)]
 public sealed class StoreProbeGrain(LocalStore localStore, ILocalSiloDetails silo) : Grain, IStoreProbeGrain
 {
     public Task<(string Store, string Silo)> WhereAmI() =>
@@ -31,28 +34,8 @@ public sealed class StorePlacementClusterTests(ITestOutputHelper output)
     public async Task A_grain_activates_only_on_the_silo_of_its_store_and_fails_fast_when_that_silo_is_gone()
     {
         var stores = new Dictionary<string, StoreIdentity>();
-        var storage = await Storage.StorageFixture.FreshAsync(StorageProvider.Sqlite);
-        var shared = await AdoReplicaStore.OpenAsync(storage);
-        await AdoReplicaStore.PrepareMetadataAsync(storage);
-        var configuration = TestCluster.Configuration(storage, 2, TestCluster.FastFailureDetection);
-        var builder = new InProcessTestClusterBuilder(3);
-        builder.Options.ServiceId = "actorcluster";
-        builder.ConfigureSilo((options, silo) =>
-        {
-            StoreIdentity identity;
-            lock (stores)
-            {
-                if (!stores.TryGetValue(options.SiloName, out identity!))
-                {
-                    identity = stores[options.SiloName] = new StoreIdentity("test", (ulong)Random.Shared.NextInt64(1, long.MaxValue), IsNew: true);
-                }
-            }
-
-            silo.AddActorCluster(configuration, shared, identity, storage);
-            silo.Configure<Orleans.Configuration.ClusterMembershipOptions>(configuration.GetSection("Orleans:ClusterMembership"));
-        });
-        await using var cluster = builder.Build();
-        await cluster.DeployAsync();
+        var (cluster, shared) = await StartAsync(stores);
+        await using var _ = cluster;
         try
         {
             var bySilo = cluster.Silos.ToDictionary(s => s.SiloAddress.ToString(), s => stores[s.Name].StoreHex);
@@ -119,6 +102,93 @@ public sealed class StorePlacementClusterTests(ITestOutputHelper output)
         {
             await shared.DisposeAsync();
         }
+    }
+
+    [Fact]
+    public async Task Every_silo_finds_a_stores_grains_from_its_own_memory_and_refuses_other_silos()
+    {
+        // No directory partition on a third silo: a silo answers where a store's grain lives from
+        // the silo metadata it already has, so a killed silo elsewhere cannot hold the answer up.
+        var stores = new Dictionary<string, StoreIdentity>();
+        var (cluster, shared) = await StartAsync(stores);
+        await using var _ = cluster;
+        try
+        {
+            var directories = cluster.Silos.ToDictionary(s => s.Name, s => ActivatorUtilities.CreateInstance<StoreGrainDirectory>(s.ServiceProvider));
+            GrainId Probe(StoreIdentity store) => GrainId.Create("storeprobe", StoreKey.Format("probe", store.StoreId));
+
+            // Every silo resolves every store's grain to that store's silo (metadata may take a moment to spread).
+            await ClusterAssertions.EventuallyAsync(async () =>
+            {
+                foreach (var asking in cluster.Silos)
+                {
+                    foreach (var holder in cluster.Silos)
+                    {
+                        var address = await directories[asking.Name].Lookup(Probe(stores[holder.Name]));
+                        if (address?.SiloAddress is null || !address.SiloAddress.Equals(holder.SiloAddress))
+                        {
+                            return false;
+                        }
+                    }
+                }
+
+                return true;
+            }, TimeSpan.FromSeconds(30), "every silo resolves every store's grains to that store's silo");
+
+            // An activation of a store's grain on another silo is answered with the store's silo
+            // (Orleans deactivates it and forwards its messages); on the store's own silo it stands.
+            var (first, second) = (cluster.Silos[0], cluster.Silos[1]);
+            var grain = Probe(stores[first.Name]);
+            var onOwn = new GrainAddress { GrainId = grain, SiloAddress = first.SiloAddress, ActivationId = ActivationId.NewId() };
+            Assert.Same(onOwn, await directories[first.Name].Register(onOwn));
+            var elsewhere = new GrainAddress { GrainId = grain, SiloAddress = second.SiloAddress, ActivationId = ActivationId.NewId() };
+            Assert.Equal(first.SiloAddress, (await directories[second.Name].Register(elsewhere))?.SiloAddress);
+
+            // A store no silo holds has no address and no activation anywhere.
+            var unknown = GrainId.Create("storeprobe", StoreKey.Format("probe", 0x1234_5678_9abc_def0));
+            Assert.Null(await directories[first.Name].Lookup(unknown));
+            Assert.Null(await directories[first.Name].Register(new GrainAddress { GrainId = unknown, SiloAddress = first.SiloAddress, ActivationId = ActivationId.NewId() }));
+
+            // Its silo gone, a store's grains have no address on the silos left.
+            var victim = cluster.Silos[2];
+            var gone = Probe(stores[victim.Name]);
+            await cluster.StopSiloAsync(victim);
+            await ClusterAssertions.EventuallyAsync(
+                async () => await directories[first.Name].Lookup(gone) is null && await directories[second.Name].Lookup(gone) is null,
+                TimeSpan.FromSeconds(30),
+                "the stopped silo's store has no address");
+        }
+        finally
+        {
+            await shared.DisposeAsync();
+        }
+    }
+
+    private static async Task<(InProcessTestCluster Cluster, AdoReplicaStore Shared)> StartAsync(Dictionary<string, StoreIdentity> stores)
+    {
+        var storage = await Storage.StorageFixture.FreshAsync(StorageProvider.Sqlite);
+        var shared = await AdoReplicaStore.OpenAsync(storage);
+        await AdoReplicaStore.PrepareMetadataAsync(storage);
+        var configuration = TestCluster.Configuration(storage, 2, TestCluster.FastFailureDetection);
+        var builder = new InProcessTestClusterBuilder(3);
+        builder.Options.ServiceId = "actorcluster";
+        builder.ConfigureSilo((options, silo) =>
+        {
+            StoreIdentity identity;
+            lock (stores)
+            {
+                if (!stores.TryGetValue(options.SiloName, out identity!))
+                {
+                    identity = stores[options.SiloName] = new StoreIdentity("test", (ulong)Random.Shared.NextInt64(1, long.MaxValue), IsNew: true);
+                }
+            }
+
+            silo.AddActorCluster(configuration, shared, identity, storage);
+            silo.Configure<Orleans.Configuration.ClusterMembershipOptions>(configuration.GetSection("Orleans:ClusterMembership"));
+        });
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return (cluster, shared);
     }
 
     private static async Task<T> RetryAsync<T>(Func<Task<T>> call)
