@@ -21,6 +21,10 @@ internal static class Commands
           status [--json]                           silos, shards, leaders, terms, commit indexes
           bench [--clients 64] [--duration 10s] [--warmup 2s] [--keys 10000] [--key-size 16]
                 [--value-size 256] [--mix write|read|<write fraction>] [--stale] [--json]
+          bench idle [--shards 8,64,256,1024] [--settle 10s] [--window 20s] [--windows 3]
+                [--postgres <connection>] [--out <dir>] [--json]
+                                                    start three silo processes per shard count; time until every
+                                                    shard has a leader, then CPU per silo at rest
           chaos [--duration 60s] [--nemesis kill,pause,partition,membership] [--json]
                 [--postgres <connection>] [--out <dir>] [--seed <n>] [--stale-reads]
                                                     start a multi-process cluster on loopback, inject faults
@@ -65,6 +69,19 @@ internal static class Commands
             throw new UsageException($"unknown command '{command}'");
         }
 
+        var checkOnly = Environment.GetEnvironmentVariable(CheckArgumentsVariable) == "1";
+        if (command == "bench" && line.Positional.Count > 1 && line.Positional[1] == "idle")
+        {
+            // Starts clusters of its own, as chaos does: takes only its own options.
+            line.RefuseOtherOptions(IdleBench.Options, "bench idle");
+            if (line.Positional.Count > 2)
+            {
+                throw new UsageException($"'bench idle' takes no argument; '{line.Positional[2]}' is one too many");
+            }
+
+            return await IdleBench.RunAsync(line, checkOnly);
+        }
+
         var allowed = command == "chaos" ? shape.Options : [.. ConnectionOptions, .. shape.Options];
         line.RefuseOtherOptions(allowed, command);
         var extra = command == "cas" && !line.Has("--delete") ? 1 : 0;
@@ -78,7 +95,6 @@ internal static class Commands
             throw new UsageException($"'{command}' takes {shape.Positional + extra} argument(s); '{line.Positional[shape.Positional + extra + 1]}' is one too many");
         }
 
-        var checkOnly = Environment.GetEnvironmentVariable(CheckArgumentsVariable) == "1";
         if (command == "chaos")
         {
             return await Chaos.RunAsync(line, checkOnly);

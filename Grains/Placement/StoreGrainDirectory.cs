@@ -86,18 +86,22 @@ public sealed class StoreGrainDirectory(
             return null;
         }
 
+        // The newest generation if two are listed active (a silo restarted on its disk, before the
+        // old generation is marked dead).
         var hex = Storage.StoreIdentity.Hex(store);
+        SiloAddress? host = null;
         foreach (var member in membership.CurrentSnapshot.Members.Values)
         {
             if (member.Status == SiloStatus.Active
+                && (host is null || member.SiloAddress.Generation > host.Generation)
                 && _metadata.GetSiloMetadata(member.SiloAddress).Metadata.TryGetValue(StoreKey.MetadataKey, out var held)
                 && held == hex)
             {
-                return member.SiloAddress;
+                host = member.SiloAddress;
             }
         }
 
-        return null;
+        return host;
     }
 
     private GrainAddress AddressOn(GrainId grainId, SiloAddress silo) => new()
