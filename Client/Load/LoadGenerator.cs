@@ -16,11 +16,14 @@ public sealed record LoadSettings(int Clients, TimeSpan Duration, TimeSpan Warmu
     public string Mix => WriteFraction switch { 1.0 => "write-only", 0.0 => "read-only", _ => $"{WriteFraction:P0} writes" };
 }
 
-/// <summary>The outcome of a load run; latencies in milliseconds.</summary>
+/// <summary>
+/// The outcome of a load run; latencies in milliseconds. <see cref="Ops"/> counts the measured
+/// period only, <see cref="WarmupOps"/> the operations completed during the warm-up before it.
+/// </summary>
 public sealed record LoadSummary(
     int Clients, double DurationSeconds, int Keys, int KeySize, int ValueSize, string Mix,
     long Ops, double OpsPerSecond, long Writes, long Reads, long Errors,
-    double P50Ms, double P99Ms, double P999Ms, double MaxMs);
+    double P50Ms, double P99Ms, double P999Ms, double MaxMs, long WarmupOps = 0);
 
 /// <summary>
 /// A closed-loop load generator over any key-value store: the same code drives ActorCluster and,
@@ -156,7 +159,7 @@ public static class LoadGenerator
             return new LoadSummary(
                 settings.Clients, seconds, settings.Keys, settings.KeySize, settings.ValueSize, settings.Mix,
                 ops, ops / seconds, _writes, _reads, _errors,
-                Percentile(0.50), Percentile(0.99), Percentile(0.999), _latencies.Count == 0 ? 0 : Ms(_latencies[^1]));
+                Percentile(0.50), Percentile(0.99), Percentile(0.999), _latencies.Count == 0 ? 0 : Ms(_latencies[^1]), _warmup);
         }
 
         private double Percentile(double p) => _latencies.Count == 0 ? 0 : Ms(_latencies[Math.Min(_latencies.Count - 1, (int)Math.Ceiling(p * _latencies.Count) - 1)]);

@@ -16,6 +16,9 @@ internal sealed class EmbeddedCluster : IAsyncDisposable
     private readonly Process _process;
     private readonly string _dataDirectory;
 
+    /// <summary>The silo process (its three silos share it).</summary>
+    public int ProcessId => _process.Id;
+
     private EmbeddedCluster(Process process, string dataDirectory)
     {
         _process = process;

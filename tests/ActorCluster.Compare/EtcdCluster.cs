@@ -61,6 +61,9 @@ internal sealed class EtcdCluster : IAsyncDisposable
         _members[member] = process;
     }
 
+    /// <summary>The process ids of the members running now.</summary>
+    public IReadOnlyList<int> ProcessIds => [.. _members.Where(p => p is { HasExited: false }).Select(p => p!.Id)];
+
     public void Kill(int member)
     {
         if (_members[member] is { HasExited: false } process)

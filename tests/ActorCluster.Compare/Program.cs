@@ -37,7 +37,7 @@ await using (var etcd = await EtcdCluster.StartAsync())
     Task Probe(string key, CancellationToken token) =>
         client.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFrom([1]) }, cancellationToken: token);
 
-    results.AddRange(await MeasureAsync("etcd", Put, Get, e => e is Grpc.Core.RpcException));
+    results.AddRange(await MeasureAsync("etcd", Put, Get, e => e is Grpc.Core.RpcException, () => etcd.ProcessIds));
     failoverResults["etcd"] = await FailoverAsync("etcd", async () =>
     {
         var leader = await etcd.LeaderAsync();
@@ -69,7 +69,7 @@ await using (var cluster = await ClusterUnderTest.StartAsync(chaosOptions, Conso
     Task Get(string key) => client.GetAsync(key);
     Task Probe(string key, CancellationToken token) => client.PutAsync(key, [1], token);
 
-    results.AddRange(await MeasureAsync("ActorCluster", Put, Get, e => e is ActorClusterException));
+    results.AddRange(await MeasureAsync("ActorCluster", Put, Get, e => e is ActorClusterException, () => [.. cluster.Silos.Where(s => s.IsRunning).Select(s => s.Process!.Id)]));
     SiloProcess? victim = null;
     failoverResults["ActorCluster"] = await FailoverAsync("ActorCluster", async () =>
     {
@@ -95,13 +95,13 @@ if (!arguments.Contains("--no-embedded"))
     await using var embedded = await EmbeddedCluster.StartAsync();
     await using var client = await ActorClusterClient.ConnectAsync(EmbeddedCluster.ClientOptions);
     await ClusterUnderTest.WaitForLeadersAsync(client, TimeSpan.FromSeconds(120), CancellationToken.None);
-    results.AddRange(await MeasureAsync("ActorCluster (SQLite, one process)", (k, v) => client.PutAsync(k, v), k => client.GetAsync(k), e => e is ActorClusterException));
+    results.AddRange(await MeasureAsync("ActorCluster (SQLite, one process)", (k, v) => client.PutAsync(k, v), k => client.GetAsync(k), e => e is ActorClusterException, () => [embedded.ProcessId]));
 }
 
 Report(results, failoverResults, arguments.Contains("--json"));
 return 0;
 
-async Task<List<Result>> MeasureAsync(string system, Func<string, byte[], Task> put, Func<string, Task> get, Func<Exception, bool> isError)
+async Task<List<Result>> MeasureAsync(string system, Func<string, byte[], Task> put, Func<string, Task> get, Func<Exception, bool> isError, Func<IReadOnlyList<int>> servers)
 {
     var measured = new List<Result>();
     var preload = new LoadSettings(64, duration, warmup, 10_000, 16, 256, 1.0);
@@ -113,15 +113,26 @@ async Task<List<Result>> MeasureAsync(string system, Func<string, byte[], Task> 
         {
             for (var rep = 1; rep <= repetitions; rep++)
             {
+                // CPU from /proc around the whole run (warm-up included), per operation completed in it.
+                var pids = servers();
+                var serversBefore = ServerTicks(pids);
+                var selfBefore = ProcessCpu.Ticks(Environment.ProcessId) ?? 0;
                 var summary = await LoadGenerator.RunAsync(put, get, preload with { Clients = clients, WriteFraction = fraction }, isError, null);
-                Console.Error.WriteLine($"{system} {mix} clients={clients} rep={rep}: {summary.OpsPerSecond:N0} ops/s p50 {summary.P50Ms:0.00} p99 {summary.P99Ms:0.00} p999 {summary.P999Ms:0.00} errors {summary.Errors}");
-                measured.Add(new Result(system, mix, clients, rep, summary));
+                var serverTicks = ServerTicks(pids) - serversBefore;
+                var selfTicks = (ProcessCpu.Ticks(Environment.ProcessId) ?? 0) - selfBefore;
+                var done = Math.Max(1, summary.Ops + summary.WarmupOps);
+                var serverUs = serverTicks * 1_000_000.0 / ProcessCpu.TicksPerSecond / done;
+                var clientUs = selfTicks * 1_000_000.0 / ProcessCpu.TicksPerSecond / done;
+                Console.Error.WriteLine($"{system} {mix} clients={clients} rep={rep}: {summary.OpsPerSecond:N0} ops/s p50 {summary.P50Ms:0.00} p99 {summary.P99Ms:0.00} p999 {summary.P999Ms:0.00} errors {summary.Errors}; CPU per op {serverUs:0} us servers, {clientUs:0} us load generator");
+                measured.Add(new Result(system, mix, clients, rep, summary, serverUs, clientUs));
             }
         }
     }
 
     return measured;
 }
+
+static long ServerTicks(IReadOnlyList<int> pids) => pids.Sum(pid => ProcessCpu.Ticks(pid) ?? 0);
 
 async Task<List<double>> FailoverAsync(string system, Func<Task<int>> killLeader, Func<string, CancellationToken, Task> write, Func<int, Task> recover)
 {
@@ -148,6 +159,7 @@ static void Report(List<Result> results, Dictionary<string, List<double>> failov
         .GroupBy(r => (r.Mix, r.Clients, r.System))
         .Select(g => new Row(g.Key.System, g.Key.Mix, g.Key.Clients,
             Median(g.Select(r => r.Summary.OpsPerSecond)), Median(g.Select(r => r.Summary.P50Ms)), Median(g.Select(r => r.Summary.P99Ms)), Median(g.Select(r => r.Summary.P999Ms)),
+            Median(g.Select(r => r.ServerCpuUsPerOp)), Median(g.Select(r => r.ClientCpuUsPerOp)),
             g.Select(r => r.Summary.OpsPerSecond).ToArray()))
         .ToList();
     if (json)
@@ -157,13 +169,13 @@ static void Report(List<Result> results, Dictionary<string, List<double>> failov
     }
 
     var text = new StringBuilder();
-    text.AppendLine("| system | operation | clients | ops/s | p50 ms | p99 ms | p999 ms | ops/s vs etcd | runs (ops/s) |");
-    text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---|");
+    text.AppendLine("| system | operation | clients | ops/s | p50 ms | p99 ms | p999 ms | ops/s vs etcd | CPU us/op: servers + load generator | runs (ops/s) |");
+    text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
     foreach (var row in rows.OrderBy(r => r.Mix).ThenBy(r => r.Clients).ThenBy(r => r.System == "etcd" ? 0 : 1))
     {
         var etcdRow = rows.FirstOrDefault(r => r.System == "etcd" && r.Mix == row.Mix && r.Clients == row.Clients);
         var ratio = etcdRow is null ? "-" : (row.OpsPerSecond / etcdRow.OpsPerSecond).ToString("0.00", CultureInfo.InvariantCulture);
-        text.AppendLine(CultureInfo.InvariantCulture, $"| {row.System} | {row.Mix} | {row.Clients} | {row.OpsPerSecond:N0} | {row.P50Ms:0.0} | {row.P99Ms:0.0} | {row.P999Ms:0.0} | {ratio} | {string.Join(" / ", row.Runs.Select(r => r.ToString("N0", CultureInfo.InvariantCulture)))} |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| {row.System} | {row.Mix} | {row.Clients} | {row.OpsPerSecond:N0} | {row.P50Ms:0.0} | {row.P99Ms:0.0} | {row.P999Ms:0.0} | {ratio} | {row.ServerCpuUsPerOp:0} + {row.ClientCpuUsPerOp:0} | {string.Join(" / ", row.Runs.Select(r => r.ToString("N0", CultureInfo.InvariantCulture)))} |");
     }
 
     text.AppendLine();
@@ -183,6 +195,7 @@ static double Median(IEnumerable<double> values)
     return sorted.Length == 0 ? 0 : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
 }
 
-internal sealed record Result(string System, string Mix, int Clients, int Repetition, LoadSummary Summary);
+/// <summary>One run; CPU in microseconds per completed operation, from /proc (servers: etcd's members or the silo processes; load generator: this process).</summary>
+internal sealed record Result(string System, string Mix, int Clients, int Repetition, LoadSummary Summary, double ServerCpuUsPerOp, double ClientCpuUsPerOp);
 
-internal sealed record Row(string System, string Mix, int Clients, double OpsPerSecond, double P50Ms, double P99Ms, double P999Ms, double[] Runs);
+internal sealed record Row(string System, string Mix, int Clients, double OpsPerSecond, double P50Ms, double P99Ms, double P999Ms, double ServerCpuUsPerOp, double ClientCpuUsPerOp, double[] Runs);
