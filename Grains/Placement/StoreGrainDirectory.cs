@@ -76,8 +76,8 @@ public sealed class StoreGrainDirectory(
 
         if (localStore.Identity?.StoreId == store)
         {
-            // Not once this silo is stopping: a replica activated then would outlive the silo's
-            // last word in membership and go on answering as if it were still there.
+            // Not once this silo is stopping: as Orleans's own placement, no new activation on a
+            // silo that is shutting down.
             return membership.CurrentSnapshot.GetSiloStatus(localSilo.SiloAddress).IsTerminating() ? null : localSilo.SiloAddress;
         }
 

@@ -71,9 +71,13 @@ public sealed class FailoverClusterTests(ITestOutputHelper output)
 
         var status = await SpreadLeaderOf(client, shard);
         var follower = status.Replicas.First(r => r.Replica != status.Leader);
-        var stopping = Stopwatch.StartNew();
-        await test.Cluster.StopSiloAsync(test.SiloOf(follower.Silo));
-        output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.f} stopped {follower.Silo} (replica {follower.Replica}) in {stopping.ElapsedMilliseconds} ms");
+        var victim = test.SiloOf(follower.Silo);
+        await test.Cluster.StopSiloAsync(victim);
+        // Its disk goes with it. (The test cluster names the next silo it starts after the number of
+        // silos running, so the new silo may take the stopped one's name; without this it would
+        // also open the stopped silo's store and bring the "lost" replica back.)
+        await test.WipeStoreAsync(victim.Name);
+        output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.f} stopped {victim.Name} ({follower.Silo}, replica {follower.Replica}) and deleted its store");
         foreach (var key in keys.Skip(10))
         {
             await client.PutAsync(key, [2]);
@@ -81,7 +85,8 @@ public sealed class FailoverClusterTests(ITestOutputHelper output)
 
         // A new silo is a new store; once the dead one has been gone past the grace period, every
         // shard that had a replica there gets one on the new store, with an id never used before.
-        await test.Cluster.StartAdditionalSiloAsync();
+        var added = await test.Cluster.StartAdditionalSiloAsync();
+        output.WriteLine($"started {added.Name} ({added.SiloAddress})");
         var elapsed = await EventuallyAsync(async () =>
         {
             var now = await StatusOf(client, shard);
