@@ -49,7 +49,8 @@ public static class ActorClusterSiloBuilderExtensions
         services.AddSingleton(new LocalStore(identity));
         services.AddSingleton<StoreDirectory>();
         silo.AddPlacementDirector<StorePlacement, StorePlacementDirector>();
-        silo.AddGrainDirectory(StoreGrainDirectory.Name, (sp, _) => ActivatorUtilities.CreateInstance<StoreGrainDirectory>(sp));
+        services.AddSingleton<StoreGrainDirectory>();
+        silo.AddGrainDirectory(StoreGrainDirectory.Name, (sp, _) => sp.GetRequiredService<StoreGrainDirectory>());
         silo.AddGrainDirectory(UnregisteredGrainDirectory.Name, (_, _) => new UnregisteredGrainDirectory());
         silo.UseSiloMetadata(new Dictionary<string, string> { [StoreKey.MetadataKey] = identity.StoreHex });
         silo.AddAdoNetGrainStorage(RingGrain.StorageName, options =>

@@ -1,8 +1,6 @@
 using System.Globalization;
 using ActorCluster.Grains.Storage;
-using Microsoft.Extensions.DependencyInjection;
 using Orleans.Placement;
-using Orleans.Runtime.MembershipService.SiloMetadata;
 using Orleans.Runtime.Placement;
 
 namespace ActorCluster.Grains.Placement;
@@ -61,11 +59,8 @@ public sealed class LocalStore(StoreIdentity? identity)
 /// <see cref="StoreUnavailableException"/> rather than creating an empty copy elsewhere; the caller
 /// tries another replica.
 /// </summary>
-public sealed class StorePlacementDirector(ILocalSiloDetails localSilo, LocalStore localStore, IServiceProvider services) : IPlacementDirector
+public sealed class StorePlacementDirector(StoreGrainDirectory stores) : IPlacementDirector
 {
-    // Registered only on silos that publish a store (UseSiloMetadata).
-    private readonly ISiloMetadataCache? _metadata = services.GetService<ISiloMetadataCache>();
-
     public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
@@ -75,25 +70,13 @@ public sealed class StorePlacementDirector(ILocalSiloDetails localSilo, LocalSto
             throw new StoreUnavailableException($"'{key}' names no store.");
         }
 
-        var compatible = context.GetCompatibleSilos(target);
-        if (localStore.Identity?.StoreId == store && compatible.Contains(localSilo.SiloAddress))
+        // The same answer as the store directory's, and only on a silo that can run the grain.
+        if (stores.HostOf(target.GrainIdentity) is { } host && context.GetCompatibleSilos(target).Contains(host))
         {
-            return Task.FromResult(localSilo.SiloAddress);
+            return Task.FromResult(host);
         }
 
-        var hex = StoreIdentity.Hex(store);
-        if (_metadata is not null)
-        {
-            foreach (var silo in compatible)
-            {
-                if (_metadata.GetSiloMetadata(silo).Metadata.TryGetValue(StoreKey.MetadataKey, out var held) && held == hex)
-                {
-                    return Task.FromResult(silo);
-                }
-            }
-        }
-
-        throw new StoreUnavailableException($"Store {hex} is on no active silo: '{key}' cannot be activated anywhere else.");
+        throw new StoreUnavailableException($"Store {StoreIdentity.Hex(store)} is on no active silo: '{key}' cannot be activated anywhere else.");
     }
 }
 
