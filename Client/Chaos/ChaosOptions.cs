@@ -32,6 +32,14 @@ public sealed record ChaosOptions
 {
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Fault steps the run makes at least, however long they take: the clients keep going past
+    /// <see cref="Duration"/> until the nemesis has made that many (and one fault interval more).
+    /// Faults that take a store away wait for the cluster to be whole first, so how many fit in a
+    /// duration depends on how fast it recovers; a run that must reach every kind says so here.
+    /// </summary>
+    public int MinimumSteps { get; init; }
+
     public Nemeses Nemeses { get; init; } = Nemeses.Kill | Nemeses.Pause | Nemeses.Partition;
 
     /// <summary>Time between the starts of two faults.</summary>

@@ -60,7 +60,7 @@ public static class ChaosRunner
 
             var workload = new Workload(options, history);
             var nemesis = new Nemesis(options, cluster, () => clients[^1].Cluster, log);
-            var deadline = DateTime.UtcNow + options.Duration;
+            var deadline = new RunDeadline(DateTime.UtcNow + options.Duration);
             log.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} chaos: {options.Duration.TotalSeconds:0}s, nemeses {options.Nemeses}, {options.Silos} silos, seed {options.Seed}");
             var workers = Enumerable.Range(0, options.RegisterClients)
                 .Select(p => workload.RunRegisterClientAsync(clients[p], p, deadline, cancellationToken))
@@ -68,8 +68,10 @@ public static class ChaosRunner
                     .Select(p => workload.RunAppendClientAsync(clients[options.RegisterClients + p], options.RegisterClients + p, deadline, cancellationToken)))
                 .ToList();
             // Faults stop a little before the clients do, so the end of the run shows recovery.
-            await nemesis.RunAsync(deadline - options.FaultInterval, cancellationToken);
+            await nemesis.RunAsync(deadline, cancellationToken);
             await nemesis.HealAllAsync(cancellationToken);
+            // A run held past its duration by MinimumSteps still ends with a fault interval of recovery.
+            deadline.Release(DateTime.UtcNow + options.FaultInterval);
             await Task.WhenAll(workers);
 
             var problems = nemesis.Problems.ToList();

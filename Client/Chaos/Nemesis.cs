@@ -100,16 +100,26 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         _ => Nemeses.Membership,
     };
 
-    public async Task RunAsync(DateTime until, CancellationToken cancellationToken)
+    /// <summary>
+    /// Makes fault steps until a fault interval before the clients' deadline, or past it (holding
+    /// the clients) until <see cref="ChaosOptions.MinimumSteps"/> are made.
+    /// </summary>
+    public async Task RunAsync(RunDeadline deadline, CancellationToken cancellationToken)
     {
+        var until = deadline.At - options.FaultInterval;
         var plan = Plan(options.Nemeses);
         if (plan.Count == 0)
         {
             return;
         }
 
-        for (var next = 0; DateTime.UtcNow + options.FaultInterval < until && !cancellationToken.IsCancellationRequested; next++)
+        for (var next = 0; (next < options.MinimumSteps || DateTime.UtcNow + options.FaultInterval < until) && !cancellationToken.IsCancellationRequested; next++)
         {
+            if (next < options.MinimumSteps)
+            {
+                deadline.Hold();
+            }
+
             var started = DateTime.UtcNow;
             await StepAsync(plan[next % plan.Count], cancellationToken);
             var pause = options.FaultInterval - (DateTime.UtcNow - started);
@@ -469,6 +479,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
     public async Task<IReadOnlyList<string>> SoundPlacementAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        var nextReport = TimeSpan.FromSeconds(10);
         IReadOnlyList<string> problems = ["the ring's status could not be read"];
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -487,6 +498,13 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
                     if (problems.Count == 0)
                     {
                         return problems;
+                    }
+
+                    if (clock.Elapsed >= nextReport)
+                    {
+                        // A slow recovery says what it is still waiting for, so a run that times out can be read.
+                        nextReport += TimeSpan.FromSeconds(10);
+                        Log($"waiting {clock.Elapsed.TotalSeconds:0}s for a sound placement: {string.Join("; ", problems.Take(5))}");
                     }
                 }
             }

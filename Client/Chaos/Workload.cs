@@ -17,12 +17,12 @@ internal sealed class Workload(ChaosOptions options, HistoryRecorder history)
 
     public static string AppendKey(int i) => $"set-{i}";
 
-    public async Task RunRegisterClientAsync(ActorClusterClient client, int process, DateTime deadline, CancellationToken cancellationToken)
+    public async Task RunRegisterClientAsync(ActorClusterClient client, int process, RunDeadline deadline, CancellationToken cancellationToken)
     {
         var random = new Random(options.Seed + process);
         var seen = new Dictionary<string, ulong>();
         var n = 0;
-        while (DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested)
+        while (deadline.Running && !cancellationToken.IsCancellationRequested)
         {
             var key = RegisterKey(random.Next(options.RegisterKeys));
             var dice = random.NextDouble();
@@ -68,11 +68,11 @@ internal sealed class Workload(ChaosOptions options, HistoryRecorder history)
         }
     }
 
-    public async Task RunAppendClientAsync(ActorClusterClient client, int process, DateTime deadline, CancellationToken cancellationToken)
+    public async Task RunAppendClientAsync(ActorClusterClient client, int process, RunDeadline deadline, CancellationToken cancellationToken)
     {
         var random = new Random(options.Seed + process);
         var n = 0;
-        while (DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested)
+        while (deadline.Running && !cancellationToken.IsCancellationRequested)
         {
             var key = AppendKey(random.Next(options.AppendKeys));
             var element = $"{process}-{++n}";
@@ -136,5 +136,33 @@ internal sealed class Workload(ChaosOptions options, HistoryRecorder history)
         }
 
         return maybeApplied ? EventType.Info : EventType.Fail;
+    }
+}
+
+/// <summary>
+/// When the clients stop: at the run's duration, unless the nemesis holds them past it (it still
+/// has steps to make) and then lets them go a little later.
+/// </summary>
+public sealed class RunDeadline(DateTime at)
+{
+    private long _ticks = at.Ticks;
+    private volatile bool _held;
+
+    public DateTime At => new(Interlocked.Read(ref _ticks), DateTimeKind.Utc);
+
+    public bool Running => _held || DateTime.UtcNow < At;
+
+    /// <summary>Keeps the clients going whatever the time, until <see cref="Release"/>.</summary>
+    public void Hold() => _held = true;
+
+    /// <summary>Lets the clients stop at <paramref name="later"/>, or at the original time if that is later.</summary>
+    public void Release(DateTime later)
+    {
+        if (later > At)
+        {
+            Interlocked.Exchange(ref _ticks, later.Ticks);
+        }
+
+        _held = false;
     }
 }

@@ -12,6 +12,7 @@ internal static class Chaos
         var options = new ChaosOptions
         {
             Duration = line.Duration("--duration", TimeSpan.FromSeconds(60)),
+            MinimumSteps = line.Int("--steps", 0, 0, 1_000),
             Nemeses = line.Value("--nemesis") is { } nemesis ? ParseNemeses(nemesis) : Nemeses.Kill | Nemeses.Pause | Nemeses.Partition,
             OutputDirectory = line.Value("--out") ?? Path.Combine(Path.GetTempPath(), "actorcluster-chaos", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)),
             Seed = line.Int("--seed", Environment.TickCount & int.MaxValue, 0, int.MaxValue),

@@ -26,9 +26,10 @@ internal static class Commands
                                                     start three silo processes per shard count; time until every
                                                     shard has a leader, then CPU per silo at rest
           chaos [--duration 60s] [--nemesis kill,pause,partition,membership] [--json]
-                [--postgres <connection>] [--out <dir>] [--seed <n>] [--stale-reads]
+                [--postgres <connection>] [--out <dir>] [--seed <n>] [--stale-reads] [--steps <n>]
                                                     start a multi-process cluster on loopback, inject faults
-                                                    while clients work, check the history is linearizable
+                                                    while clients work, check the history is linearizable;
+                                                    --steps: at least n faults, past the duration if need be
 
         connection (default: the local development cluster):
           --gateway host:port        a gateway; repeat for several
@@ -52,7 +53,7 @@ internal static class Commands
         ["cas"] = (2, ["--delete"]),
         ["status"] = (0, []),
         ["bench"] = (0, ["--clients", "--duration", "--warmup", "--keys", "--key-size", "--value-size", "--mix", "--stale"]),
-        ["chaos"] = (0, ["--duration", "--nemesis", "--json", "--postgres", "--out", "--seed", "--stale-reads", "--silos"]),
+        ["chaos"] = (0, ["--duration", "--nemesis", "--json", "--postgres", "--out", "--seed", "--stale-reads", "--silos", "--steps"]),
     };
 
     /// <summary>
