@@ -70,7 +70,8 @@ public sealed class Message
     /// <summary>
     /// Append: previous entry's index. Votes: candidate's last log index. AppendResponse: the
     /// highest index now matching (accept) or the rejected previous index (reject).
-    /// ReadIndexResponse: the read index.
+    /// ReadIndexResponse: the read index. Heartbeat and HeartbeatResponse: the leader's clock
+    /// reading when it sent the heartbeat, echoed for its lease (0 without leases).
     /// </summary>
     public ulong Index { get; init; }
 

@@ -41,6 +41,9 @@ internal sealed class Progress(ulong next, int maxInflight, long maxInflightByte
     /// <summary>Leader ticks since the snapshot was sent; the send is retried after an election timeout.</summary>
     public int SnapshotTicks { get; set; }
 
+    /// <summary>The newest leader clock reading this member echoed from a heartbeat (leases).</summary>
+    public long? LeaseAck { get; set; }
+
     /// <summary>Heard from since the last check-quorum round.</summary>
     public bool RecentActive { get; set; }
 

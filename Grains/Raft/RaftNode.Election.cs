@@ -225,6 +225,7 @@ public sealed partial class RaftNode
         _heartbeatElapsed = 0;
         ResetRandomizedElectionTimeout();
         _leadTransferee = None;
+        _timeoutNowSent = false;
         _votes.Clear();
         _progress.Clear();
         _replicationPending = false;

@@ -52,6 +52,13 @@ public sealed partial class RaftNode
             return;
         }
 
+        if (HoldsLease())
+        {
+            // No other leader can exist before the lease ends: no round needed (RaftNode.Lease.cs).
+            CompleteRead(from, new ReadState(_log.Committed, context));
+            return;
+        }
+
         var config = _log.Config;
         if (config.Voters.Count == 1 && config.IsVoter(_id))
         {

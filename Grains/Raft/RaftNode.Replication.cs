@@ -62,7 +62,8 @@ public sealed partial class RaftNode
     {
         // The leader sends min(match, commit), so this never passes what we acknowledged.
         _log.CommitTo(Math.Min(m.Commit, _log.LastIndex));
-        Send(new Message { Type = MessageType.HeartbeatResponse, From = _id, To = m.From, Term = _term, Context = m.Context });
+        // The leader's clock reading is echoed for its lease.
+        Send(new Message { Type = MessageType.HeartbeatResponse, From = _id, To = m.From, Term = _term, Context = m.Context, Index = m.Index });
     }
 
     private void HandleSnapshot(Message m)
@@ -140,6 +141,7 @@ public sealed partial class RaftNode
 
     private void HandleHeartbeatResponse(Message m, Progress pr)
     {
+        RecordLeaseAck(m, pr);
         pr.ProbeSent = false;
         if (pr.State == ProgressState.Replicate && pr.Inflights.IsFull)
         {
@@ -231,6 +233,7 @@ public sealed partial class RaftNode
 
     private void BroadcastHeartbeat(ulong context)
     {
+        var stamp = LeaseStamp();
         foreach (var (id, pr) in _progress)
         {
             Send(new Message
@@ -241,12 +244,17 @@ public sealed partial class RaftNode
                 Term = _term,
                 Commit = Math.Min(pr.Match, _log.Committed),
                 Context = context,
+                Index = stamp,
             });
         }
     }
 
-    private void SendTimeoutNow(ulong to) =>
+    private void SendTimeoutNow(ulong to)
+    {
+        // Its target will be voted for at once, stickiness or not: no lease for the rest of the term.
+        _timeoutNowSent = true;
         Send(new Message { Type = MessageType.TimeoutNow, From = _id, To = to, Term = _term });
+    }
 
     /// <summary>
     /// Advances the commit index to the highest index stored on a quorum of voters — only if that

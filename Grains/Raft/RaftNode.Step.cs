@@ -60,9 +60,9 @@ public sealed partial class RaftNode
             if (m.Type is MessageType.Vote or MessageType.PreVote)
             {
                 // Leader stickiness (thesis §4.2.3): a node that heard from a leader within the
-                // election timeout ignores campaigns, unless the leader itself asked for one.
-                var inLease = _options.CheckQuorum && _lead != None && _electionElapsed < _options.ElectionTicks;
-                if (inLease && m.Context != Message.TransferContext)
+                // election timeout ignores campaigns, unless the leader itself asked for one
+                // (leases widen it to a node's first election timeout: RaftNode.Lease.cs).
+                if (WithinLeaderStickiness() && m.Context != Message.TransferContext)
                 {
                     return false;
                 }

@@ -168,6 +168,7 @@ public sealed partial class RaftNode
     /// <summary>Advances logical time by one tick: election timeouts, heartbeats, check-quorum.</summary>
     public void Tick()
     {
+        CountStartupTick();
         if (_role == RaftRole.Leader)
         {
             TickLeader();

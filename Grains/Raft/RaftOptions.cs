@@ -60,6 +60,21 @@ public sealed class RaftOptions
     /// </summary>
     public long MaxUncommittedBytes { get; init; } = 64L << 20;
 
+    /// <summary>
+    /// How long a leader's lease lasts after the heartbeat a quorum acknowledged was sent, in
+    /// <see cref="Clock"/> units; 0 turns leases off (reads then always take a ReadIndex round).
+    /// The driver must keep it below the followers' shortest leader stickiness — an election
+    /// timeout less the jitter of its ticks — divided by the largest ratio of two nodes' clock
+    /// rates. Needs <see cref="CheckQuorum"/>.
+    /// </summary>
+    public long LeaseDuration { get; init; }
+
+    /// <summary>
+    /// A monotonic clock for leases, positive and never going back; read only when
+    /// <see cref="LeaseDuration"/> is set. The core keeps no other notion of time.
+    /// </summary>
+    public Func<long>? Clock { get; init; }
+
     /// <summary>Randomness for election jitter; seed it for reproducible runs.</summary>
     public IRaftRandom Random { get; init; } = new SeededRandom(0x5EED);
 
@@ -87,6 +102,11 @@ public sealed class RaftOptions
         if (MaxInflightMessages < 1 || MaxEntriesPerMessage < 1 || MaxMessageBytes < 1 || MaxUncommittedEntries < 1 || MaxInflightBytes < 1 || MaxUncommittedBytes < 1)
         {
             throw new ArgumentException("RaftOptions.MaxInflightMessages, MaxInflightBytes, MaxEntriesPerMessage, MaxMessageBytes, MaxUncommittedEntries and MaxUncommittedBytes must be at least 1.");
+        }
+
+        if (LeaseDuration < 0 || (LeaseDuration > 0 && (Clock is null || !CheckQuorum)))
+        {
+            throw new ArgumentException($"RaftOptions.LeaseDuration ({LeaseDuration}) must be 0, or positive with a Clock and CheckQuorum.");
         }
 
         ArgumentNullException.ThrowIfNull(Random, nameof(Random));

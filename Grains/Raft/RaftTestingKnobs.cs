@@ -14,4 +14,7 @@ internal enum RaftTestingKnobs
 
     /// <summary>Commit entries of earlier terms by counting replicas (the Figure 8 mistake, §5.4.2).</summary>
     CommitPriorTermByCounting = 2,
+
+    /// <summary>A lease, once held, never expires: a deposed leader goes on answering reads.</summary>
+    LeaseNeverExpires = 4,
 }

@@ -8,6 +8,9 @@ using ActorCluster.Simulation;
 //   --break vote|commit       run a deliberately broken core
 //   --disk-loss               members also lose their disks (and are replaced under new ids)
 //   --break amnesia           ...and one that lost its disk starts again as if new (the amnesia bug)
+//   --leases                  leaders answer reads under leases; lease clocks drift by up to 10%
+//   --break lease             ...and a lease, once held, never expires
+//   --lease-stretch-percent P ...and leases P% of the safe size (above 100: longer than the stickiness)
 //   bench [--seconds N]       throughput of the pure core (3 nodes, in memory, one thread)
 var arguments = args.ToList();
 if (ArgumentProblem(arguments) is { } problem)
@@ -71,21 +74,24 @@ static long Option(List<string> arguments, string name, long fallback)
     return at >= 0 && at + 1 < arguments.Count ? long.Parse(arguments[at + 1], CultureInfo.InvariantCulture) : fallback;
 }
 
-// --break vote|commit runs a deliberately broken core, --break amnesia a broken restart rule, to
-// see that the simulator catches them.
+// --break vote|commit|lease runs a deliberately broken core, --break amnesia a broken restart rule,
+// to see that the simulator catches them; --leases runs the lease scenario.
 static SimulationOptions Scenario(List<string> arguments, ulong seed)
 {
     var at = arguments.IndexOf("--break");
     var broken = at >= 0 && at + 1 < arguments.Count ? arguments[at + 1] : null;
     var options = arguments.Contains("--disk-loss") || broken == "amnesia"
         ? SimulationOptions.WithDiskLoss(seed, amnesiaRestarts: broken == "amnesia")
+        : arguments.Contains("--leases") || broken == "lease" ? SimulationOptions.WithLeases(seed)
         : SimulationOptions.Mixed(seed);
     return options with
     {
+        LeaseStretch = Option(arguments, "--lease-stretch-percent", 100) / 100.0,
         Knobs = broken switch
         {
             "vote" => RaftTestingKnobs.GrantVoteWithoutLogCheck,
             "commit" => RaftTestingKnobs.CommitPriorTermByCounting,
+            "lease" => RaftTestingKnobs.LeaseNeverExpires,
             _ => RaftTestingKnobs.None,
         },
     };
@@ -93,11 +99,11 @@ static SimulationOptions Scenario(List<string> arguments, ulong seed)
 
 static string? ArgumentProblem(List<string> arguments)
 {
-    string[] withValue = ["--seeds", "--start", "--seed", "--break", "--seconds"];
+    string[] withValue = ["--seeds", "--start", "--seed", "--break", "--seconds", "--lease-stretch-percent"];
     for (var i = arguments.Count > 0 && arguments[0] == "bench" ? 1 : 0; i < arguments.Count; i++)
     {
         var argument = arguments[i];
-        if (argument is "--trace" or "--disk-loss")
+        if (argument is "--trace" or "--disk-loss" or "--leases")
         {
             continue;
         }
@@ -113,7 +119,7 @@ static string? ArgumentProblem(List<string> arguments)
         }
 
         var value = arguments[++i];
-        if (argument == "--break" ? value is not ("vote" or "commit" or "amnesia") : !long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+        if (argument == "--break" ? value is not ("vote" or "commit" or "amnesia" or "lease") : !long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _))
         {
             return $"{argument} does not take '{value}'";
         }

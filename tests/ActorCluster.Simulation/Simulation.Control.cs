@@ -358,6 +358,11 @@ public sealed partial class Simulation
             Propose(node, redirect: true);
         }
 
+        if (_options.LeaseReads)
+        {
+            LeaderReads(live);
+        }
+
         if (_options.SerialReads)
         {
             SerialReads(live);
@@ -370,6 +375,33 @@ public sealed partial class Simulation
             {
                 _pendingReads[context] = _maxCommitSeen;
                 ProcessReadies(reader, _options.AsyncDisk);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Every node that calls itself leader — a deposed one too, until it learns otherwise — reads
+    /// at every control step: where a lease is wrong, the read it answers is stale.
+    /// </summary>
+    private void LeaderReads(List<SimNode> live)
+    {
+        foreach (var node in live)
+        {
+            if (node.Raft is not { Role: RaftRole.Leader } raft)
+            {
+                continue;
+            }
+
+            var context = _nextReadContext++;
+            if (raft.LeaseReadIndex() is not null)
+            {
+                _stats.LeaseReads++;
+            }
+
+            if (raft.ReadIndex(context) == ProposeStatus.Accepted)
+            {
+                _pendingReads[context] = _maxCommitSeen;
+                ProcessReadies(node, _options.AsyncDisk);
             }
         }
     }

@@ -17,6 +17,8 @@ public sealed partial class Simulation
     private readonly List<string> _violations = [];
     private readonly List<string> _trace = [];
     private readonly SimulationStats _stats = new();
+    private readonly Dictionary<ulong, double> _clockRates = [];
+    private readonly SeededRandom _clockRng;
     private long _seq;
     private long _now;
     private long _events;
@@ -30,6 +32,7 @@ public sealed partial class Simulation
     {
         _options = options;
         _rng = new SeededRandom(options.Seed);
+        _clockRng = new SeededRandom(options.Seed ^ 0xC10C_D41F_7000UL);
         _dropRate = options.DropRate;
         _duplicateRate = options.DuplicateRate;
     }
@@ -89,6 +92,18 @@ public sealed partial class Simulation
         return new SimulationResult(_options, _events, _traceHash, _violations, _stats, _trace);
     }
 
+    /// <summary>A node's lease clock: monotonic, across its restarts too, at a rate of its own.</summary>
+    private Func<long> ClockOf(ulong id)
+    {
+        if (!_clockRates.TryGetValue(id, out var rate))
+        {
+            // Drawn from a generator of its own so that the rest of the run is the same seed's.
+            _clockRates[id] = rate = 1 + (((((_clockRng.NextUInt64() >> 11) * (1.0 / (1UL << 53))) * 2) - 1) * _options.ClockDrift);
+        }
+
+        return () => 1 + (long)(_now * rate);
+    }
+
     private RaftOptions NodeOptions(ulong id) => new()
     {
         Id = id,
@@ -99,6 +114,8 @@ public sealed partial class Simulation
         MaxInflightMessages = _options.MaxInflightMessages,
         MaxEntriesPerMessage = _options.MaxEntriesPerMessage,
         MaxUncommittedEntries = 64,
+        LeaseDuration = _options.LeaseReads ? _options.LeaseUnits : 0,
+        Clock = _options.LeaseReads ? ClockOf(id) : null,
         BroadcastCommit = _options.BroadcastCommit,
         Random = new SeededRandom(_rng.NextUInt64()),
         Knobs = _options.Knobs,

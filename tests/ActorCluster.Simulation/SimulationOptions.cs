@@ -77,6 +77,26 @@ public sealed record SimulationOptions
     public bool CheckQuorum { get; init; } = true;
 
     /// <summary>
+    /// Leaders answer reads under a lease (needs <see cref="CheckQuorum"/>). Each node's lease
+    /// clock runs at its own rate, within <see cref="ClockDrift"/> of real time, while ticks keep
+    /// real time; the lease is the shortest stickiness an election timeout of ticks guarantees,
+    /// shortened by the drift bound, as the replica grain sizes it.
+    /// </summary>
+    public bool LeaseReads { get; init; }
+
+    /// <summary>Largest deviation of a node's clock rate from real time (0.1: between 0.9x and 1.1x).</summary>
+    public double ClockDrift { get; init; }
+
+    /// <summary>
+    /// Stretches the lease beyond what the stickiness allows (1: the safe size), to show that the
+    /// simulator catches a lease that is too long.
+    /// </summary>
+    public double LeaseStretch { get; init; } = 1;
+
+    /// <summary>The lease in time units: (ElectionTicks - 2) ticks at the slowest clock rate allowed.</summary>
+    public long LeaseUnits => (long)((ElectionTicks - 2) * UnitsPerTick * (1 - ClockDrift) * LeaseStretch);
+
+    /// <summary>
     /// Chance per tick that a member loses its disk: it crashes and comes back under its old id
     /// with nothing stored (one at a time, and only while the group has at least three voters).
     /// </summary>
@@ -178,10 +198,22 @@ public sealed record SimulationOptions
         };
     }
 
+    /// <summary>
+    /// The mixed scenario of a seed with leader leases on (and check-quorum, which they need) and
+    /// lease clocks that drift by up to 10% from real time.
+    /// </summary>
+    public static SimulationOptions WithLeases(ulong seed) => Mixed(seed) with
+    {
+        CheckQuorum = true,
+        LeaseReads = true,
+        ClockDrift = 0.1,
+    };
+
     /// <inheritdoc />
     public override string ToString() =>
         $"seed={Seed} nodes={Nodes} ticks={FaultTicks} delay<={MaxDelayUnits} batch={MaxEntriesPerMessage} inflight={MaxInflightMessages} drop={DropRate:0.00} dup={DuplicateRate:0.00} " +
         $"partitions={Partitions}/{PartitionRate:0.000} crashes={Crashes}/{CrashRate:0.000}/{MaxDowntimeTicks} membership={MembershipChanges} transfers={Transfers} " +
         $"snapshots={Snapshots} asyncDisk={AsyncDisk} early={SendBeforePersisting} skipCommit={SkipCommitOnlyWrites} broadcastCommit={BroadcastCommit} preVote={PreVote} checkQuorum={CheckQuorum} serialReads={SerialReads}" +
-        (DiskLossRate > 0 ? $" diskLoss={DiskLossRate:0.000}{(AmnesiaRestarts ? "/amnesia" : string.Empty)}" : string.Empty);
+        (DiskLossRate > 0 ? $" diskLoss={DiskLossRate:0.000}{(AmnesiaRestarts ? "/amnesia" : string.Empty)}" : string.Empty) +
+        (LeaseReads ? $" lease={LeaseUnits}/drift={ClockDrift:0.00}" : string.Empty);
 }

@@ -16,11 +16,13 @@ public sealed record SimulationResult(
     /// <summary>The one-line command that replays this seed with a trace.</summary>
     public string ReplayCommand =>
         $"dotnet run --project tests/ActorCluster.Simulation -- --seed {Options.Seed} --trace" +
-        (Options.AmnesiaRestarts ? " --break amnesia" : Options.DiskLossRate > 0 ? " --disk-loss" : string.Empty) +
+        (Options.AmnesiaRestarts ? " --break amnesia" : Options.DiskLossRate > 0 ? " --disk-loss" : Options.LeaseReads ? " --leases" : string.Empty) +
+        (Options.LeaseStretch != 1 ? $" --lease-stretch-percent {Options.LeaseStretch * 100:0}" : string.Empty) +
         (Options.Knobs switch
         {
             RaftTestingKnobs.GrantVoteWithoutLogCheck => " --break vote",
             RaftTestingKnobs.CommitPriorTermByCounting => " --break commit",
+            RaftTestingKnobs.LeaseNeverExpires => " --break lease",
             _ => string.Empty,
         });
 }
@@ -48,6 +50,9 @@ public sealed class SimulationStats
 
     public int ReadsCompleted { get; set; }
 
+    /// <summary>Reads requested while the leader held a lease (answered without a round).</summary>
+    public int LeaseReads { get; set; }
+
     public ulong CommitIndex { get; set; }
 
     public long MessagesDropped { get; set; }
@@ -66,6 +71,7 @@ public sealed class SimulationStats
         Proposals += other.Proposals;
         Acknowledged += other.Acknowledged;
         ReadsCompleted += other.ReadsCompleted;
+        LeaseReads += other.LeaseReads;
         CommitIndex += other.CommitIndex;
         MessagesDropped += other.MessagesDropped;
         MessagesDelivered += other.MessagesDelivered;
@@ -73,6 +79,6 @@ public sealed class SimulationStats
 
     public override string ToString() =>
         $"elections={Elections} crashes={Crashes} diskLosses={DiskLosses} partitions={Partitions} confChanges={ConfChanges} transfers={Transfers} " +
-        $"snapshotsInstalled={SnapshotsInstalled} proposals={Proposals} acknowledged={Acknowledged} reads={ReadsCompleted} " +
+        $"snapshotsInstalled={SnapshotsInstalled} proposals={Proposals} acknowledged={Acknowledged} reads={ReadsCompleted} leaseReads={LeaseReads} " +
         $"commits={CommitIndex} delivered={MessagesDelivered} dropped={MessagesDropped}";
 }
