@@ -4,7 +4,8 @@ using ActorCluster.Grains.Raft;
 namespace ActorCluster.Grains.Replicas;
 
 /// <summary>
-/// Reads. Linearizable reads are batched: every read that arrives while a ReadIndex round is in
+/// Reads. A leader holding a lease answers a linearizable read from its applied state at once
+/// (RaftNode.Lease.cs). Otherwise linearizable reads are batched: every read that arrives while a ReadIndex round is in
 /// flight joins the next round, so one heartbeat round to a quorum confirms leadership for many
 /// reads; each is served once the state machine has applied up to the confirmed index.
 /// </summary>
@@ -36,6 +37,13 @@ public sealed partial class RaftReplicaGrain
         if (_raft.Role != RaftRole.Leader)
         {
             return Task.FromResult(ReplicaReply.NotLeader(_raft.Leader, Members));
+        }
+
+        if (_raft.LeaseReadIndex() is { } leaseIndex && _kv.AppliedIndex >= leaseIndex)
+        {
+            // Under a lease no other leader can exist: answer from the applied state at once.
+            ReplicaMetrics.LeaseReads.Add(1);
+            return Task.FromResult(ReplicaReply.Done(_kv.Get(key), Members));
         }
 
         var read = new PendingRead(key);

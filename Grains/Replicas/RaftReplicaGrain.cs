@@ -140,6 +140,10 @@ public sealed partial class RaftReplicaGrain(
             MaxInflightMessages = _options.MaxInflightMessages,
             MaxInflightBytes = _options.MaxInflightBytes,
             Random = new SeededRandom((ulong)Random.Shared.NextInt64()),
+            // Leases run on the monotonic clock, which keeps counting while the process is paused:
+            // a leader that was stopped finds its lease expired when it resumes.
+            LeaseDuration = _options.LeaseStopwatchTicks,
+            Clock = _options.LeaseReads ? System.Diagnostics.Stopwatch.GetTimestamp : null,
         };
         _persistedHardState = stored.HardState;
         _persistedLastIndex = (stored.Snapshot?.Index ?? 0) + (ulong)stored.Entries.Count;

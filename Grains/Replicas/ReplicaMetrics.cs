@@ -19,6 +19,8 @@ public static class ReplicaMetrics
 
     public static readonly Counter<long> LeadershipTransfers = Meter.CreateCounter<long>("actorcluster.raft.leadership_transfers", description: "Leadership transfers a leader started (tag reason: balance, placement, stop)");
 
+    public static readonly Counter<long> LeaseReads = Meter.CreateCounter<long>("actorcluster.raft.lease_reads", description: "Linearizable reads a leader answered under its lease, without a round");
+
     public static readonly Counter<long> ReadRounds = Meter.CreateCounter<long>("actorcluster.raft.read_index_rounds", description: "ReadIndex rounds (each confirms leadership for a batch of reads)");
 
     public static readonly Counter<long> SnapshotsTaken = Meter.CreateCounter<long>("actorcluster.raft.snapshots_taken", description: "Snapshots taken, each followed by log compaction");

@@ -50,7 +50,43 @@ public sealed class ReplicaOptions
     /// </summary>
     public int SnapshotChunkBytes { get; set; } = 4 << 20;
 
+    /// <summary>
+    /// Leaders answer linearizable reads under a lease, without a heartbeat round, while a quorum
+    /// has acknowledged a heartbeat sent less than <see cref="LeaseMilliseconds"/> ago; otherwise
+    /// (and when false) every read batch takes a ReadIndex round.
+    /// </summary>
+    public bool LeaseReads { get; set; } = true;
+
+    /// <summary>
+    /// A leader's lease, from when the heartbeat a quorum acknowledged was sent; 0 (the default)
+    /// sizes it from the other settings (<see cref="EffectiveLeaseMilliseconds"/>). Safe while
+    /// <c>LeaseMilliseconds x MaxClockRateRatio &lt;= (ElectionTicks - 1) x TickMilliseconds</c>: a
+    /// follower refuses campaigns for at least (ElectionTicks - 1) ticks of its own clock after
+    /// hearing from the leader.
+    /// </summary>
+    public int LeaseMilliseconds { get; set; }
+
+    /// <summary>
+    /// The drift bound leases assume: the rate of any silo's monotonic clock is at most this many
+    /// times that of any other's (1.5: one may run 50% faster than another). Not measured: an
+    /// assumption, as every lease-based system makes one; the settings are refused if the lease is
+    /// too long for it.
+    /// </summary>
+    public double MaxClockRateRatio { get; set; } = 1.5;
+
     public TimeSpan Tick => TimeSpan.FromMilliseconds(TickMilliseconds);
+
+    /// <summary>The longest lease the drift bound allows: (ElectionTicks - 1) ticks divided by <see cref="MaxClockRateRatio"/>.</summary>
+    public long LongestSafeLeaseMilliseconds => (long)Math.Floor((ElectionTicks - 1) * (long)TickMilliseconds / MaxClockRateRatio);
+
+    /// <summary>
+    /// The lease in use: <see cref="LeaseMilliseconds"/>, or when that is 0, five sixths of the
+    /// longest safe lease (250 ms with the defaults), leaving room for timer slack.
+    /// </summary>
+    public long EffectiveLeaseMilliseconds => LeaseMilliseconds > 0 ? LeaseMilliseconds : Math.Max(1, LongestSafeLeaseMilliseconds * 5 / 6);
+
+    /// <summary>The lease in <see cref="System.Diagnostics.Stopwatch"/> ticks, or 0 when leases are off.</summary>
+    public long LeaseStopwatchTicks => LeaseReads ? EffectiveLeaseMilliseconds * System.Diagnostics.Stopwatch.Frequency / 1000 : 0;
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting and its allowed range.</summary>
     public void Validate()
@@ -69,6 +105,17 @@ public sealed class ReplicaOptions
         Check(MaxAppendBytes, 1024, 64 << 20, nameof(MaxAppendBytes));
         Check(MaxInflightBytes, MaxAppendBytes, 1L << 34, nameof(MaxInflightBytes));
         Check(SnapshotChunkBytes, 4096, 64 << 20, nameof(SnapshotChunkBytes));
+        if (double.IsNaN(MaxClockRateRatio) || MaxClockRateRatio < 1 || MaxClockRateRatio > 10)
+        {
+            throw new ArgumentException($"{Section}:{nameof(MaxClockRateRatio)} must be between 1 and 10 (was {MaxClockRateRatio}).");
+        }
+
+        if (LeaseReads && LeaseMilliseconds != 0)
+        {
+            // The lease must end, on the slowest leader clock allowed, before the stickiness of a
+            // follower with the fastest clock does.
+            Check(LeaseMilliseconds, 1, LongestSafeLeaseMilliseconds, nameof(LeaseMilliseconds) + $" (0: automatic; at most (ElectionTicks - 1) x TickMilliseconds / MaxClockRateRatio = {(ElectionTicks - 1) * TickMilliseconds} / {MaxClockRateRatio})");
+        }
     }
 
     private static void Check(long value, long min, long max, string name)
