@@ -32,7 +32,8 @@ public sealed record ReplicaStatus(
     [property: Id(15)] long SnapshotBytes = 0,
     [property: Id(16)] string Store = "",
     [property: Id(17)] IReadOnlyList<ulong>? Members = null,
-    [property: Id(18)] IReadOnlyList<ulong>? Voters = null);
+    [property: Id(18)] IReadOnlyList<ulong>? Voters = null,
+    [property: Id(19)] bool Quiesced = false);
 
 /// <summary>A shard and the replicas that answered (an unreachable replica is absent).</summary>
 [GenerateSerializer, Immutable, Alias("ac.ShardStatus")]

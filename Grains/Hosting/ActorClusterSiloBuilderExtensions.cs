@@ -64,6 +64,8 @@ public static class ActorClusterSiloBuilderExtensions
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RingStartup>();
         services.AddSingleton<LocalReplicas>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<LocalReplicas>());
+        services.AddSingleton<StoreLiveness>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<StoreLiveness>());
         services.AddSingleton<ReplicaCallerFilter>();
         services.AddSingleton<IIncomingGrainCallFilter>(sp => sp.GetRequiredService<ReplicaCallerFilter>());
         if (configuration.GetValue<bool>("ActorCluster:Silo:FaultInjection"))

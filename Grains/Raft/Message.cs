@@ -90,6 +90,9 @@ public sealed class Message
     /// <summary>The snapshot of an <see cref="MessageType.InstallSnapshot"/>.</summary>
     public Snapshot? Snapshot { get; init; }
 
+    /// <summary>On a heartbeat: the leader quiesces after it; a caught-up follower quiesces too and does not answer.</summary>
+    public bool Quiesce { get; init; }
+
     /// <summary>Read-index request id, or <see cref="TransferContext"/> on a transfer vote.</summary>
     public ulong Context { get; init; }
 
@@ -97,6 +100,7 @@ public sealed class Message
     public override string ToString() =>
         $"{Type} {From}->{To} t{Term} i{Index} lt{LogTerm} n{Entries.Length} c{Commit}" +
         (Reject ? $" reject(hint {RejectHint})" : string.Empty) +
+        (Quiesce ? " quiesce" : string.Empty) +
         (Context != 0 ? $" ctx{Context}" : string.Empty) +
         (Snapshot is null ? string.Empty : $" snap@{Snapshot.Index}");
 }

@@ -52,6 +52,11 @@ public sealed partial class RaftNode
         if (_heartbeatElapsed >= _options.HeartbeatTicks)
         {
             _heartbeatElapsed = 0;
+            if (MaybeQuiesce())
+            {
+                return;
+            }
+
             // Every heartbeat carries the newest pending read (as etcd's does), so a round whose
             // heartbeat or answers were lost completes with the next heartbeat that gets through.
             BroadcastHeartbeat(NewestPendingReadContext);
@@ -226,6 +231,7 @@ public sealed partial class RaftNode
         ResetRandomizedElectionTimeout();
         _leadTransferee = None;
         _timeoutNowSent = false;
+        _quiesced = false;
         _votes.Clear();
         _progress.Clear();
         _replicationPending = false;

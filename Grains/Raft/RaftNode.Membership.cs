@@ -23,6 +23,8 @@ public sealed partial class RaftNode
             return ProposeResult.Rejected(ProposeStatus.ConfChangePending, _term, _id);
         }
 
+        Unquiesce();
+
         var config = _log.Config;
         var invalid = change.NodeId == None || change.Type switch
         {
@@ -60,6 +62,8 @@ public sealed partial class RaftNode
         {
             return ProposeStatus.NotLeader;
         }
+
+        Unquiesce();
 
         if (transferee == _id)
         {

@@ -30,6 +30,7 @@ public sealed partial class RaftNode
                 return ProposeStatus.NotLeader;
             }
 
+            Unquiesce();
             HandleReadIndexRequest(_id, context);
             return ProposeStatus.Accepted;
         }

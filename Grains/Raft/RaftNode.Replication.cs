@@ -62,6 +62,11 @@ public sealed partial class RaftNode
     {
         // The leader sends min(match, commit), so this never passes what we acknowledged.
         _log.CommitTo(Math.Min(m.Commit, _log.LastIndex));
+        if (QuiesceOnHeartbeat(m))
+        {
+            return;
+        }
+
         // The leader's clock reading is echoed for its lease.
         Send(new Message { Type = MessageType.HeartbeatResponse, From = _id, To = m.From, Term = _term, Context = m.Context, Index = m.Index });
     }

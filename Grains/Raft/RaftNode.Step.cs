@@ -21,6 +21,11 @@ public sealed partial class RaftNode
             return;
         }
 
+        if (_quiesced && !(message.Type == MessageType.Heartbeat && message.Quiesce))
+        {
+            Unquiesce();
+        }
+
         if (!StepTerm(message))
         {
             return;

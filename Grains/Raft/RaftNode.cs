@@ -169,6 +169,10 @@ public sealed partial class RaftNode
     public void Tick()
     {
         CountStartupTick();
+        if (_quiesced)
+        {
+            return;
+        }
         if (_role == RaftRole.Leader)
         {
             TickLeader();
@@ -201,6 +205,7 @@ public sealed partial class RaftNode
             return ProposeResult.Rejected(status, _term, _role == RaftRole.Leader ? None : _lead);
         }
 
+        Unquiesce();
         var uncommitted = _log.LastIndex - _log.Committed;
         long bytes = 0;
         foreach (var command in commands)

@@ -75,6 +75,13 @@ public sealed class RaftOptions
     /// </summary>
     public Func<long>? Clock { get; init; }
 
+    /// <summary>
+    /// An idle group quiesces: its leader stops heartbeating and every node stops ticking until
+    /// there is work again (RaftNode.Quiesce.cs). The driver must then wake followers whose leader
+    /// may be gone (<see cref="RaftNode.Unquiesce"/>), since they no longer time out by themselves.
+    /// </summary>
+    public bool Quiesce { get; init; }
+
     /// <summary>Randomness for election jitter; seed it for reproducible runs.</summary>
     public IRaftRandom Random { get; init; } = new SeededRandom(0x5EED);
 

@@ -25,6 +25,14 @@ public interface IRaftReplicaGrain : IGrainWithStringKey
     Task Deliver(RaftEnvelope envelope);
 
     /// <summary>
+    /// Store liveness suspects <paramref name="store"/>: if this replica is a quiesced follower
+    /// whose leader lives there, it wakes and counts its election timeout from when it last heard
+    /// from that leader.
+    /// </summary>
+    [OneWay]
+    Task LeaderSuspected(ulong store);
+
+    /// <summary>
     /// One chunk of a snapshot the leader sends (InstallSnapshot, §7, in bounded pieces). False when
     /// the chunk was not taken (stopped replica, malformed chunk): the leader gives up this
     /// transfer and starts again later.

@@ -43,7 +43,8 @@ public sealed class NetworkFaultFilter(NetworkFaults faults) : IIncomingGrainCal
         if (context.Request.GetArgumentCount() == 1 && context.Request.GetArgument(0) is IRaftTraffic traffic && faults.Drops(traffic))
         {
             // The call ends here without reaching the replica (Orleans wants a result from a filter
-            // that does not go on): a one-way message vanishes, a snapshot chunk is refused.
+            // that does not go on): a one-way message (a Raft batch, a store liveness pulse)
+            // vanishes, a snapshot chunk is refused.
             context.Result = traffic is SnapshotChunk ? false : null;
             return Task.CompletedTask;
         }

@@ -79,6 +79,7 @@ public sealed partial class RaftReplicaGrain
         finally
         {
             _pumping = false;
+            AdjustTimer();
         }
     }
 
@@ -98,6 +99,7 @@ public sealed partial class RaftReplicaGrain
                 var envelope = new RaftEnvelope(RaftWireCodec.Encode(batch), _siloEndpoint, _store);
                 if (PeerOf(group.Key, onlyLive: true) is { } peer)
                 {
+                    ReplicaMetrics.MessageBatches.Add(1, new KeyValuePair<string, object?>("store", _storeHex));
                     peer.Deliver(envelope).Ignore();
                 }
             }

@@ -54,6 +54,11 @@ public sealed partial class RaftReplicaGrain(
     private ulong _persistedLastIndex;
     private RaftNode? _raft;
     private IGrainTimer? _timer;
+    private string? _storeHex;
+    private bool _slowTimer;
+
+    // When a message from the current leader last arrived (Stopwatch timestamp); from activation at first.
+    private long _lastLeaderContact = System.Diagnostics.Stopwatch.GetTimestamp();
     private bool _pumping;
     private long _appliedBytesSinceSnapshot;
     private Task? _snapshotSave;
@@ -144,7 +149,9 @@ public sealed partial class RaftReplicaGrain(
             // a leader that was stopped finds its lease expired when it resumes.
             LeaseDuration = _options.LeaseStopwatchTicks,
             Clock = _options.LeaseReads ? System.Diagnostics.Stopwatch.GetTimestamp : null,
+            Quiesce = _options.Quiesce,
         };
+        _storeHex = StoreIdentity.Hex(_store);
         _persistedHardState = stored.HardState;
         _persistedLastIndex = (stored.Snapshot?.Index ?? 0) + (ulong)stored.Entries.Count;
         if (stored.Snapshot is { } snapshot)
@@ -268,6 +275,10 @@ public sealed partial class RaftReplicaGrain(
                 {
                     LearnStore(message.From, envelope.SenderStore);
                     _raft.Step(message);
+                    if (message.From == _raft.Leader)
+                    {
+                        _lastLeaderContact = System.Diagnostics.Stopwatch.GetTimestamp();
+                    }
                 }
             }
         }
@@ -357,7 +368,8 @@ public sealed partial class RaftReplicaGrain(
             _raft?.LatestSnapshot?.Data.Length ?? 0,
             StoreIdentity.Hex(_store),
             Members is { } members ? [.. members.Ids] : [],
-            Members is { } group ? [.. group.Ids.Where((_, i) => group.Voters[i])] : []));
+            Members is { } group ? [.. group.Ids.Where((_, i) => group.Voters[i])] : [],
+            _raft?.Quiesced ?? false));
     }
 
     public Task<bool> TransferLeadership(ulong replica)
@@ -415,6 +427,13 @@ public sealed partial class RaftReplicaGrain(
         {
             try
             {
+                if (_raft.Quiesced && _raft.Role == RaftRole.Follower && _raft.Leader != RaftNode.None
+                    && !stores.IsLive(_raft.Config.StoreOf(_raft.Leader)))
+                {
+                    // Backstop for store liveness: the leader's store has left the membership.
+                    WakeForSuspectedLeader();
+                }
+
                 _raft.Tick();
             }
             catch (Exception e)
@@ -425,9 +444,44 @@ public sealed partial class RaftReplicaGrain(
 
             SchedulePump();
             MaybeReconcile();
+            AdjustTimer();
         }
 
         return Task.CompletedTask;
+    }
+
+    public Task LeaderSuspected(ulong store)
+    {
+        if (_stoppedReason is null && _raft is { Quiesced: true, Role: RaftRole.Follower } raft && raft.Leader != RaftNode.None
+            && raft.Config.StoreOf(raft.Leader) == store)
+        {
+            WakeForSuspectedLeader();
+            SchedulePump();
+            AdjustTimer();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private void WakeForSuspectedLeader()
+    {
+        var silent = System.Diagnostics.Stopwatch.GetElapsedTime(_lastLeaderContact);
+        var ticks = (int)Math.Min(int.MaxValue, silent.Ticks / _options.Tick.Ticks);
+        LogWokenForSuspectedLeader(_key, _raft!.Leader, (long)silent.TotalMilliseconds);
+        _raft.Unquiesce(ticks);
+    }
+
+    /// <summary>A quiesced replica's timer fires rarely (housekeeping only); an awake one every tick.</summary>
+    private void AdjustTimer()
+    {
+        if (_timer is null || _raft is null || _stoppedReason is not null || _raft.Quiesced == _slowTimer)
+        {
+            return;
+        }
+
+        _slowTimer = _raft.Quiesced;
+        var period = _slowTimer ? TimeSpan.FromMilliseconds(_options.QuiescedTickMilliseconds) : _options.Tick;
+        _timer.Change(period, period);
     }
 
     /// <summary>

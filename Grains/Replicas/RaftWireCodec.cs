@@ -28,7 +28,8 @@ public static class RaftWireCodec
             WriteLong(writer, m.LogTerm);
             WriteLong(writer, m.Index);
             WriteLong(writer, m.Commit);
-            Write(writer, m.Reject ? (byte)1 : (byte)0);
+            // Flags: 1 reject, 2 quiesce.
+            Write(writer, (byte)((m.Reject ? 1 : 0) | (m.Quiesce ? 2 : 0)));
             WriteLong(writer, m.RejectHint);
             WriteLong(writer, m.Context);
             WriteInt(writer, m.Entries.Length);
@@ -73,7 +74,12 @@ public static class RaftWireCodec
         {
             var type = (MessageType)reader.Byte();
             ulong from = reader.Long(), to = reader.Long(), term = reader.Long(), logTerm = reader.Long(), index = reader.Long(), commit = reader.Long();
-            var reject = reader.Byte() == 1;
+            var flags = reader.Byte();
+            if (flags > 3)
+            {
+                throw new FormatException($"Unknown Raft message flags {flags}.");
+            }
+
             ulong hint = reader.Long(), context = reader.Long();
             var entries = new Entry[reader.Count(minimumItemBytes: 21)];
             for (var e = 0; e < entries.Length; e++)
@@ -99,7 +105,8 @@ public static class RaftWireCodec
                 LogTerm = logTerm,
                 Index = index,
                 Commit = commit,
-                Reject = reject,
+                Reject = (flags & 1) != 0,
+                Quiesce = (flags & 2) != 0,
                 RejectHint = hint,
                 Context = context,
                 Entries = entries,

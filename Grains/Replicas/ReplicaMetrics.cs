@@ -21,6 +21,8 @@ public static class ReplicaMetrics
 
     public static readonly Counter<long> LeaseReads = Meter.CreateCounter<long>("actorcluster.raft.lease_reads", description: "Linearizable reads a leader answered under its lease, without a round");
 
+    public static readonly Counter<long> MessageBatches = Meter.CreateCounter<long>("actorcluster.raft.message_batches", description: "Raft message batches sent to peers (one one-way grain call each; tag store: the sender's)");
+
     public static readonly Counter<long> ReadRounds = Meter.CreateCounter<long>("actorcluster.raft.read_index_rounds", description: "ReadIndex rounds (each confirms leadership for a batch of reads)");
 
     public static readonly Counter<long> SnapshotsTaken = Meter.CreateCounter<long>("actorcluster.raft.snapshots_taken", description: "Snapshots taken, each followed by log compaction");

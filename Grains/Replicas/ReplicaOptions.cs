@@ -74,6 +74,23 @@ public sealed class ReplicaOptions
     /// </summary>
     public double MaxClockRateRatio { get; set; } = 1.5;
 
+    /// <summary>
+    /// Idle shards quiesce: once every member has everything committed and nothing is pending, the
+    /// leader stops heartbeating and replicas stop ticking (every <see cref="QuiescedTickMilliseconds"/>
+    /// only, for housekeeping), until a write, a read or a message wakes them. Followers of a
+    /// leader whose silo stops answering store liveness pulses are woken to elect a new one.
+    /// </summary>
+    public bool Quiesce { get; set; } = true;
+
+    /// <summary>How often a quiesced replica's timer still fires (placement checks, keeping the activation).</summary>
+    public int QuiescedTickMilliseconds { get; set; } = 2_000;
+
+    /// <summary>Store liveness: how often each silo pulses every other store's silo (one call per silo pair).</summary>
+    public int PulseMilliseconds { get; set; } = 200;
+
+    /// <summary>Store liveness: a store whose silo has not answered a pulse for this long is suspected.</summary>
+    public int SuspectMilliseconds { get; set; } = 600;
+
     public TimeSpan Tick => TimeSpan.FromMilliseconds(TickMilliseconds);
 
     /// <summary>The longest lease the drift bound allows: (ElectionTicks - 1) ticks divided by <see cref="MaxClockRateRatio"/>.</summary>
@@ -105,6 +122,9 @@ public sealed class ReplicaOptions
         Check(MaxAppendBytes, 1024, 64 << 20, nameof(MaxAppendBytes));
         Check(MaxInflightBytes, MaxAppendBytes, 1L << 34, nameof(MaxInflightBytes));
         Check(SnapshotChunkBytes, 4096, 64 << 20, nameof(SnapshotChunkBytes));
+        Check(QuiescedTickMilliseconds, TickMilliseconds, 60_000, nameof(QuiescedTickMilliseconds));
+        Check(PulseMilliseconds, 10, 10_000, nameof(PulseMilliseconds));
+        Check(SuspectMilliseconds, 2L * PulseMilliseconds, 60_000, nameof(SuspectMilliseconds));
         if (double.IsNaN(MaxClockRateRatio) || MaxClockRateRatio < 1 || MaxClockRateRatio > 10)
         {
             throw new ArgumentException($"{Section}:{nameof(MaxClockRateRatio)} must be between 1 and 10 (was {MaxClockRateRatio}).");

@@ -10,6 +10,7 @@ using ActorCluster.Simulation;
 //   --break amnesia           ...and one that lost its disk starts again as if new (the amnesia bug)
 //   --leases                  leaders answer reads under leases; lease clocks drift by up to 10%
 //   --break lease             ...and a lease, once held, never expires
+//   --quiesce                 idle groups quiesce (leases on even seeds); suspected leaders wake followers
 //   --lease-stretch-percent P ...and leases P% of the safe size (above 100: longer than the stickiness)
 //   bench [--seconds N]       throughput of the pure core (3 nodes, in memory, one thread)
 var arguments = args.ToList();
@@ -82,6 +83,7 @@ static SimulationOptions Scenario(List<string> arguments, ulong seed)
     var broken = at >= 0 && at + 1 < arguments.Count ? arguments[at + 1] : null;
     var options = arguments.Contains("--disk-loss") || broken == "amnesia"
         ? SimulationOptions.WithDiskLoss(seed, amnesiaRestarts: broken == "amnesia")
+        : arguments.Contains("--quiesce") ? SimulationOptions.WithQuiescence(seed)
         : arguments.Contains("--leases") || broken == "lease" ? SimulationOptions.WithLeases(seed)
         : SimulationOptions.Mixed(seed);
     return options with
@@ -103,7 +105,7 @@ static string? ArgumentProblem(List<string> arguments)
     for (var i = arguments.Count > 0 && arguments[0] == "bench" ? 1 : 0; i < arguments.Count; i++)
     {
         var argument = arguments[i];
-        if (argument is "--trace" or "--disk-loss" or "--leases")
+        if (argument is "--trace" or "--disk-loss" or "--leases" or "--quiesce")
         {
             continue;
         }

@@ -9,6 +9,7 @@ public sealed partial class Simulation
     private readonly Dictionary<ulong, (ulong Node, ulong Term, ulong Index)> _proposals = [];
     private readonly Dictionary<ulong, ulong> _pendingReads = [];
     private readonly List<(long Until, ulong Node)> _downUntil = [];
+    private (int Tick, ulong Node)? _lateRestart;
     private long _partitionUntil;
     private ulong _nextCommand = 1;
     private ulong _nextReadContext = 1;
@@ -37,8 +38,53 @@ public sealed partial class Simulation
         }
 
         ReplaceLost(CurrentLeader(), _faultsActive ? 0.1 : 1);
+        if (_options.Quiesce)
+        {
+            WakeFollowersOfSuspectedLeaders();
+        }
+
+        if (_lateRestart is { } late && tick == late.Tick)
+        {
+            Trace(44, late.Node, 0, () => $"n{late.Node} (the quiesced leader) comes back");
+            Restart(_nodes[late.Node]);
+        }
+
+        if (_options.Quiesce && _faultsActive && ((tick / 30) % 2 == 1 || tick > _options.FaultTicks - 30))
+        {
+            // Quiet spells: every other 30 ticks, and the last 30 before faults stop, the clients
+            // pause, so that groups quiesce and faults hit them quiesced.
+            return;
+        }
 
         Clients();
+    }
+
+    /// <summary>
+    /// The silo liveness signal: a quiesced follower whose leader is down, or cannot reach it, is
+    /// woken with the time since it last heard from that leader, as the replica's driver does.
+    /// </summary>
+    private void WakeFollowersOfSuspectedLeaders()
+    {
+        foreach (var node in _nodes.Values)
+        {
+            if (node.Raft is not { Quiesced: true, Role: RaftRole.Follower, Leader: var leader and not RaftNode.None } raft)
+            {
+                continue;
+            }
+
+            var suspected = !_nodes.TryGetValue(leader, out var lead) || !lead.IsUp || _blockedLinks.Contains((leader, node.Id));
+            if (!suspected)
+            {
+                continue;
+            }
+
+            var since = _lastHeard.TryGetValue((node.Id, leader), out var at) ? _now - at : _now;
+            var ticks = (int)Math.Min(int.MaxValue, since / _options.UnitsPerTick);
+            _stats.QuiescedWakes++;
+            Trace(43, node.Id, leader, () => $"n{node.Id} woken: leader n{leader} suspected, last heard {ticks} ticks ago");
+            raft.Unquiesce(ticks);
+            ProcessReadies(node, _options.AsyncDisk);
+        }
     }
 
     private void StopFaults()
@@ -54,6 +100,19 @@ public sealed partial class Simulation
         }
 
         _downUntil.Clear();
+        if (_options.Quiesce && CurrentLeader() is { Raft.Quiesced: true } quiesced
+            && quiesced.Raft!.Config.Voters.Count(v => v != quiesced.Id && _nodes.TryGetValue(v, out var n) && n.Raft is { Quiesced: true }) >= (quiesced.Raft.Config.Voters.Count / 2) + 1
+            && _nodes.Values.All(n => n == quiesced || n.Raft is null || n.Raft.Quiesced))
+        {
+            // The quiesced leader's silo dies as faults stop and comes back only after the
+            // liveness phase could have been reached without it: the followers must have been
+            // woken by the liveness signal, since nobody else talks to them.
+            Crash(quiesced, decommission: false);
+            _lateRestart = (_options.FaultTicks + 1 + (6 * _options.ElectionTicks), quiesced.Id);
+            _stats.QuiescedLeaderKills++;
+            Trace(45, quiesced.Id, 0, () => $"n{quiesced.Id}, the quiesced leader, crashes as faults stop");
+        }
+
         _firstLivenessCommand = _nextCommand;
         _firstLivenessRead = _nextReadContext;
     }

@@ -113,6 +113,11 @@ public sealed partial class Simulation
                     _stats.Acknowledged++;
                     if (command >= _firstLivenessCommand)
                     {
+                        if (_lateRestart is { } late && !_commitLivenessReached && _now / _options.UnitsPerTick >= late.Tick)
+                        {
+                            Violation($"liveness: nothing committed until the quiesced leader n{late.Node} came back; its followers were never woken");
+                        }
+
                         _commitLivenessReached = true;
                         UpdateLiveness();
                     }

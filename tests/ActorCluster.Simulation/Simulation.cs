@@ -18,6 +18,7 @@ public sealed partial class Simulation
     private readonly List<string> _trace = [];
     private readonly SimulationStats _stats = new();
     private readonly Dictionary<ulong, double> _clockRates = [];
+    private readonly Dictionary<(ulong To, ulong From), long> _lastHeard = [];
     private readonly SeededRandom _clockRng;
     private long _seq;
     private long _now;
@@ -116,6 +117,7 @@ public sealed partial class Simulation
         MaxUncommittedEntries = 64,
         LeaseDuration = _options.LeaseReads ? _options.LeaseUnits : 0,
         Clock = _options.LeaseReads ? ClockOf(id) : null,
+        Quiesce = _options.Quiesce,
         BroadcastCommit = _options.BroadcastCommit,
         Random = new SeededRandom(_rng.NextUInt64()),
         Knobs = _options.Knobs,
@@ -164,6 +166,7 @@ public sealed partial class Simulation
         }
 
         _stats.MessagesDelivered++;
+        _lastHeard[(message.To, message.From)] = _now;
         Trace(2, message.To, (ulong)message.Type, () => $"deliver {message}");
         target.Raft!.Step(message);
         ProcessReadies(target, _options.AsyncDisk);

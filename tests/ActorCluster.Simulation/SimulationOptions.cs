@@ -84,6 +84,12 @@ public sealed record SimulationOptions
     /// </summary>
     public bool LeaseReads { get; init; }
 
+    /// <summary>
+    /// Idle groups quiesce; the driver wakes a quiesced follower once its leader is down or cut
+    /// off from it (the silo liveness signal), with the time since it last heard from the leader.
+    /// </summary>
+    public bool Quiesce { get; init; }
+
     /// <summary>Largest deviation of a node's clock rate from real time (0.1: between 0.9x and 1.1x).</summary>
     public double ClockDrift { get; init; }
 
@@ -209,11 +215,25 @@ public sealed record SimulationOptions
         ClockDrift = 0.1,
     };
 
+    /// <summary>The mixed scenario of a seed with quiescence on, leases too half the time.</summary>
+    public static SimulationOptions WithQuiescence(ulong seed)
+    {
+        var leases = (seed & 1) == 0;
+        return Mixed(seed) with
+        {
+            Quiesce = true,
+            CheckQuorum = leases || Mixed(seed).CheckQuorum,
+            LeaseReads = leases,
+            ClockDrift = leases ? 0.1 : 0,
+        };
+    }
+
     /// <inheritdoc />
     public override string ToString() =>
         $"seed={Seed} nodes={Nodes} ticks={FaultTicks} delay<={MaxDelayUnits} batch={MaxEntriesPerMessage} inflight={MaxInflightMessages} drop={DropRate:0.00} dup={DuplicateRate:0.00} " +
         $"partitions={Partitions}/{PartitionRate:0.000} crashes={Crashes}/{CrashRate:0.000}/{MaxDowntimeTicks} membership={MembershipChanges} transfers={Transfers} " +
         $"snapshots={Snapshots} asyncDisk={AsyncDisk} early={SendBeforePersisting} skipCommit={SkipCommitOnlyWrites} broadcastCommit={BroadcastCommit} preVote={PreVote} checkQuorum={CheckQuorum} serialReads={SerialReads}" +
         (DiskLossRate > 0 ? $" diskLoss={DiskLossRate:0.000}{(AmnesiaRestarts ? "/amnesia" : string.Empty)}" : string.Empty) +
-        (LeaseReads ? $" lease={LeaseUnits}/drift={ClockDrift:0.00}" : string.Empty);
+        (LeaseReads ? $" lease={LeaseUnits}/drift={ClockDrift:0.00}" : string.Empty) +
+        (Quiesce ? " quiesce" : string.Empty);
 }

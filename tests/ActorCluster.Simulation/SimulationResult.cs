@@ -16,7 +16,7 @@ public sealed record SimulationResult(
     /// <summary>The one-line command that replays this seed with a trace.</summary>
     public string ReplayCommand =>
         $"dotnet run --project tests/ActorCluster.Simulation -- --seed {Options.Seed} --trace" +
-        (Options.AmnesiaRestarts ? " --break amnesia" : Options.DiskLossRate > 0 ? " --disk-loss" : Options.LeaseReads ? " --leases" : string.Empty) +
+        (Options.AmnesiaRestarts ? " --break amnesia" : Options.DiskLossRate > 0 ? " --disk-loss" : Options.LeaseReads ? " --leases" : Options.Quiesce ? " --quiesce" : string.Empty) +
         (Options.LeaseStretch != 1 ? $" --lease-stretch-percent {Options.LeaseStretch * 100:0}" : string.Empty) +
         (Options.Knobs switch
         {
@@ -53,6 +53,12 @@ public sealed class SimulationStats
     /// <summary>Reads requested while the leader held a lease (answered without a round).</summary>
     public int LeaseReads { get; set; }
 
+    /// <summary>Quiesced followers woken because their leader was suspected gone.</summary>
+    public int QuiescedWakes { get; set; }
+
+    /// <summary>Quiesced leaders crashed as faults stopped, their groups left to elect without them.</summary>
+    public int QuiescedLeaderKills { get; set; }
+
     public ulong CommitIndex { get; set; }
 
     public long MessagesDropped { get; set; }
@@ -72,6 +78,8 @@ public sealed class SimulationStats
         Acknowledged += other.Acknowledged;
         ReadsCompleted += other.ReadsCompleted;
         LeaseReads += other.LeaseReads;
+        QuiescedWakes += other.QuiescedWakes;
+        QuiescedLeaderKills += other.QuiescedLeaderKills;
         CommitIndex += other.CommitIndex;
         MessagesDropped += other.MessagesDropped;
         MessagesDelivered += other.MessagesDelivered;
@@ -79,6 +87,6 @@ public sealed class SimulationStats
 
     public override string ToString() =>
         $"elections={Elections} crashes={Crashes} diskLosses={DiskLosses} partitions={Partitions} confChanges={ConfChanges} transfers={Transfers} " +
-        $"snapshotsInstalled={SnapshotsInstalled} proposals={Proposals} acknowledged={Acknowledged} reads={ReadsCompleted} leaseReads={LeaseReads} " +
+        $"snapshotsInstalled={SnapshotsInstalled} proposals={Proposals} acknowledged={Acknowledged} reads={ReadsCompleted} leaseReads={LeaseReads} quiescedWakes={QuiescedWakes} quiescedLeaderKills={QuiescedLeaderKills} " +
         $"commits={CommitIndex} delivered={MessagesDelivered} dropped={MessagesDropped}";
 }

@@ -45,4 +45,13 @@ public sealed class ReplicaOptionsTests
     [InlineData(11.0)]
     public void A_clock_rate_ratio_below_one_or_absurd_is_refused(double ratio) =>
         Assert.Throws<ArgumentException>(new ReplicaOptions { MaxClockRateRatio = ratio }.Validate);
+
+    [Fact]
+    public void Store_liveness_must_pulse_at_least_twice_before_it_suspects_and_quiesced_ticks_are_not_faster_than_ticks()
+    {
+        new ReplicaOptions().Validate();
+        Assert.Throws<ArgumentException>(new ReplicaOptions { PulseMilliseconds = 300, SuspectMilliseconds = 500 }.Validate);
+        Assert.Throws<ArgumentException>(new ReplicaOptions { QuiescedTickMilliseconds = 10 }.Validate);
+        Assert.Throws<ArgumentException>(new ReplicaOptions { PulseMilliseconds = 5 }.Validate);
+    }
 }

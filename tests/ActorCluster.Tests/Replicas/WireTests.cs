@@ -14,7 +14,8 @@ public sealed class WireTests
         [
             new() { Type = MessageType.Append, From = 1, To = 2, Term = 7, LogTerm = 6, Index = 40, Commit = 39, Entries = [new Entry(41, 7, EntryType.Normal, [9, 8]), new Entry(42, 7, EntryType.ConfChange, [])] },
             new() { Type = MessageType.AppendResponse, From = 2, To = 1, Term = 7, Index = 40, Reject = true, RejectHint = 33, LogTerm = 5 },
-            new() { Type = MessageType.Heartbeat, From = 1, To = 2, Term = 7, Commit = 39, Context = 12345 },
+            new() { Type = MessageType.Heartbeat, From = 1, To = 2, Term = 7, Commit = 39, Context = 12345, Index = 987654321 },
+            new() { Type = MessageType.Heartbeat, From = 1, To = 3, Term = 7, Commit = 39, Quiesce = true },
             new() { Type = MessageType.InstallSnapshot, From = 1, To = 2, Term = 7, Snapshot = snapshot },
             new() { Type = MessageType.Vote, From = 3, To = 2, Term = 8, Index = 42, LogTerm = 7, Context = Message.TransferContext },
         ];
@@ -23,11 +24,11 @@ public sealed class WireTests
         foreach (var (sent, got) in messages.Zip(decoded))
         {
             Assert.Equal(sent.ToString(), got.ToString());
-            Assert.Equal((sent.Reject, sent.RejectHint, sent.LogTerm, sent.Commit, sent.Context), (got.Reject, got.RejectHint, got.LogTerm, got.Commit, got.Context));
+            Assert.Equal((sent.Reject, sent.Quiesce, sent.RejectHint, sent.LogTerm, sent.Commit, sent.Context, sent.Index), (got.Reject, got.Quiesce, got.RejectHint, got.LogTerm, got.Commit, got.Context, got.Index));
             Assert.Equal(sent.Entries.Select(e => (e.Index, e.Term, e.Type, Convert.ToHexString(e.Data))), got.Entries.Select(e => (e.Index, e.Term, e.Type, Convert.ToHexString(e.Data))));
         }
 
-        var installed = decoded[3].Snapshot!;
+        var installed = decoded[4].Snapshot!;
         Assert.Equal(snapshot.Metadata, installed.Metadata);
         Assert.Equal(snapshot.Data, installed.Data);
     }

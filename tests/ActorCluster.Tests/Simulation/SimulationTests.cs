@@ -43,6 +43,19 @@ public sealed class SimulationTests(ITestOutputHelper output)
         Assert.True(summary.Stats.Crashes > 5_000 && summary.Stats.Partitions > 5_000 && summary.Stats.Transfers > 500, summary.Stats.ToString());
     }
 
+    [Fact]
+    public void Quiescing_groups_stay_safe_and_live_when_leaders_die_while_quiesced()
+    {
+        // Followers of a quiesced leader only campaign once the liveness signal wakes them.
+        var summary = SeedRunner.Run(1, CiSeeds, SimulationOptions.WithQuiescence);
+        output.WriteLine($"seeds={summary.Seeds} events={summary.Events} {summary.Stats}");
+        Assert.Empty(summary.Failures.Select(f => $"seed {f.Options.Seed}: {f.Violations[0]} (replay: {f.ReplayCommand})"));
+        // Where the leader dies quiesced as faults stop, nothing but the liveness signal can wake its
+        // followers: the group must commit again before the leader comes back.
+        Assert.True(summary.Stats.QuiescedWakes > 1_000 && summary.Stats.QuiescedLeaderKills > 50, summary.Stats.ToString());
+        Assert.True(summary.Stats.Crashes > 5_000 && summary.Stats.Partitions > 5_000, summary.Stats.ToString());
+    }
+
     [Theory]
     [InlineData("never-expires")]
     [InlineData("too-long")]
