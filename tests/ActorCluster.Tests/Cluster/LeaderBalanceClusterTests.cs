@@ -18,6 +18,7 @@ public sealed class LeaderBalanceClusterTests(ITestOutputHelper output)
             ["ActorCluster:Raft:ElectionTicks"] = "20",
         });
         var client = test.Client;
+        using var metrics = new MetricRecorder(Grains.Replicas.ReplicaMetrics.MeterName);
 
         Dictionary<string, int> leadersPerSilo = [];
         var took = await EventuallyAsync(async () =>
@@ -44,7 +45,25 @@ public sealed class LeaderBalanceClusterTests(ITestOutputHelper output)
         async Task<(ulong Leader, ulong Term)[]> LeadersAsync() =>
             [.. (await Task.WhenAll(Enumerable.Range(0, shards).Select(s => StatusOf(client, s))))
                 .Select(s => (s.Leader, s.Replicas.SingleOrDefault(r => r.Replica == s.Leader)?.Term ?? 0))];
+        // Even counts can come before every shard is on its preferred replica (the balancer then
+        // swaps leaders, keeping counts even; quiesced leaders check every 2-4 s): first wait for a
+        // quiet spell of 8 s, which a balancer that hands leadership back and forth never has.
         var before = await LeadersAsync();
+        var quiet = System.Diagnostics.Stopwatch.StartNew();
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (quiet.Elapsed < TimeSpan.FromSeconds(8))
+        {
+            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(60), "leaders did not stay put for 8 s within a minute of settling");
+            await Task.Delay(500);
+            var now = await LeadersAsync();
+            if (!now.SequenceEqual(before))
+            {
+                output.WriteLine($"after {waited.Elapsed.TotalSeconds:0.0}s leaders moved: {string.Join(" ", before)} -> {string.Join(" ", now)}; balance {metrics["actorcluster.raft.leadership_transfers[reason=balance]"]} placement {metrics["actorcluster.raft.leadership_transfers[reason=placement]"]} changes {metrics["actorcluster.raft.leader_changes"]} suspicions {test.Cluster.Silos.Sum(s => Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Grains.Replicas.StoreLiveness>(s.ServiceProvider).Suspicions)}");
+                before = now;
+                quiet.Restart();
+            }
+        }
+
         await Task.Delay(TimeSpan.FromSeconds(13));
         Assert.Equal(before, await LeadersAsync());
 

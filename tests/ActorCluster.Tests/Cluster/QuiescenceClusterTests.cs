@@ -27,7 +27,10 @@ public sealed class QuiescenceClusterTests(ITestOutputHelper output)
     [Fact]
     public async Task An_idle_cluster_quiesces_sends_no_raft_messages_and_wakes_on_the_next_write()
     {
-        await using var test = await TestCluster.StartAsync(silos: 3, shards: Shards);
+        await using var test = await TestCluster.StartAsync(silos: 3, shards: Shards, settings: new Dictionary<string, string?>
+        {
+            ["ActorCluster:Raft:Quiesce"] = "true",
+        });
         var client = test.Client;
         for (var shard = 0; shard < Shards; shard++)
         {
@@ -83,6 +86,7 @@ public sealed class QuiescenceClusterTests(ITestOutputHelper output)
         await using var test = await TestCluster.StartAsync(silos: 3, shards: Shards, settings: new Dictionary<string, string?>
         {
             ["ActorCluster:Silo:FaultInjection"] = "true",
+            ["ActorCluster:Raft:Quiesce"] = "true",
         });
         var client = test.Client;
         var key = KeysOfShard(client, 1, 1)[0];
