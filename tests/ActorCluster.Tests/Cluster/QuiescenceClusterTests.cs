@@ -44,7 +44,8 @@ public sealed class QuiescenceClusterTests(ITestOutputHelper output)
         var ours = (await StatusOf(client, 0)).Replicas.Select(r => r.Store).ToList();
         // Once the cluster has settled (leaders balanced, placement done: work that wakes shards),
         // whole two-second windows pass without a single Raft message. Awake, these four shards
-        // send about 400 batches every two seconds (heartbeats every 40 ms and their answers).
+        // would send about 800 batches every two seconds (a heartbeat to each of two followers
+        // every 40 ms, and their answers).
         long SuspicionsSoFar() => test.Cluster.Silos.Sum(s => s.ServiceProvider.GetRequiredService<StoreLiveness>().Suspicions);
         for (var attempt = 1; ; attempt++)
         {
