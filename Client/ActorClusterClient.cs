@@ -38,6 +38,7 @@ public sealed class ActorClusterClient : IAsyncDisposable
     private readonly ActorClusterClientOptions _options;
     private readonly KeyRing _ring;
     private readonly ConcurrentDictionary<int, Task<ShardSession>> _sessions = new();
+    private readonly OperationBatcher? _batcher;
 
     private ActorClusterClient(IClusterClient? cluster, Func<int, IShardGrain> shards, IHost? host, ActorClusterClientOptions options, RingDescriptor ring)
     {
@@ -47,7 +48,13 @@ public sealed class ActorClusterClient : IAsyncDisposable
         _options = options;
         Ring = ring;
         _ring = KeyRing.Uniform(ring.Shards, ring.Epoch);
+        _batcher = options.BatchCallsPerShard > 0
+            ? new OperationBatcher(shards, options.BatchCallsPerShard, options.MaxBatchOperations, options.MaxBatchBytes)
+            : null;
     }
+
+    /// <summary>Grain calls sent for operations so far, and the operations they carried (equal when batching is off or idle).</summary>
+    public (long Calls, long Operations) CallsSent => _batcher?.Sent ?? (0, 0);
 
     /// <summary>The ring the cluster routes by.</summary>
     public RingDescriptor Ring { get; }
@@ -133,8 +140,12 @@ public sealed class ActorClusterClient : IAsyncDisposable
     public async Task<KvEntry?> GetAsync(string key, ReadConsistency consistency = ReadConsistency.Linearizable, CancellationToken cancellationToken = default)
     {
         ValidateKey(key);
-        var shard = _shards(_ring.ShardOf(key));
-        var (response, _) = await WithRetriesAsync(() => shard.Read(key, consistency), isWrite: false, cancellationToken);
+        var shardNumber = _ring.ShardOf(key);
+        var shard = _shards(shardNumber);
+        var (response, _) = await WithRetriesAsync(
+            () => _batcher is { } batcher ? batcher.Read(shardNumber, key, consistency) : shard.Read(key, consistency),
+            isWrite: false,
+            cancellationToken);
         if (response.Status == KvStatus.InvalidRequest)
         {
             throw new InvalidKeyException(response.Error ?? "invalid request");
@@ -194,7 +205,10 @@ public sealed class ActorClusterClient : IAsyncDisposable
             try
             {
                 var request = new WriteRequest(kind, key, value, expectedVersion, session.Id, sequence, completedBelow);
-                var (response, attempts) = await WithRetriesAsync(() => shard.Write(request), isWrite: true, cancellationToken);
+                var (response, attempts) = await WithRetriesAsync(
+                    () => _batcher is { } batcher ? batcher.Write(shardNumber, request) : shard.Write(request),
+                    isWrite: true,
+                    cancellationToken);
                 switch (response.Status)
                 {
                     case KvStatus.SessionExpired:

@@ -25,6 +25,19 @@ public sealed class ActorClusterClientOptions
 
     public TimeSpan Timeout => TimeSpan.FromMilliseconds(TimeoutMilliseconds);
 
+    /// <summary>
+    /// Batching: how many grain calls this client keeps in flight to one shard before concurrent
+    /// operations for that shard wait and then travel together in one call (0: every operation is
+    /// its own call). A lone operation is never delayed.
+    /// </summary>
+    public int BatchCallsPerShard { get; set; } = 2;
+
+    /// <summary>The most operations one batch carries.</summary>
+    public int MaxBatchOperations { get; set; } = 256;
+
+    /// <summary>The most key and value bytes one batch carries (a larger single operation still goes, alone).</summary>
+    public int MaxBatchBytes { get; set; } = 1024 * 1024;
+
     /// <summary>The local development cluster's gateways.</summary>
     public static IReadOnlyList<string> LocalGateways { get; } = ["localhost:30000", "localhost:30001", "localhost:30002"];
 
@@ -39,6 +52,21 @@ public sealed class ActorClusterClientOptions
         if (Retries is < 0 or > 100)
         {
             throw new ArgumentException($"{Section}:Retries must be between 0 and 100 (was {Retries}).");
+        }
+
+        if (BatchCallsPerShard is < 0 or > 1024)
+        {
+            throw new ArgumentException($"{Section}:BatchCallsPerShard must be between 0 (no batching) and 1024 (was {BatchCallsPerShard}).");
+        }
+
+        if (MaxBatchOperations is < 1 or > 4096)
+        {
+            throw new ArgumentException($"{Section}:MaxBatchOperations must be between 1 and 4096 (was {MaxBatchOperations}).");
+        }
+
+        if (MaxBatchBytes is < 1024 or > 64 * 1024 * 1024)
+        {
+            throw new ArgumentException($"{Section}:MaxBatchBytes must be between 1024 and 67108864 (was {MaxBatchBytes}).");
         }
 
         foreach (var gateway in Gateways)

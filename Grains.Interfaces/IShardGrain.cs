@@ -16,6 +16,14 @@ public interface IShardGrain : IGrainWithIntegerKey
     /// <summary>Reads one key with the given consistency.</summary>
     Task<KvResponse> Read(string key, ReadConsistency consistency);
 
+    /// <summary>
+    /// Runs concurrent operations on this shard that travel together (a client's batch): answers
+    /// in the order of <paramref name="operations"/>, each as <see cref="Write"/> or
+    /// <see cref="Read"/> would have answered it alone. The batch goes to the leader in one call;
+    /// operations it could not finish there (redirects, retries) are routed one by one.
+    /// </summary>
+    Task<KvResponse[]> Execute(KvOperation[] operations);
+
     /// <summary>The shard's replicas as they report themselves.</summary>
     Task<ShardStatus> GetStatus();
 }

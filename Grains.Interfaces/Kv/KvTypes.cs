@@ -101,3 +101,25 @@ public sealed record KvResponse(
     /// <summary>Shorthand for an unavailable answer with its reason.</summary>
     public static KvResponse Unavailable(string reason) => new(KvStatus.Unavailable, 0, null, reason);
 }
+
+/// <summary>
+/// One operation of a batch (<see cref="IShardGrain.Execute"/>): a write when <see cref="Write"/>
+/// is set, else a read of <see cref="ReadKey"/> with <see cref="Consistency"/>. A batch carries
+/// concurrent operations of one client process for one shard in one call; each is answered on its
+/// own, exactly as if it had been sent alone.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("ac.KvOperation")]
+public sealed record KvOperation(
+    [property: Id(0)] WriteRequest? Write,
+    [property: Id(1)] string? ReadKey = null,
+    [property: Id(2)] ReadConsistency Consistency = ReadConsistency.Linearizable)
+{
+    /// <summary>A write.</summary>
+    public static KvOperation Of(WriteRequest write) => new(write);
+
+    /// <summary>A read.</summary>
+    public static KvOperation OfRead(string key, ReadConsistency consistency) => new(null, key, consistency);
+
+    /// <summary>Roughly what the operation weighs on the wire: its key and value.</summary>
+    public int Bytes => (Write?.Key.Length ?? ReadKey?.Length ?? 0) + (Write?.Value?.Length ?? 0) + 32;
+}

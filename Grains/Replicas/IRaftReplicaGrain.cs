@@ -45,6 +45,13 @@ public interface IRaftReplicaGrain : IGrainWithStringKey
     /// <summary>Reads a key: linearizable reads only on the leader, stale reads anywhere.</summary>
     Task<ReplicaReply> Read(string key, ReadConsistency consistency);
 
+    /// <summary>
+    /// <see cref="Propose"/> and <see cref="Read"/> for a batch, answered in its order. The writes
+    /// are proposed in one turn, so they share a log append, a sync and a replication round; the
+    /// linearizable reads share one ReadIndex round (or the lease).
+    /// </summary>
+    Task<ReplicaReply[]> Execute(KvOperation[] operations);
+
     /// <summary>This replica's Raft state.</summary>
     Task<ReplicaStatus> GetStatus();
 

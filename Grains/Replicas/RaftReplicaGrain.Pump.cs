@@ -10,7 +10,7 @@ public sealed partial class RaftReplicaGrain
 {
     private void SchedulePump()
     {
-        if (!_pumping && _stoppedReason is null && _raft is not null)
+        if (!_pumping && !_batching && _stoppedReason is null && _raft is not null)
         {
             _pumping = true;
             _ = PumpAsync();

@@ -48,7 +48,7 @@ public sealed partial class RaftReplicaGrain
 
         var read = new PendingRead(key);
         _readsWaitingForRound.Add(read);
-        if (_readsInRound.Count == 0)
+        if (_readsInRound.Count == 0 && !_batching)
         {
             StartReadRound();
         }

@@ -60,6 +60,10 @@ public sealed partial class RaftReplicaGrain(
     // When a message from the current leader last arrived (Stopwatch timestamp); from activation at first.
     private long _lastLeaderContact = System.Diagnostics.Stopwatch.GetTimestamp();
     private bool _pumping;
+
+    // Set while a batch is being taken in: proposals and reads wait for the whole batch before the
+    // pump or a read round starts.
+    private bool _batching;
     private long _appliedBytesSinceSnapshot;
     private Task? _snapshotSave;
     private string? _stoppedReason;
@@ -334,6 +338,40 @@ public sealed partial class RaftReplicaGrain(
             default:
                 return Task.FromResult(ReplicaReply.Retry(result.Status.ToString(), Members));
         }
+    }
+
+    public Task<ReplicaReply[]> Execute(KvOperation[] operations)
+    {
+        ArgumentNullException.ThrowIfNull(operations);
+        // Every operation starts in this turn, before the pump runs: the writes go into one append
+        // and the reads into one round.
+        var replies = new Task<ReplicaReply>[operations.Length];
+        _batching = true;
+        try
+        {
+            for (var i = 0; i < operations.Length; i++)
+            {
+                var operation = operations[i];
+                replies[i] = operation switch
+                {
+                    { Write: { } write } => Propose(write),
+                    { ReadKey: { } key } => Read(key, operation.Consistency),
+                    _ => Task.FromResult(ReplicaReply.Done(new KvResponse(KvStatus.InvalidRequest, 0, null, "an operation needs a write or a key to read"))),
+                };
+            }
+        }
+        finally
+        {
+            _batching = false;
+        }
+
+        if (_readsInRound.Count == 0)
+        {
+            StartReadRound();
+        }
+
+        SchedulePump();
+        return Task.WhenAll(replies);
     }
 
     public Task<ReplicaStatus> GetStatus()

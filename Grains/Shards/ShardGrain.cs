@@ -49,6 +49,101 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
             ? Task.FromResult(new KvResponse(KvStatus.InvalidRequest, 0, null, error))
             : RouteAsync(replica => replica.Read(key, consistency), preferLeader: consistency == ReadConsistency.Linearizable, isWrite: false);
 
+    public async Task<KvResponse[]> Execute(KvOperation[] operations)
+    {
+        ArgumentNullException.ThrowIfNull(operations);
+        var answers = new KvResponse?[operations.Length];
+        if (_unknownShard is not null || operations.Length > MaxBatchOperations)
+        {
+            var error = _unknownShard ?? $"a batch holds at most {MaxBatchOperations} operations (this one {operations.Length})";
+            Array.Fill(answers, new KvResponse(KvStatus.InvalidRequest, 0, null, error));
+            return answers!;
+        }
+
+        for (var i = 0; i < operations.Length; i++)
+        {
+            if (operations[i] is not { Write: not null } and not { ReadKey: not null })
+            {
+                answers[i] = new KvResponse(KvStatus.InvalidRequest, 0, null, "an operation needs a write or a key to read");
+            }
+        }
+
+        // The batch goes whole to the leader this silo knows, and to the leader it names if it
+        // redirects; what is left (no leader known, retries, failures) is routed one by one, each
+        // carrying whether an earlier attempt may have proposed it.
+        var mayHaveProposed = new bool[operations.Length];
+        var shard = Shard;
+        var target = directory.Of(shard) is { Leader: not 0 } known && known.StoreOf(known.Leader) != 0 ? known.Leader : 0UL;
+        for (var round = 0; round < 3 && target != 0; round++)
+        {
+            var open = Enumerable.Range(0, operations.Length).Where(i => answers[i] is null).ToArray();
+            if (open.Length == 0 || directory.Of(shard) is not { } view || view.StoreOf(target) is var store && store == 0)
+            {
+                break;
+            }
+
+            ReplicaReply[] replies;
+            try
+            {
+                replies = await Replica(target, store).Execute([.. open.Select(i => operations[i])]).WaitAsync(_options.AttemptTimeout);
+            }
+            catch (StoreUnavailableException)
+            {
+                // Its store's silo is down: nothing was sent.
+                break;
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException)
+            {
+                foreach (var i in open)
+                {
+                    mayHaveProposed[i] |= operations[i].Write is not null;
+                }
+
+                break;
+            }
+
+            var next = 0UL;
+            for (var k = 0; k < open.Length; k++)
+            {
+                var (i, reply) = (open[k], replies[k]);
+                if (reply.Members is { } members)
+                {
+                    directory.Learn(shard, members);
+                }
+
+                switch (reply.Outcome)
+                {
+                    case ReplicaOutcome.Done:
+                        answers[i] = reply.Response;
+                        break;
+                    case ReplicaOutcome.NotLeader when reply.Leader != 0 && reply.Leader != target:
+                        next = reply.Leader;
+                        break;
+                    case ReplicaOutcome.Retry:
+                        mayHaveProposed[i] |= operations[i].Write is not null;
+                        break;
+                }
+            }
+
+            // Only the leader finishes a write or a linearizable read (bad input aside).
+            if (open.Any(i => answers[i] is { Status: not KvStatus.InvalidRequest } && (operations[i].Write is not null || operations[i].Consistency == ReadConsistency.Linearizable)))
+            {
+                directory.RememberLeader(shard, target);
+            }
+
+            target = next;
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, operations.Length).Where(i => answers[i] is null).Select(async i =>
+        {
+            var operation = operations[i];
+            answers[i] = operation.Write is { } write
+                ? await RouteAsync(replica => replica.Propose(write), preferLeader: true, isWrite: true, mayHaveProposed[i])
+                : await RouteAsync(replica => replica.Read(operation.ReadKey!, operation.Consistency), preferLeader: operation.Consistency == ReadConsistency.Linearizable, isWrite: false);
+        }));
+        return answers!;
+    }
+
     public async Task<ShardStatus> GetStatus()
     {
         if (_unknownShard is not null || await ViewAsync() is not { } view)
@@ -113,7 +208,7 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
         return members is null ? directory.Of(Shard) : directory.Learn(Shard, members);
     }
 
-    private async Task<KvResponse> RouteAsync(Func<IRaftReplicaGrain, Task<ReplicaReply>> call, bool preferLeader, bool isWrite)
+    private async Task<KvResponse> RouteAsync(Func<IRaftReplicaGrain, Task<ReplicaReply>> call, bool preferLeader, bool isWrite, bool mayHaveProposed = false)
     {
         var shard = Shard;
         var deadline = Stopwatch.StartNew();
@@ -121,7 +216,6 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
         var turn = preferLeader ? 0 : Random.Shared.Next(16);
         ulong redirect = 0;
         var unreachable = 0;
-        var mayHaveProposed = false;
         string lastProblem = "no replica answered";
         while (deadline.Elapsed < _options.OperationTimeout)
         {
@@ -233,6 +327,9 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
             ? $"shard {shard}: {lastProblem} within {_options.OperationTimeout.TotalSeconds:0.#}s; the write may or may not have been applied"
             : $"shard {shard}: {lastProblem} within {_options.OperationTimeout.TotalSeconds:0.#}s");
     }
+
+    /// <summary>The most operations one batch may carry.</summary>
+    public const int MaxBatchOperations = 4096;
 
     private IRaftReplicaGrain Replica(ulong id, ulong store) => GrainFactory.GetGrain<IRaftReplicaGrain>(ReplicaId.Format(Shard, id, store));
 }

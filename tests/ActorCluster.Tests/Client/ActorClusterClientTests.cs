@@ -175,6 +175,17 @@ public sealed class ActorClusterClientTests
             return FailReadsWith is { } failure ? Task.FromException<KvResponse>(failure) : Task.FromResult(State.Get(key));
         }
 
+        public async Task<KvResponse[]> Execute(KvOperation[] operations)
+        {
+            var answers = new KvResponse[operations.Length];
+            for (var i = 0; i < operations.Length; i++)
+            {
+                answers[i] = operations[i].Write is { } write ? await Write(write) : await Read(operations[i].ReadKey!, operations[i].Consistency);
+            }
+
+            return answers;
+        }
+
         public Task<ShardStatus> GetStatus() => throw new NotSupportedException();
     }
 }

@@ -1,0 +1,148 @@
+using System.Collections.Concurrent;
+using ActorCluster.Grains.Interfaces;
+using ActorCluster.Grains.Interfaces.Kv;
+
+namespace ActorCluster.Client;
+
+/// <summary>
+/// Carries this client process's concurrent operations to each shard in few grain calls. Each
+/// shard has a lane with at most <c>callsPerShard</c> calls in flight: an operation that finds a
+/// free call goes at once, alone, as it would without batching, so a lone request waits for
+/// nothing; one that finds every call busy waits in the lane, and when a call comes back, everything
+/// waiting leaves together as one <see cref="IShardGrain.Execute"/> (up to the batch limits). Under
+/// load the batches grow by themselves, as in TiKV's client (BatchCommands), and the shard's leader
+/// proposes a batch's writes in one log append.
+/// </summary>
+/// <remarks>
+/// This is only transport: every operation keeps its own retries, deadline, session and sequence in
+/// <see cref="ActorClusterClient"/>, and a failed call fails each of its operations as if it had
+/// been sent alone (so each counts the attempt as possibly applied). A batch is answered when its
+/// slowest operation is: operations of one shard mostly share fate (one leader), and that is the
+/// price of fewer calls.
+/// </remarks>
+internal sealed class OperationBatcher(Func<int, IShardGrain> shards, int callsPerShard, int maxBatchOperations, int maxBatchBytes)
+{
+    private readonly ConcurrentDictionary<int, Lane> _lanes = new();
+
+    public Task<KvResponse> Write(int shard, WriteRequest request) => Submit(shard, KvOperation.Of(request));
+
+    public Task<KvResponse> Read(int shard, string key, ReadConsistency consistency) => Submit(shard, KvOperation.OfRead(key, consistency));
+
+    /// <summary>Calls made so far, and how many operations they carried (for tests and benchmarks).</summary>
+    public (long Calls, long Operations) Sent => (Interlocked.Read(ref _calls), Interlocked.Read(ref _operations));
+
+    private long _calls;
+    private long _operations;
+
+    private Task<KvResponse> Submit(int shard, KvOperation operation)
+    {
+        var lane = _lanes.GetOrAdd(shard, static _ => new Lane());
+        lock (lane)
+        {
+            if (lane.InFlight >= callsPerShard)
+            {
+                var waiting = new Waiting(operation);
+                lane.Queue.Enqueue(waiting);
+                return waiting.Answer.Task;
+            }
+
+            lane.InFlight++;
+        }
+
+        return SendAloneAsync(shard, lane, operation);
+    }
+
+    private async Task<KvResponse> SendAloneAsync(int shard, Lane lane, KvOperation operation)
+    {
+        try
+        {
+            return await Call(shards(shard), operation);
+        }
+        finally
+        {
+            Release(shard, lane);
+        }
+    }
+
+    private Task<KvResponse> Call(IShardGrain grain, KvOperation operation)
+    {
+        Interlocked.Increment(ref _calls);
+        Interlocked.Increment(ref _operations);
+        return operation.Write is { } write ? grain.Write(write) : grain.Read(operation.ReadKey!, operation.Consistency);
+    }
+
+    /// <summary>A call of <paramref name="lane"/> came back: its slot carries what waits, or frees up.</summary>
+    private void Release(int shard, Lane lane)
+    {
+        List<Waiting> batch;
+        lock (lane)
+        {
+            if (lane.Queue.Count == 0)
+            {
+                lane.InFlight--;
+                return;
+            }
+
+            batch = [lane.Queue.Dequeue()];
+            var bytes = batch[0].Operation.Bytes;
+            while (batch.Count < maxBatchOperations && lane.Queue.TryPeek(out var next) && bytes + next.Operation.Bytes <= maxBatchBytes)
+            {
+                bytes += next.Operation.Bytes;
+                batch.Add(lane.Queue.Dequeue());
+            }
+        }
+
+        _ = SendBatchAsync(shard, lane, batch);
+    }
+
+    private async Task SendBatchAsync(int shard, Lane lane, List<Waiting> batch)
+    {
+        try
+        {
+            var grain = shards(shard);
+            if (batch.Count == 1)
+            {
+                batch[0].Answer.TrySetResult(await Call(grain, batch[0].Operation));
+                return;
+            }
+
+            Interlocked.Increment(ref _calls);
+            Interlocked.Add(ref _operations, batch.Count);
+            var answers = await grain.Execute([.. batch.Select(w => w.Operation)]);
+            if (answers is null || answers.Length != batch.Count)
+            {
+                throw new InvalidOperationException($"Shard {shard} answered a batch of {batch.Count} with {answers?.Length ?? 0} answers.");
+            }
+
+            for (var i = 0; i < batch.Count; i++)
+            {
+                batch[i].Answer.TrySetResult(answers[i]);
+            }
+        }
+        catch (Exception e)
+        {
+            foreach (var waiting in batch)
+            {
+                waiting.Answer.TrySetException(e);
+            }
+        }
+        finally
+        {
+            Release(shard, lane);
+        }
+    }
+
+    private sealed class Lane
+    {
+        public int InFlight;
+
+        public Queue<Waiting> Queue { get; } = new();
+    }
+
+    private sealed class Waiting(KvOperation operation)
+    {
+        public KvOperation Operation { get; } = operation;
+
+        public TaskCompletionSource<KvResponse> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

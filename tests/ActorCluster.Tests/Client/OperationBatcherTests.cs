@@ -1,0 +1,267 @@
+using ActorCluster.Client;
+using ActorCluster.Grains.Interfaces;
+using ActorCluster.Grains.Interfaces.Kv;
+using ActorCluster.Grains.Kv;
+
+namespace ActorCluster.Tests.Client;
+
+/// <summary>
+/// Client-side batching against a shard whose calls can be held: a lone operation goes alone and
+/// at once, operations that find every call busy leave together, a failed batch fails each of its
+/// operations as unknown (and each retries in its session, applying once), and batches respect
+/// their limits.
+/// </summary>
+public sealed class OperationBatcherTests
+{
+    private static readonly RingDescriptor OneShard = new(1, 3, 1);
+
+    [Fact]
+    public async Task A_lone_operation_goes_alone_and_at_once()
+    {
+        var shard = new HeldShard();
+        await using var client = ClientOver(shard);
+        await client.PutAsync("a", [1]);
+        Assert.Equal(new byte[] { 1 }, (await client.GetAsync("a"))!.Value.Value);
+        Assert.Empty(shard.Batches);
+        Assert.Equal(3, shard.Calls); // the session's open, the put, the get
+    }
+
+    [Fact]
+    public async Task Operations_that_find_every_call_busy_leave_together_in_one_batch()
+    {
+        var shard = new HeldShard();
+        await using var client = ClientOver(shard, callsPerShard: 2);
+        await client.PutAsync("warm", [0]); // opens the session
+
+        shard.Hold();
+        var first = client.PutAsync("k0", [0]);
+        var second = client.PutAsync("k1", [1]);
+        await shard.WaitForHeldAsync(2);
+        // Both calls are out: the next ten wait and must leave as one call.
+        var waiting = Enumerable.Range(2, 10).Select(i => client.PutAsync($"k{i}", [(byte)i])).ToList();
+        var reads = Enumerable.Range(0, 3).Select(_ => client.GetAsync("warm")).ToList();
+        Assert.Equal(2, shard.HeldCount);
+        shard.Release();
+
+        await Task.WhenAll([first, second, .. waiting]);
+        await Task.WhenAll(reads);
+        Assert.Single(shard.Batches);
+        Assert.Equal(13, shard.Batches[0]);
+        for (var i = 0; i < 12; i++)
+        {
+            Assert.Equal(new[] { (byte)i }, shard.State.Get($"k{i}").Value);
+        }
+
+        // Each write got its own answer: its version is the index it applied at.
+        var versions = await Task.WhenAll(waiting);
+        Assert.Equal(10, versions.Distinct().Count());
+        Assert.All(reads, r => Assert.Equal(new byte[] { 0 }, r.Result!.Value.Value));
+    }
+
+    [Fact]
+    public async Task A_batch_whose_call_failed_after_applying_is_retried_operation_by_operation_and_applies_each_once()
+    {
+        var shard = new HeldShard();
+        await using var client = ClientOver(shard, callsPerShard: 1);
+        await client.PutAsync("warm", [0]);
+
+        shard.Hold();
+        var first = client.PutAsync("c0", [0]);
+        await shard.WaitForHeldAsync(1);
+        var swaps = Enumerable.Range(1, 5).Select(i => client.CompareAndSwapAsync($"c{i}", 0, [(byte)i])).ToList();
+        // The batch applies on the shard and its silo dies before answering.
+        shard.FailNextBatchAfterApplying = new SiloUnavailableException("the silo died");
+        shard.Release();
+
+        await first;
+        var results = await Task.WhenAll(swaps);
+        // A swap from 0 that applied twice would now see its own write and fail: each succeeded once.
+        Assert.All(results, r => Assert.True(r.Succeeded));
+        Assert.Equal(1, shard.FailedBatches);
+        for (var i = 1; i <= 5; i++)
+        {
+            Assert.Equal(new[] { (byte)i }, shard.State.Get($"c{i}").Value);
+        }
+    }
+
+    [Fact]
+    public async Task A_batch_that_always_fails_reports_each_write_as_unknown_outcome()
+    {
+        var shard = new HeldShard();
+        await using var client = ClientOver(shard, callsPerShard: 1, retries: 0);
+        await client.PutAsync("warm", [0]);
+
+        shard.Hold();
+        var first = client.PutAsync("x", [0]);
+        await shard.WaitForHeldAsync(1);
+        var puts = Enumerable.Range(0, 4).Select(i => client.PutAsync($"y{i}", [1])).ToList();
+        shard.FailNextBatchAfterApplying = new SiloUnavailableException("the silo died");
+        shard.Release();
+        await first;
+        foreach (var put in puts)
+        {
+            var error = await Assert.ThrowsAsync<ClusterUnavailableException>(() => put);
+            Assert.True(error.OutcomeUnknown);
+        }
+    }
+
+    [Fact]
+    public async Task A_batch_stays_within_its_byte_limit_and_a_large_value_travels_alone()
+    {
+        var shard = new HeldShard();
+        await using var client = ClientOver(shard, callsPerShard: 1);
+        await client.PutAsync("warm", [0]);
+
+        shard.Hold();
+        var first = client.PutAsync("big0", new byte[KeyRules.MaxValueBytes]);
+        await shard.WaitForHeldAsync(1);
+        var bigs = Enumerable.Range(1, 2).Select(i => client.PutAsync($"big{i}", new byte[KeyRules.MaxValueBytes])).ToList();
+        var smalls = Enumerable.Range(0, 3).Select(i => client.PutAsync($"small{i}", [1])).ToList();
+        shard.Release();
+        await Task.WhenAll([first, .. bigs, .. smalls]);
+
+        // Each 1 MiB value is over the 1 MiB batch limit with anything else: it went alone, and
+        // the small ones together.
+        Assert.Equal(KeyRules.MaxValueBytes, shard.State.Get("big2").Value!.Length);
+        Assert.Equal([3], shard.Batches);
+        Assert.True(shard.Calls >= 5, $"calls: {shard.Calls}");
+    }
+
+    [Fact]
+    public async Task With_batching_off_every_operation_is_its_own_call()
+    {
+        var shard = new HeldShard();
+        await using var client = ClientOver(shard, callsPerShard: 0);
+        await client.PutAsync("warm", [0]);
+        await Task.WhenAll(Enumerable.Range(0, 20).Select(i => client.PutAsync($"k{i}", [1])));
+        Assert.Empty(shard.Batches);
+        Assert.Equal(22, shard.Calls);
+    }
+
+    [Fact]
+    public void Batching_settings_out_of_range_are_refused_by_name()
+    {
+        var error = Assert.Throws<ArgumentException>(() => new ActorClusterClientOptions { BatchCallsPerShard = -1 }.Validate());
+        Assert.Contains("BatchCallsPerShard", error.Message);
+        error = Assert.Throws<ArgumentException>(() => new ActorClusterClientOptions { MaxBatchOperations = 0 }.Validate());
+        Assert.Contains("MaxBatchOperations", error.Message);
+        error = Assert.Throws<ArgumentException>(() => new ActorClusterClientOptions { MaxBatchBytes = 10 }.Validate());
+        Assert.Contains("MaxBatchBytes", error.Message);
+    }
+
+    private static ActorClusterClient ClientOver(HeldShard shard, int callsPerShard = 2, int retries = 5) =>
+        ActorClusterClient.OverShards(_ => shard, OneShard, new ActorClusterClientOptions { Retries = retries, TimeoutMilliseconds = 10_000, BatchCallsPerShard = callsPerShard });
+
+    /// <summary>A shard over a real state machine whose calls wait while it is held.</summary>
+    private sealed class HeldShard : IShardGrain
+    {
+        private readonly Lock _lock = new();
+        private TaskCompletionSource _gate = CompletedGate();
+        private ulong _index;
+        private int _held;
+
+        public KvStateMachine State { get; } = new();
+
+        /// <summary>The size of every batch (Execute call) received.</summary>
+        public List<int> Batches { get; } = [];
+
+        public int Calls { get; private set; }
+
+        public int HeldCount => Volatile.Read(ref _held);
+
+        public int FailedBatches { get; private set; }
+
+        public Exception? FailNextBatchAfterApplying { get; set; }
+
+        public void Hold()
+        {
+            lock (_lock)
+            {
+                _gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+
+        public void Release()
+        {
+            lock (_lock)
+            {
+                _gate.TrySetResult();
+            }
+        }
+
+        public async Task WaitForHeldAsync(int count)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (HeldCount < count)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"only {HeldCount} calls arrived");
+                await Task.Delay(5);
+            }
+        }
+
+        public async Task<KvResponse> Write(WriteRequest request)
+        {
+            await EnterAsync();
+            return Apply(request);
+        }
+
+        public async Task<KvResponse> Read(string key, ReadConsistency consistency)
+        {
+            await EnterAsync();
+            return State.Get(key);
+        }
+
+        public async Task<KvResponse[]> Execute(KvOperation[] operations)
+        {
+            await EnterAsync();
+            lock (_lock)
+            {
+                Batches.Add(operations.Length);
+            }
+
+            var answers = operations.Select(o => o.Write is { } write ? Apply(write) : State.Get(o.ReadKey!)).ToArray();
+            if (FailNextBatchAfterApplying is { } failure)
+            {
+                FailNextBatchAfterApplying = null;
+                FailedBatches++;
+                throw failure;
+            }
+
+            return answers;
+        }
+
+        public Task<ShardStatus> GetStatus() => throw new NotSupportedException();
+
+        private static TaskCompletionSource CompletedGate()
+        {
+            var gate = new TaskCompletionSource();
+            gate.SetResult();
+            return gate;
+        }
+
+        private async Task EnterAsync()
+        {
+            Task gate;
+            lock (_lock)
+            {
+                Calls++;
+                gate = _gate.Task;
+            }
+
+            if (!gate.IsCompleted)
+            {
+                Interlocked.Increment(ref _held);
+                await gate;
+                Interlocked.Decrement(ref _held);
+            }
+        }
+
+        private KvResponse Apply(WriteRequest request)
+        {
+            lock (_lock)
+            {
+                return State.Apply(++_index, KvCommand.From(request));
+            }
+        }
+    }
+}
