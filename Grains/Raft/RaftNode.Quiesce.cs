@@ -15,8 +15,9 @@ namespace ActorCluster.Grains.Raft;
 /// Any other input wakes a node: a proposal, a read, a transfer, a membership change, or any
 /// message. A woken leader heartbeats at once. A quiesced follower does not notice a dead leader
 /// by itself: the driver wakes it with <see cref="Unquiesce"/> when the leader's silo is suspected,
-/// passing how long ago it last heard from the leader, so it campaigns as soon as an election
-/// timeout has passed since then. Quiescence never shortens leader stickiness (a quiesced follower
+/// passing how long ago it last heard from the leader. It asks the leader first (a bare heartbeat
+/// answer, which wakes a live leader into heartbeating) and campaigns if nothing comes within a
+/// few heartbeats, so a false suspicion never costs a leadership change. Quiescence never shortens leader stickiness (a quiesced follower
 /// counts no ticks, so it stays sticky), and a quiesced leader renews no lease: leases stay safe.
 /// </para>
 /// </remarks>
@@ -31,7 +32,8 @@ public sealed partial class RaftNode
     /// Wakes a quiesced node. A leader heartbeats at once. A follower whose driver suspects the
     /// leader is gone passes <paramref name="ticksSinceLeaderContact"/> — the time since it last
     /// heard from the leader, in whole ticks, rounded down — so that its election timer counts from
-    /// then; 0 for any other reason. Does nothing on a node that is awake.
+    /// then, less a grace of two heartbeats in which a live leader answers the follower's query;
+    /// 0 for any other reason. Does nothing on a node that is awake.
     /// </summary>
     public void Unquiesce(int ticksSinceLeaderContact = 0)
     {
@@ -49,9 +51,15 @@ public sealed partial class RaftNode
             _heartbeatElapsed = 0;
             BroadcastHeartbeat(NewestPendingReadContext);
         }
-        else
+        else if (ticksSinceLeaderContact > 0 && _lead != None)
         {
-            _electionElapsed = Math.Max(_electionElapsed, ticksSinceLeaderContact);
+            // The suspicion may be false (a slow silo, a late pulse): before campaigning, ask the
+            // leader. Any message wakes a quiesced leader, which heartbeats at once and so resets
+            // this timer within a round trip; a dead one leaves it to run out. Its answer has a
+            // few heartbeats' grace; past that, the timer counts from the last contact.
+            var grace = Math.Min(_options.ElectionTicks - 1, 2 * Math.Max(1, _options.HeartbeatTicks));
+            _electionElapsed = Math.Max(_electionElapsed, Math.Min(ticksSinceLeaderContact, _options.ElectionTicks - grace));
+            Send(new Message { Type = MessageType.HeartbeatResponse, From = _id, To = _lead, Term = _term });
         }
     }
 

@@ -82,7 +82,7 @@ public sealed class ReplicaOptions
     /// Off by default for now: with it on, the leader balancer was seen handing leadership of a
     /// shard back and forth in some test runs, a cause not yet found.
     /// </summary>
-    public bool Quiesce { get; set; }
+    public bool Quiesce { get; set; } = true;
 
     /// <summary>How often a quiesced replica's timer still fires (placement checks, keeping the activation).</summary>
     public int QuiescedTickMilliseconds { get; set; } = 2_000;

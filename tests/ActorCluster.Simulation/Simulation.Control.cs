@@ -108,7 +108,9 @@ public sealed partial class Simulation
             // liveness phase could have been reached without it: the followers must have been
             // woken by the liveness signal, since nobody else talks to them.
             Crash(quiesced, decommission: false);
-            _lateRestart = (_options.FaultTicks + 1 + (6 * _options.ElectionTicks), quiesced.Id);
+            // Twelve election timeouts: the woken followers first ask the dead leader (a grace of
+            // a few heartbeats), and with only a bare majority left, split votes can repeat.
+            _lateRestart = (_options.FaultTicks + 1 + (12 * _options.ElectionTicks), quiesced.Id);
             _stats.QuiescedLeaderKills++;
             Trace(45, quiesced.Id, 0, () => $"n{quiesced.Id}, the quiesced leader, crashes as faults stop");
         }

@@ -115,7 +115,7 @@ public sealed partial class Simulation
                     {
                         if (_lateRestart is { } late && !_commitLivenessReached && _now / _options.UnitsPerTick >= late.Tick)
                         {
-                            Violation($"liveness: nothing committed until the quiesced leader n{late.Node} came back; its followers were never woken");
+                            Violation($"liveness: nothing committed until the quiesced leader n{late.Node} came back: its followers were not woken, or woke and did not elect");
                         }
 
                         _commitLivenessReached = true;

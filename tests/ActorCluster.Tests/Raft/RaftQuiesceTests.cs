@@ -138,13 +138,35 @@ public sealed class RaftQuiesceTests
             node.Unquiesce(ticksSinceLeaderContact: 100);
         }
 
-        // A new leader within an election timeout's jitter (the timeout itself has already passed).
-        for (var tick = 0; tick < 20 && net.Nodes.Values.All(n => n.Role != RaftRole.Leader); tick++)
+        // A new leader within a few election timeouts (the grace for the leader's answer, then the
+        // timeout's jitter, and perhaps a split vote).
+        for (var tick = 0; tick < 60 && net.Nodes.Values.All(n => n.Role != RaftRole.Leader); tick++)
         {
             TickAll(net, 1);
         }
 
         Assert.Contains(net.Nodes.Values, n => n.Role == RaftRole.Leader);
+    }
+
+    [Fact]
+    public void A_false_suspicion_wakes_the_followers_who_ask_the_leader_and_it_keeps_leading()
+    {
+        var net = Group();
+        net.Propose(1, "x");
+        TickAll(net, 1);
+        var term = net[1].Term;
+        Assert.All(net.Nodes.Values, n => Assert.True(n.Quiesced));
+
+        // Both followers suspect the leader's silo (a late pulse on a busy machine) and last heard
+        // from it long ago; the leader is alive and well.
+        net[2].Unquiesce(ticksSinceLeaderContact: 100);
+        net[3].Unquiesce(ticksSinceLeaderContact: 100);
+        net.Stabilize();
+        Assert.False(net[1].Quiesced);
+        TickAll(net, 40);
+
+        Assert.Equal((RaftRole.Leader, term), (net[1].Role, net[1].Term));
+        Assert.All(net.Nodes.Values, n => Assert.Equal(1UL, n.Leader));
     }
 
     [Fact]
