@@ -143,7 +143,7 @@ public sealed class ActorClusterClient : IAsyncDisposable
         var shardNumber = _ring.ShardOf(key);
         var shard = _shards(shardNumber);
         var (response, _) = await WithRetriesAsync(
-            () => _batcher is { } batcher ? batcher.Read(shardNumber, key, consistency) : shard.Read(key, consistency),
+            (attempt, deadline) => attempt == 1 && _batcher is { } batcher ? batcher.Read(shardNumber, key, consistency, deadline, cancellationToken) : shard.Read(key, consistency),
             isWrite: false,
             cancellationToken);
         if (response.Status == KvStatus.InvalidRequest)
@@ -206,7 +206,7 @@ public sealed class ActorClusterClient : IAsyncDisposable
             {
                 var request = new WriteRequest(kind, key, value, expectedVersion, session.Id, sequence, completedBelow);
                 var (response, attempts) = await WithRetriesAsync(
-                    () => _batcher is { } batcher ? batcher.Write(shardNumber, request) : shard.Write(request),
+                    (attempt, deadline) => attempt == 1 && _batcher is { } batcher ? batcher.Write(shardNumber, request, deadline, cancellationToken) : shard.Write(request),
                     isWrite: true,
                     cancellationToken);
                 switch (response.Status)
@@ -264,7 +264,7 @@ public sealed class ActorClusterClient : IAsyncDisposable
         var grain = _shards(shard);
         // An open whose answer was lost leaves a session nobody uses; it expires. So opening is
         // retried like a read, and its failure says nothing about the write that needed it.
-        var (response, _) = await WithRetriesAsync(() => grain.Write(WriteRequest.OpenSession()), isWrite: false, CancellationToken.None);
+        var (response, _) = await WithRetriesAsync((_, _) => grain.Write(WriteRequest.OpenSession()), isWrite: false, CancellationToken.None);
         if (response.Status != KvStatus.Ok || response.Version == 0)
         {
             throw new ClusterUnavailableException($"Shard {shard} did not open a session: {response.Status} {response.Error}");
@@ -284,9 +284,11 @@ public sealed class ActorClusterClient : IAsyncDisposable
     /// <summary>
     /// Sends <paramref name="call"/> until it gets an answer other than "unavailable", backing off
     /// between attempts, within the client's timeout and retry budget. Returns the answer and how
-    /// many attempts were sent.
+    /// many attempts were sent. <paramref name="call"/> gets the attempt's number (from 1) and the
+    /// deadline: first attempts travel in batches, retries alone, so that a retry never waits
+    /// behind the calls that just failed it.
     /// </summary>
-    private async Task<(KvResponse Response, int Attempts)> WithRetriesAsync(Func<Task<KvResponse>> call, bool isWrite, CancellationToken cancellationToken)
+    private async Task<(KvResponse Response, int Attempts)> WithRetriesAsync(Func<int, DateTime, Task<KvResponse>> call, bool isWrite, CancellationToken cancellationToken)
     {
         var deadline = DateTime.UtcNow + _options.Timeout;
         Exception? lastError = null;
@@ -313,7 +315,7 @@ public sealed class ActorClusterClient : IAsyncDisposable
             attempts++;
             try
             {
-                var response = await call().WaitAsync(remaining, cancellationToken);
+                var response = await call(attempts, deadline).WaitAsync(remaining, cancellationToken);
                 if (response.Status != KvStatus.Unavailable)
                 {
                     return (response, attempts);

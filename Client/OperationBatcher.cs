@@ -24,9 +24,13 @@ internal sealed class OperationBatcher(Func<int, IShardGrain> shards, int callsP
 {
     private readonly ConcurrentDictionary<int, Lane> _lanes = new();
 
-    public Task<KvResponse> Write(int shard, WriteRequest request) => Submit(shard, KvOperation.Of(request));
+    /// <summary>Sends a write; one still waiting in its lane at <paramref name="deadline"/> (UTC) or after cancellation is dropped, unsent.</summary>
+    public Task<KvResponse> Write(int shard, WriteRequest request, DateTime deadline, CancellationToken cancellationToken = default) =>
+        Submit(shard, KvOperation.Of(request), deadline, cancellationToken);
 
-    public Task<KvResponse> Read(int shard, string key, ReadConsistency consistency) => Submit(shard, KvOperation.OfRead(key, consistency));
+    /// <summary>Sends a read; one still waiting in its lane at <paramref name="deadline"/> (UTC) or after cancellation is dropped, unsent.</summary>
+    public Task<KvResponse> Read(int shard, string key, ReadConsistency consistency, DateTime deadline, CancellationToken cancellationToken = default) =>
+        Submit(shard, KvOperation.OfRead(key, consistency), deadline, cancellationToken);
 
     /// <summary>Calls made so far, and how many operations they carried (for tests and benchmarks).</summary>
     public (long Calls, long Operations) Sent => (Interlocked.Read(ref _calls), Interlocked.Read(ref _operations));
@@ -34,14 +38,14 @@ internal sealed class OperationBatcher(Func<int, IShardGrain> shards, int callsP
     private long _calls;
     private long _operations;
 
-    private Task<KvResponse> Submit(int shard, KvOperation operation)
+    private Task<KvResponse> Submit(int shard, KvOperation operation, DateTime deadline, CancellationToken cancellationToken)
     {
         var lane = _lanes.GetOrAdd(shard, static _ => new Lane());
         lock (lane)
         {
             if (lane.InFlight >= callsPerShard)
             {
-                var waiting = new Waiting(operation);
+                var waiting = new Waiting(operation, deadline, cancellationToken);
                 lane.Queue.Enqueue(waiting);
                 return waiting.Answer.Task;
             }
@@ -83,12 +87,33 @@ internal sealed class OperationBatcher(Func<int, IShardGrain> shards, int callsP
                 return;
             }
 
+            // Operations whose callers gave up while they waited are dropped, never sent: sending
+            // them now could only make an abandoned write apply long after its caller was told.
+            var now = DateTime.UtcNow;
+            while (lane.Queue.TryPeek(out var first) && first.Abandoned(now))
+            {
+                lane.Queue.Dequeue().Drop();
+            }
+
+            if (lane.Queue.Count == 0)
+            {
+                lane.InFlight--;
+                return;
+            }
+
             batch = [lane.Queue.Dequeue()];
             var bytes = batch[0].Operation.Bytes;
             while (batch.Count < maxBatchOperations && lane.Queue.TryPeek(out var next) && bytes + next.Operation.Bytes <= maxBatchBytes)
             {
+                lane.Queue.Dequeue();
+                if (next.Abandoned(now))
+                {
+                    next.Drop();
+                    continue;
+                }
+
                 bytes += next.Operation.Bytes;
-                batch.Add(lane.Queue.Dequeue());
+                batch.Add(next);
             }
         }
 
@@ -139,10 +164,15 @@ internal sealed class OperationBatcher(Func<int, IShardGrain> shards, int callsP
         public Queue<Waiting> Queue { get; } = new();
     }
 
-    private sealed class Waiting(KvOperation operation)
+    private sealed class Waiting(KvOperation operation, DateTime deadline, CancellationToken cancellationToken)
     {
         public KvOperation Operation { get; } = operation;
 
         public TaskCompletionSource<KvResponse> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public bool Abandoned(DateTime now) => now >= deadline || cancellationToken.IsCancellationRequested;
+
+        /// <summary>Never sent: its caller, who gave up on it, is told nothing was.</summary>
+        public void Drop() => Answer.TrySetException(new TimeoutException("dropped unsent: its caller stopped waiting"));
     }
 }

@@ -363,15 +363,39 @@ public sealed partial class RaftReplicaGrain(
         finally
         {
             _batching = false;
+            if (_readsInRound.Count == 0 && _stoppedReason is null && _raft is not null)
+            {
+                StartReadRound();
+            }
+
+            SchedulePump();
         }
 
-        if (_readsInRound.Count == 0)
+        return WithinResponseBudgetAsync(replies);
+    }
+
+    /// <summary>
+    /// The answers to a batch, with reads past <see cref="Shards.ShardGrain.MaxBatchResponseBytes"/> of
+    /// values (the first always fits) turned into retries: the router sends those alone, so no
+    /// answer grows past what one Orleans message may carry.
+    /// </summary>
+    private static async Task<ReplicaReply[]> WithinResponseBudgetAsync(Task<ReplicaReply>[] pending)
+    {
+        var replies = await Task.WhenAll(pending);
+        long bytes = 0;
+        for (var i = 0; i < replies.Length; i++)
         {
-            StartReadRound();
+            if (replies[i].Response?.Value is { } value)
+            {
+                bytes += value.Length;
+                if (bytes > Shards.ShardGrain.MaxBatchResponseBytes && bytes > value.Length)
+                {
+                    replies[i] = ReplicaReply.Retry("the batch's answer is full: read alone", replies[i].Members);
+                }
+            }
         }
 
-        SchedulePump();
-        return Task.WhenAll(replies);
+        return replies;
     }
 
     public Task<ReplicaStatus> GetStatus()

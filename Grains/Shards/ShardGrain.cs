@@ -73,6 +73,7 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
         // carrying whether an earlier attempt may have proposed it.
         var mayHaveProposed = new bool[operations.Length];
         var shard = Shard;
+        var started = Stopwatch.StartNew();
         var target = directory.Of(shard) is { Leader: not 0 } known && known.StoreOf(known.Leader) != 0 ? known.Leader : 0UL;
         for (var round = 0; round < 3 && target != 0; round++)
         {
@@ -85,7 +86,13 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
             ReplicaReply[] replies;
             try
             {
-                replies = await Replica(target, store).Execute([.. open.Select(i => operations[i])]).WaitAsync(_options.AttemptTimeout);
+                var attempt = Min(_options.AttemptTimeout, _options.OperationTimeout - started.Elapsed);
+                if (attempt <= TimeSpan.Zero)
+                {
+                    break;
+                }
+
+                replies = await Replica(target, store).Execute([.. open.Select(i => operations[i])]).WaitAsync(attempt);
             }
             catch (StoreUnavailableException)
             {
@@ -102,28 +109,26 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
                 break;
             }
 
-            var next = 0UL;
-            for (var k = 0; k < open.Length; k++)
+            if (replies is null || replies.Length != open.Length)
             {
-                var (i, reply) = (open[k], replies[k]);
+                // Not an answer to this batch: nothing is known of what it did.
+                foreach (var i in open)
+                {
+                    mayHaveProposed[i] |= operations[i].Write is not null;
+                }
+
+                break;
+            }
+
+            foreach (var reply in replies)
+            {
                 if (reply.Members is { } members)
                 {
                     directory.Learn(shard, members);
                 }
-
-                switch (reply.Outcome)
-                {
-                    case ReplicaOutcome.Done:
-                        answers[i] = reply.Response;
-                        break;
-                    case ReplicaOutcome.NotLeader when reply.Leader != 0 && reply.Leader != target:
-                        next = reply.Leader;
-                        break;
-                    case ReplicaOutcome.Retry:
-                        mayHaveProposed[i] |= operations[i].Write is not null;
-                        break;
-                }
             }
+
+            var next = BatchReplies.Absorb(shard, operations, open, replies, target, answers, mayHaveProposed);
 
             // Only the leader finishes a write or a linearizable read (bad input aside).
             if (open.Any(i => answers[i] is { Status: not KvStatus.InvalidRequest } && (operations[i].Write is not null || operations[i].Consistency == ReadConsistency.Linearizable)))
@@ -134,15 +139,41 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
             target = next;
         }
 
+        // What is left shares what is left of the operation's time: a batch takes no longer than
+        // one operation may.
+        var remaining = _options.OperationTimeout - started.Elapsed;
         await Task.WhenAll(Enumerable.Range(0, operations.Length).Where(i => answers[i] is null).Select(async i =>
         {
             var operation = operations[i];
-            answers[i] = operation.Write is { } write
-                ? await RouteAsync(replica => replica.Propose(write), preferLeader: true, isWrite: true, mayHaveProposed[i])
-                : await RouteAsync(replica => replica.Read(operation.ReadKey!, operation.Consistency), preferLeader: operation.Consistency == ReadConsistency.Linearizable, isWrite: false);
+            try
+            {
+                answers[i] = operation.Write is { } write
+                    ? await RouteAsync(replica => replica.Propose(write), preferLeader: true, isWrite: true, mayHaveProposed[i], remaining)
+                    : await RouteAsync(replica => replica.Read(operation.ReadKey!, operation.Consistency), preferLeader: operation.Consistency == ReadConsistency.Linearizable, isWrite: false, budget: remaining);
+            }
+            catch (Exception e)
+            {
+                // One operation's failure is its own: the others of the batch are answered. A write
+                // may have been proposed before it failed.
+                answers[i] = KvResponse.Unavailable($"shard {shard}: {e.GetType().Name}: {e.Message}" + (operation.Write is not null ? "; the write may or may not have been applied" : string.Empty));
+            }
         }));
+
+        // The answer must fit in one message: values past the budget (the first always fits) are
+        // answered "unavailable", which the client retries, alone or in a later batch.
+        long bytes = 0;
+        for (var i = 0; i < answers.Length; i++)
+        {
+            if (answers[i]!.Value is { } value && (bytes += value.Length) > MaxBatchResponseBytes && bytes > value.Length)
+            {
+                answers[i] = KvResponse.Unavailable($"shard {shard}: the batch's answer is full; read again");
+            }
+        }
+
         return answers!;
     }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
     public async Task<ShardStatus> GetStatus()
     {
@@ -208,8 +239,9 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
         return members is null ? directory.Of(Shard) : directory.Learn(Shard, members);
     }
 
-    private async Task<KvResponse> RouteAsync(Func<IRaftReplicaGrain, Task<ReplicaReply>> call, bool preferLeader, bool isWrite, bool mayHaveProposed = false)
+    private async Task<KvResponse> RouteAsync(Func<IRaftReplicaGrain, Task<ReplicaReply>> call, bool preferLeader, bool isWrite, bool mayHaveProposed = false, TimeSpan? budget = null)
     {
+        var timeout = budget ?? _options.OperationTimeout;
         var shard = Shard;
         var deadline = Stopwatch.StartNew();
         var attempt = 0;
@@ -217,7 +249,7 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
         ulong redirect = 0;
         var unreachable = 0;
         string lastProblem = "no replica answered";
-        while (deadline.Elapsed < _options.OperationTimeout)
+        while (deadline.Elapsed < timeout)
         {
             attempt++;
             ShardView? view;
@@ -266,7 +298,7 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
             ReplicaReply reply;
             try
             {
-                reply = await call(Replica(id, view.StoreOf(id))).WaitAsync(_options.AttemptTimeout);
+                reply = await call(Replica(id, view.StoreOf(id))).WaitAsync(Min(_options.AttemptTimeout, timeout - deadline.Elapsed + TimeSpan.FromMilliseconds(1)));
             }
             catch (StoreUnavailableException e)
             {
@@ -324,14 +356,59 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
         }
 
         return KvResponse.Unavailable(isWrite
-            ? $"shard {shard}: {lastProblem} within {_options.OperationTimeout.TotalSeconds:0.#}s; the write may or may not have been applied"
-            : $"shard {shard}: {lastProblem} within {_options.OperationTimeout.TotalSeconds:0.#}s");
+            ? $"shard {shard}: {lastProblem} within {timeout.TotalSeconds:0.#}s; the write may or may not have been applied"
+            : $"shard {shard}: {lastProblem} within {timeout.TotalSeconds:0.#}s");
     }
 
     /// <summary>The most operations one batch may carry.</summary>
     public const int MaxBatchOperations = 4096;
 
+    /// <summary>
+    /// The most value bytes one batch's answer carries (beyond its first value): reads past it are
+    /// answered "unavailable" and the client reads them again, so an answer never outgrows an
+    /// Orleans message (whose default limit is 100 MB; a deployment may set less).
+    /// </summary>
+    public const int MaxBatchResponseBytes = 2 * 1024 * 1024;
+
     private IRaftReplicaGrain Replica(ulong id, ulong store) => GrainFactory.GetGrain<IRaftReplicaGrain>(ReplicaId.Format(Shard, id, store));
+}
+
+/// <summary>How a router takes one replica's answers to the open operations of a batch.</summary>
+internal static class BatchReplies
+{
+    /// <summary>
+    /// Records the finished operations in <paramref name="answers"/> and flags, in
+    /// <paramref name="mayHaveProposed"/>, writes the replica may have proposed without finishing.
+    /// A write already flagged that now meets no session is an unknown outcome, never "not
+    /// applied": an earlier attempt may have applied before the session went. Returns the leader a
+    /// redirect named (0: none other than <paramref name="target"/>).
+    /// </summary>
+    public static ulong Absorb(int shard, KvOperation[] operations, int[] open, ReplicaReply[] replies, ulong target, KvResponse?[] answers, bool[] mayHaveProposed)
+    {
+        var next = 0UL;
+        for (var k = 0; k < open.Length; k++)
+        {
+            var (i, reply) = (open[k], replies[k]);
+            var isWrite = operations[i].Write is not null;
+            switch (reply.Outcome)
+            {
+                case ReplicaOutcome.Done when isWrite && mayHaveProposed[i] && reply.Response?.Status == KvStatus.SessionExpired:
+                    answers[i] = KvResponse.Unavailable($"shard {shard}: the session expired after an earlier attempt that may have been applied ({reply.Response.Error})");
+                    break;
+                case ReplicaOutcome.Done:
+                    answers[i] = reply.Response ?? KvResponse.Unavailable($"shard {shard}: replica {target} answered without a response");
+                    break;
+                case ReplicaOutcome.NotLeader when reply.Leader != 0 && reply.Leader != target:
+                    next = reply.Leader;
+                    break;
+                case ReplicaOutcome.Retry:
+                    mayHaveProposed[i] |= isWrite;
+                    break;
+            }
+        }
+
+        return next;
+    }
 }
 
 /// <summary>Deadlines of the shard grain (configuration section <c>ActorCluster:Shard</c>).</summary>

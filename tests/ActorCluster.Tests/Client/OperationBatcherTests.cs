@@ -78,6 +78,8 @@ public sealed class OperationBatcherTests
         // A swap from 0 that applied twice would now see its own write and fail: each succeeded once.
         Assert.All(results, r => Assert.True(r.Succeeded));
         Assert.Equal(1, shard.FailedBatches);
+        // The retries went alone, not queued behind the lane's calls again.
+        Assert.Single(shard.Batches);
         for (var i = 1; i <= 5; i++)
         {
             Assert.Equal(new[] { (byte)i }, shard.State.Get($"c{i}").Value);
@@ -103,6 +105,32 @@ public sealed class OperationBatcherTests
             var error = await Assert.ThrowsAsync<ClusterUnavailableException>(() => put);
             Assert.True(error.OutcomeUnknown);
         }
+    }
+
+    [Fact]
+    public async Task An_operation_whose_caller_gave_up_while_it_waited_is_never_sent()
+    {
+        var shard = new HeldShard();
+        await using var client = ActorClusterClient.OverShards(_ => shard, OneShard, new ActorClusterClientOptions { Retries = 0, TimeoutMilliseconds = 300, BatchCallsPerShard = 1 });
+        await client.PutAsync("warm", [0]);
+
+        shard.Hold();
+        var first = client.PutAsync("first", [1]);
+        await shard.WaitForHeldAsync(1);
+        var late = client.PutAsync("late", [2]);
+        var error = await Assert.ThrowsAsync<OperationTimeoutException>(() => late);
+        Assert.True(error.OutcomeUnknown);
+        var calls = shard.Calls;
+        shard.Release();
+        await Assert.ThrowsAsync<OperationTimeoutException>(() => first);
+
+        // The lane's call came back after "late" was abandoned: it left the queue unsent.
+        await Task.Delay(200);
+        Assert.Equal(calls, shard.Calls);
+        Assert.Equal(KvStatus.NotFound, shard.State.Get("late").Status);
+        Assert.Equal(KvStatus.Ok, shard.State.Get("first").Status);
+        // And the lane is free again.
+        await client.PutAsync("after", [3]);
     }
 
     [Fact]

@@ -72,6 +72,38 @@ public sealed class LargeValueClusterTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Concurrent_reads_of_large_values_never_make_a_batch_answer_larger_than_an_Orleans_message()
+    {
+        await using var test = await TestCluster.StartAsync(silos: 3, shards: 1, settings: new Dictionary<string, string?>
+        {
+            // Eight 1 MiB values read together would be an 8 MiB answer.
+            ["Orleans:Messaging:MaxMessageBodySize"] = $"{4 * Mib}",
+        });
+        var client = test.Client;
+        var value = new byte[KeyRules.MaxValueBytes];
+        for (var i = 0; i < 8; i++)
+        {
+            value[0] = (byte)i;
+            await client.PutAsync($"large-{i}", value);
+        }
+
+        var before = client.CallsSent;
+        for (var round = 0; round < 5; round++)
+        {
+            var reads = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => client.GetAsync($"large-{i}")));
+            for (var i = 0; i < 8; i++)
+            {
+                Assert.Equal(KeyRules.MaxValueBytes, reads[i]!.Value.Value.Length);
+                Assert.Equal((byte)i, reads[i]!.Value.Value[0]);
+            }
+        }
+
+        var after = client.CallsSent;
+        output.WriteLine($"{after.Operations - before.Operations} reads in {after.Calls - before.Calls} calls");
+        Assert.True(after.Calls - before.Calls < after.Operations - before.Operations, "the reads travelled in batches");
+    }
+
+    [Fact]
     public async Task A_follower_catches_up_by_a_chunked_snapshot_larger_than_an_Orleans_message()
     {
         await using var test = await TestCluster.StartAsync(silos: 3, shards: 1, settings: new Dictionary<string, string?>
