@@ -83,15 +83,15 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
                 break;
             }
 
-            ReplicaReply[] replies;
+            var attempt = Min(_options.AttemptTimeout, _options.OperationTimeout - started.Elapsed);
+            if (attempt <= TimeSpan.Zero)
+            {
+                break;
+            }
+
+            ReplicaReply[]? replies;
             try
             {
-                var attempt = Min(_options.AttemptTimeout, _options.OperationTimeout - started.Elapsed);
-                if (attempt <= TimeSpan.Zero)
-                {
-                    break;
-                }
-
                 replies = await Replica(target, store).Execute([.. open.Select(i => operations[i])]).WaitAsync(attempt);
             }
             catch (StoreUnavailableException)
@@ -101,17 +101,13 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
             }
             catch (Exception e) when (e is TimeoutException or OrleansException)
             {
-                foreach (var i in open)
-                {
-                    mayHaveProposed[i] |= operations[i].Write is not null;
-                }
-
-                break;
+                replies = null;
             }
 
             if (replies is null || replies.Length != open.Length)
             {
-                // Not an answer to this batch: nothing is known of what it did.
+                // No answer to this batch (a timeout, a lost silo, a reply of the wrong shape):
+                // nothing is known of what it did.
                 foreach (var i in open)
                 {
                     mayHaveProposed[i] |= operations[i].Write is not null;
