@@ -15,6 +15,22 @@ using Google.Protobuf;
 //   --clients 1,16,64 --duration 10s --warmup 2s --repetitions 3 --failovers 5 [--json]
 //   [--no-embedded] [--fast-failure-detection]
 var arguments = args.ToList();
+string[] valueOptions = ["--clients", "--duration", "--warmup", "--repetitions", "--failovers", "--postgres"];
+string[] flags = ["--json", "--no-embedded", "--fast-failure-detection"];
+for (var i = 0; i < arguments.Count; i++)
+{
+    // A mistyped option must not silently run the defaults for an hour.
+    if (valueOptions.Contains(arguments[i]) && i + 1 < arguments.Count)
+    {
+        i++;
+    }
+    else if (!flags.Contains(arguments[i]))
+    {
+        Console.Error.WriteLine($"Unknown or incomplete argument '{arguments[i]}'. Options: {string.Join(", ", valueOptions.Select(o => o + " <value>"))}, {string.Join(", ", flags)}.");
+        return 2;
+    }
+}
+
 string Option(string name, string fallback) => arguments.IndexOf(name) is var i and >= 0 && i + 1 < arguments.Count ? arguments[i + 1] : fallback;
 var clientCounts = Option("--clients", "1,16,64").Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture)).ToArray();
 var duration = TimeSpan.FromSeconds(double.Parse(Option("--duration", "10").TrimEnd('s'), CultureInfo.InvariantCulture));
@@ -178,10 +194,16 @@ static void Report(List<Result> results, Dictionary<string, List<double>> failov
         text.AppendLine(CultureInfo.InvariantCulture, $"| {row.System} | {row.Mix} | {row.Clients} | {row.OpsPerSecond:N0} | {row.P50Ms:0.0} | {row.P99Ms:0.0} | {row.P999Ms:0.0} | {ratio} | {row.ServerCpuUsPerOp:0} + {row.ClientCpuUsPerOp:0} | {string.Join(" / ", row.Runs.Select(r => r.ToString("N0", CultureInfo.InvariantCulture)))} |");
     }
 
-    text.AppendLine();
-    text.AppendLine("| failover (kill -9 the leader) | median ms | worst ms | all ms |");
-    text.AppendLine("|---|---:|---:|---|");
-    foreach (var (system, times) in failovers)
+    // --failovers 0 measures none: no table then.
+    var measuredFailovers = failovers.Where(f => f.Value.Count > 0).ToList();
+    if (measuredFailovers.Count > 0)
+    {
+        text.AppendLine();
+        text.AppendLine("| failover (kill -9 the leader) | median ms | worst ms | all ms |");
+        text.AppendLine("|---|---:|---:|---|");
+    }
+
+    foreach (var (system, times) in measuredFailovers)
     {
         text.AppendLine(CultureInfo.InvariantCulture, $"| {system} | {Median(times):0} | {times.Max():0} | {string.Join(", ", times.Select(t => t.ToString("0", CultureInfo.InvariantCulture)))} |");
     }
