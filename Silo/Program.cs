@@ -67,9 +67,11 @@ try
             DataDirectory = settings.Mode == SiloMode.Local ? Path.Combine(storage.DataDirectory, $"silo-{i}") : storage.DataDirectory,
             MaxWritesPerBatch = storage.MaxWritesPerBatch,
             MaxBatchBytes = storage.MaxBatchBytes,
+            MinFreeBytes = storage.MinFreeBytes,
             SnapshotChunkBytes = storage.SnapshotChunkBytes,
         };
-        var store = await AdoReplicaStore.OpenAsync(own);
+        // Fault tests may make the store's writes fail or stall (never outside them).
+        var store = await AdoReplicaStore.OpenAsync(own, settings.FaultInjection ? new StoreFaults() : null);
         stores.Add((store, await store.IdentifyAsync(clusterId)));
     }
 }

@@ -103,7 +103,25 @@ internal static class SiloHost
         app.MapGet("/healthz", () => StoreFailed() ? StoreProblem() : Results.Text("ok"));
         app.MapGet("/readyz", (SiloReadiness readiness) => StoreFailed() ? StoreProblem() : readiness.IsReady ? Results.Text("ready") : Results.StatusCode(StatusCodes.Status503ServiceUnavailable));
         // Which store this silo holds: a silo restarted on an empty data directory answers a new id.
-        app.MapGet("/store", () => Results.Json(new { cluster = identity.ClusterId, store = identity.StoreHex, name = endpoints.Name }));
+        // And what its writers have done: an operator sees a disk that refuses writes, and a fault
+        // test confirms the disk faults it injects.
+        app.MapGet("/store", () =>
+        {
+            var writes = (store as AdoReplicaStore)?.WriteStatus();
+            return Results.Json(new
+            {
+                cluster = identity.ClusterId,
+                store = identity.StoreHex,
+                name = endpoints.Name,
+                transactions = writes?.Transactions,
+                writes_refused = writes?.WritesRefused,
+                writes_failed = writes?.WritesFailed,
+                last_write_error = writes?.LastWriteError,
+                free_bytes = writes?.FreeBytes,
+                min_free_bytes = writes?.MinFreeBytes,
+                stalled_writers = writes?.StalledWriters,
+            });
+        });
         app.MapPrometheusScrapingEndpoint("/metrics");
         if (settings.FaultInjection)
         {
@@ -115,6 +133,31 @@ internal static class SiloHost
             app.MapDelete("/faults/partition", (NetworkFaults faults) =>
             {
                 faults.Heal();
+                return Results.Text("healed");
+            });
+            // The store's writes fail (a disk that refuses them) or wait (a disk that hangs) until healed.
+            app.MapPut("/faults/disk", (string? mode) =>
+            {
+                if ((store as AdoReplicaStore)?.Faults is not { } disk)
+                {
+                    return Results.Text("this store takes no disk faults", statusCode: StatusCodes.Status409Conflict);
+                }
+
+                switch (mode)
+                {
+                    case "fail":
+                        disk.FailWrites(_ => new IOException("injected fault: the disk refuses writes"));
+                        return Results.Text("failing writes");
+                    case "stall":
+                        disk.Stall();
+                        return Results.Text("stalling writes");
+                    default:
+                        return Results.Text($"unknown disk fault '{mode}' (fail, stall)", statusCode: StatusCodes.Status400BadRequest);
+                }
+            });
+            app.MapDelete("/faults/disk", () =>
+            {
+                (store as AdoReplicaStore)?.Faults?.Heal();
                 return Results.Text("healed");
             });
         }

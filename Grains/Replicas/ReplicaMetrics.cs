@@ -32,4 +32,8 @@ public static class ReplicaMetrics
     public static readonly Counter<long> SnapshotChunksSent = Meter.CreateCounter<long>("actorcluster.raft.snapshot_chunks_sent", description: "Snapshot chunks sent to followers (one grain call each)");
 
     public static readonly Counter<long> SnapshotsInstalled = Meter.CreateCounter<long>("actorcluster.raft.snapshots_installed", description: "Snapshots received from a leader and installed");
+
+    public static readonly Counter<long> StoreWritesRefused = Meter.CreateCounter<long>("actorcluster.store.writes_refused", description: "Replica writes the store refused because its disk had less free space than the reserve");
+
+    public static readonly Counter<long> StoreWritesFailed = Meter.CreateCounter<long>("actorcluster.store.writes_failed", description: "Replica writes that failed in the store's database");
 }

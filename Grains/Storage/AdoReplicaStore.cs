@@ -2,6 +2,7 @@ using System.IO.Hashing;
 using System.Text;
 using System.Threading.Channels;
 using ActorCluster.Grains.Raft;
+using ActorCluster.Grains.Replicas;
 
 namespace ActorCluster.Grains.Storage;
 
@@ -29,12 +30,24 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
     private readonly Channel<PendingOperation>[] _queues;
     private readonly Channel<PendingOperation>[] _chunkQueues;
     private readonly Task[] _writers;
+    private readonly string? _diskPath;
+    private readonly long _minFreeBytes;
+    private readonly Func<string, long> _freeBytes;
     private long _transactions;
     private long _sequence;
+    private long _writesRefused;
+    private long _writesFailed;
+    private long _freeCheckedAt = long.MinValue / 2;
+    private long _lastFree = long.MaxValue;
+    private string? _lastWriteError;
 
-    private AdoReplicaStore(SqlDialect dialect, int writers, StorageOptions options, StoreFaults? faults)
+    private AdoReplicaStore(SqlDialect dialect, int writers, StorageOptions options, StoreFaults? faults, Func<string, long>? freeBytes)
     {
         _dialect = dialect;
+        // The reserve is about the silo's own disk: SQLite's directory (PostgreSQL minds its own).
+        _diskPath = options.Provider == StorageProvider.Sqlite && options.MinFreeBytes > 0 ? Path.GetFullPath(options.DataDirectory) : null;
+        _minFreeBytes = options.MinFreeBytes;
+        _freeBytes = freeBytes ?? FreeBytesOf;
         _maxBatch = options.MaxWritesPerBatch;
         _maxBatchBytes = options.MaxBatchBytes;
         _snapshotChunkBytes = options.SnapshotChunkBytes;
@@ -56,12 +69,29 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
     /// <summary>Transactions committed so far (each batch is one, unless it failed and was split).</summary>
     internal long Transactions => Interlocked.Read(ref _transactions);
 
+    /// <summary>The fault hooks this store was opened with (fault tests only), or null.</summary>
+    public StoreFaults? Faults => _faults;
+
+    /// <summary>What the store's writers have done so far, for the silo's status endpoint and fault tests.</summary>
+    public StoreWriteStatus WriteStatus() => new(
+        Interlocked.Read(ref _transactions),
+        Interlocked.Read(ref _writesRefused),
+        Interlocked.Read(ref _writesFailed),
+        Volatile.Read(ref _lastWriteError),
+        _diskPath is null ? null : Interlocked.Read(ref _lastFree),
+        _diskPath is null ? 0 : _minFreeBytes,
+        _faults?.StalledWriters ?? 0);
+
     /// <summary>Opens the store, creating or upgrading its schema.</summary>
     public static Task<AdoReplicaStore> OpenAsync(StorageOptions options, CancellationToken cancellationToken = default) =>
         OpenAsync(options, faults: null, cancellationToken);
 
     /// <summary>Opens the store with fault injection (for fault tests only).</summary>
-    public static async Task<AdoReplicaStore> OpenAsync(StorageOptions options, StoreFaults? faults, CancellationToken cancellationToken = default)
+    public static Task<AdoReplicaStore> OpenAsync(StorageOptions options, StoreFaults? faults, CancellationToken cancellationToken = default) =>
+        OpenAsync(options, faults, freeBytes: null, cancellationToken);
+
+    /// <summary>Opens the store; <paramref name="freeBytes"/> stands in for the file system's free space of a directory (tests).</summary>
+    internal static async Task<AdoReplicaStore> OpenAsync(StorageOptions options, StoreFaults? faults, Func<string, long>? freeBytes, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -79,7 +109,7 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
         }
 
         var writers = options.Provider == StorageProvider.Sqlite ? 1 : options.PostgreSqlWriters;
-        return new AdoReplicaStore(dialect, writers, options, faults);
+        return new AdoReplicaStore(dialect, writers, options, faults, freeBytes);
     }
 
     /// <summary>
@@ -292,6 +322,22 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
                     batch.Add(chunk);
                 }
 
+                if (DiskFull() is { } full)
+                {
+                    // Nothing of this batch is written, so nothing of it can be acknowledged; the
+                    // replicas stop and come back, and the store takes writes again once space returns.
+                    Interlocked.Add(ref _writesRefused, batch.Count);
+                    Volatile.Write(ref _lastWriteError, full.Message);
+                    ReplicaMetrics.StoreWritesRefused.Add(batch.Count);
+                    foreach (var refused in batch)
+                    {
+                        refused.Fail(full);
+                    }
+
+                    batch.Clear();
+                    continue;
+                }
+
                 // Replica id order: every writer (in every process) takes row locks in one order.
                 // One replica's writes keep the order they were queued in.
                 batch.Sort(static (a, b) => string.CompareOrdinal(a.ReplicaId, b.ReplicaId) is var byId && byId != 0 ? byId : a.Sequence.CompareTo(b.Sequence));
@@ -359,6 +405,7 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
         catch (Exception e) when (e is System.Data.Common.DbException or IOException or TimeoutException or InvalidOperationException or UnauthorizedAccessException)
         {
             // No connection: nothing can be written now. Fail the batch; the next one tries again.
+            WriteFailed(e, batch.Count);
             foreach (var operation in batch)
             {
                 operation.Fail(e);
@@ -374,6 +421,7 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
         }
         catch (Exception e) when (batch.Count == 1)
         {
+            WriteFailed(e, 1);
             batch[0].Fail(e);
             await session.DisposeAsync().ConfigureAwait(false);
             return null;
@@ -391,6 +439,50 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
 
         return session;
     }
+
+    private void WriteFailed(Exception error, int writes)
+    {
+        Interlocked.Add(ref _writesFailed, writes);
+        Volatile.Write(ref _lastWriteError, error.Message);
+        ReplicaMetrics.StoreWritesFailed.Add(writes);
+    }
+
+    /// <summary>
+    /// The refusal to give the writes of a batch when the disk has less free space than the
+    /// reserve, or null. The file system is asked at most every 100 ms.
+    /// </summary>
+    private StoreFullException? DiskFull()
+    {
+        if (_diskPath is null)
+        {
+            return null;
+        }
+
+        var now = Environment.TickCount64;
+        if (now - Interlocked.Read(ref _freeCheckedAt) >= 100)
+        {
+            long free;
+            try
+            {
+                free = _freeBytes(_diskPath);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                // Cannot tell: let the write itself find out.
+                free = long.MaxValue;
+            }
+
+            Interlocked.Exchange(ref _lastFree, free);
+            Interlocked.Exchange(ref _freeCheckedAt, now);
+        }
+
+        var last = Interlocked.Read(ref _lastFree);
+        return last >= _minFreeBytes
+            ? null
+            : new StoreFullException($"The replica store's disk has {last:N0} bytes free, less than the {_minFreeBytes:N0} bytes kept in reserve ({StorageOptions.Section}:MinFreeBytes): writes are refused until space is freed.");
+    }
+
+    private static long FreeBytesOf(string directory) => new DriveInfo(directory).AvailableFreeSpace;
 
     private async Task CommitBatchAsync(WriterSession session, List<PendingOperation> batch)
     {
@@ -415,3 +507,7 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
         }
     }
 }
+
+/// <summary>What a store's writers have done: committed transactions, writes refused for want of disk space, writes that failed, the last refusal or failure, the free space last seen (null when not watched), the reserve, and writers held in an injected stall.</summary>
+public sealed record StoreWriteStatus(long Transactions, long WritesRefused, long WritesFailed, string? LastWriteError, long? FreeBytes, long MinFreeBytes, int StalledWriters);
+

@@ -35,6 +35,14 @@ public sealed class StorageOptions
     /// <summary>Concurrent writer connections (PostgreSQL only; SQLite always has one writer per file).</summary>
     public int PostgreSqlWriters { get; set; } = 4;
 
+    /// <summary>
+    /// Free space kept in reserve on the data directory's file system (SQLite only). While less is
+    /// free, the store refuses writes with <see cref="StoreFullException"/> rather than running into
+    /// a full disk in the middle of one, and takes them again as soon as space returns. 0 turns the
+    /// check off.
+    /// </summary>
+    public long MinFreeBytes { get; set; } = 64L << 20;
+
     /// <summary>The SQLite file for replica state.</summary>
     public string SqlitePath => Path.Combine(DataDirectory, "replicas.db");
 
@@ -67,6 +75,11 @@ public sealed class StorageOptions
         if (SnapshotChunkBytes is < 4096 or > 256 << 20)
         {
             throw new ArgumentException($"{Section}:SnapshotChunkBytes must be between 4096 and {256 << 20} (was {SnapshotChunkBytes}).");
+        }
+
+        if (MinFreeBytes < 0)
+        {
+            throw new ArgumentException($"{Section}:MinFreeBytes must be 0 (no reserve) or more (was {MinFreeBytes}).");
         }
 
         if (PostgreSqlWriters is < 1 or > 64)

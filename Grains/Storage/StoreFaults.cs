@@ -12,6 +12,10 @@ public sealed class StoreFaults
     private Func<string, Exception?>? _failChunk;
     private TaskCompletionSource? _stall;
     private Exception? _killWriters;
+    private int _stalledWriters;
+
+    /// <summary>Writers waiting in a stall right now.</summary>
+    public int StalledWriters => Volatile.Read(ref _stalledWriters);
 
     /// <summary>Writes of replicas for which <paramref name="error"/> returns an exception fail with it.</summary>
     public void FailWrites(Func<string, Exception?> error)
@@ -93,7 +97,15 @@ public sealed class StoreFaults
             }
 
             // Whatever was decided while the writer stalled (a kill, another stall) applies now.
-            await stall.ConfigureAwait(false);
+            Interlocked.Increment(ref _stalledWriters);
+            try
+            {
+                await stall.ConfigureAwait(false);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _stalledWriters);
+            }
         }
     }
 
@@ -109,6 +121,28 @@ public sealed class StoreFaults
         {
             throw error;
         }
+    }
+}
+
+/// <summary>
+/// The replica store refused a write because its disk has less free space than the reserve
+/// (<see cref="StorageOptions.MinFreeBytes"/>). Nothing of the write was stored; the store takes
+/// writes again once space is freed.
+/// </summary>
+public sealed class StoreFullException : IOException
+{
+    public StoreFullException()
+    {
+    }
+
+    public StoreFullException(string message)
+        : base(message)
+    {
+    }
+
+    public StoreFullException(string message, Exception innerException)
+        : base(message, innerException)
+    {
     }
 }
 
