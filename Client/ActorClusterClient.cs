@@ -323,10 +323,12 @@ public sealed class ActorClusterClient : IAsyncDisposable
 
                 (lastReason, lastError) = (response.Error, null);
             }
-            catch (Exception e) when (e is TimeoutException or OrleansException or System.Net.Sockets.SocketException)
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 // SiloUnavailableException and other rejections can come after the request was
                 // delivered (the silo died while running it): never proof that nothing happened.
+                // Nor is any other failure of the call (an exception the cluster could not even
+                // send back, say): the caller gets a typed error, never a raw one.
                 (lastReason, lastError) = (null, e);
             }
         }

@@ -24,7 +24,13 @@ public enum Nemeses
     /// <summary>kill -9 a silo for good and start a new one, with a new name and an empty data directory.</summary>
     Replace = 32,
 
-    All = Kill | Pause | Partition | Membership | Wipe | Replace,
+    /// <summary>
+    /// A silo's disk fills up (its data directory is a size-limited tmpfs, which needs root),
+    /// refuses writes, or hangs; then space returns, or the disk works again.
+    /// </summary>
+    Disk = 64,
+
+    All = Kill | Pause | Partition | Membership | Wipe | Replace | Disk,
 }
 
 /// <summary>How a chaos run goes.</summary>
@@ -47,6 +53,9 @@ public sealed record ChaosOptions
 
     /// <summary>How long a fault lasts before it is healed.</summary>
     public TimeSpan FaultDuration { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Size of each silo's tmpfs data directory when the disk nemesis is on (it fills it up).</summary>
+    public long DiskBytes { get; init; } = 256L << 20;
 
     /// <summary>Silo processes at the start.</summary>
     public int Silos { get; init; } = 3;
@@ -106,9 +115,10 @@ public sealed record ChaosOptions
                 "membership" or "join" => Nemeses.Membership,
                 "wipe" => Nemeses.Wipe,
                 "replace" => Nemeses.Replace,
+                "disk" => Nemeses.Disk,
                 "all" => Nemeses.All,
                 "none" => Nemeses.None,
-                _ => throw new ArgumentException($"unknown nemesis '{name}' (kill, pause, partition, membership, wipe, replace, all, none)"),
+                _ => throw new ArgumentException($"unknown nemesis '{name}' (kill, pause, partition, membership, wipe, replace, disk, all, none)"),
             };
         }
 

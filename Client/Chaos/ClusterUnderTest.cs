@@ -21,6 +21,7 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
 
     private readonly bool _fastFailureDetection;
     private readonly bool _faultInjection;
+    private readonly HashSet<string> _mounted = [];
 
     private ClusterUnderTest(ChaosOptions options, string siloDll, TextWriter log, bool fastFailureDetection, bool faultInjection)
     {
@@ -54,6 +55,12 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         var cluster = new ClusterUnderTest(options with { PostgresConnectionString = database }, siloDll, log, fastFailureDetection, faultInjection);
         // Every run starts from empty silo stores (a store belongs to one cluster for good).
         var data = Path.Combine(options.OutputDirectory, "data");
+        // A run that died left its tmpfs disks mounted: they go first.
+        foreach (var stale in MountsUnder(data))
+        {
+            await RunAsync("umount", ["-l", stale]);
+        }
+
         if (Directory.Exists(data))
         {
             Directory.Delete(data, recursive: true);
@@ -93,8 +100,165 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     /// <summary>The data directory of <paramref name="silo"/> (its store), under the run's output directory.</summary>
     public string DataDirectoryOf(SiloProcess silo) => Path.Combine(_options.OutputDirectory, "data", $"silo-{silo.Index}");
 
+    /// <summary>Whether the silos' data directories are size-limited tmpfs disks (the disk nemesis fills them).</summary>
+    private bool OwnDisks => _options.Nemeses.HasFlag(Nemeses.Disk);
+
+    /// <summary>Deletes what the silo's data directory holds (the directory stays: it may be a mount point).</summary>
+    public void WipeDataDirectory(SiloProcess silo)
+    {
+        var directory = new DirectoryInfo(DataDirectoryOf(silo));
+        if (!directory.Exists)
+        {
+            return;
+        }
+
+        foreach (var entry in directory.EnumerateFileSystemInfos())
+        {
+            if (entry is DirectoryInfo child)
+            {
+                child.Delete(recursive: true);
+            }
+            else
+            {
+                entry.Delete();
+            }
+        }
+    }
+
+    /// <summary>What the silo's store reports about its writes (<c>/store</c>); null when it does not answer.</summary>
+    public async Task<StoreWriteReport?> WriteStatusAsync(SiloProcess silo)
+    {
+        try
+        {
+            using var response = await _http.GetAsync(new Uri($"http://127.0.0.1:{silo.HttpPort}/store"));
+            if (!response.IsSuccessStatusCode)
+            {
+                return null;
+            }
+
+            using var json = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            var root = json.RootElement;
+            long Long(string name) => root.TryGetProperty(name, out var value) && value.ValueKind == System.Text.Json.JsonValueKind.Number ? value.GetInt64() : 0;
+            long? free = root.TryGetProperty("free_bytes", out var f) && f.ValueKind == System.Text.Json.JsonValueKind.Number ? f.GetInt64() : null;
+            return new StoreWriteReport(Long("transactions"), Long("writes_refused"), Long("writes_failed"), free, Long("min_free_bytes"), (int)Long("stalled_writers"));
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Fills the silo's tmpfs disk with another file until half its store's reserve is left free;
+    /// true when the file was written.
+    /// </summary>
+    public async Task<bool> FillDiskAsync(SiloProcess silo, StoreWriteReport status)
+    {
+        var directory = DataDirectoryOf(silo);
+        if (!OwnDisks || status.MinFreeBytes <= 0)
+        {
+            Log($"cannot fill the disk of silo {silo.Index}: {(OwnDisks ? "its store keeps no reserve" : "its data directory is not a disk of its own")}");
+            return false;
+        }
+
+        var bytes = new DriveInfo(directory).AvailableFreeSpace - (status.MinFreeBytes / 2);
+        Log($"filling the disk of silo {silo.Index} with {bytes:N0} bytes");
+        try
+        {
+            // Real data: tmpfs keeps sparse files sparse.
+            var chunk = new byte[1 << 20];
+            Array.Fill(chunk, (byte)0x5a);
+            await using var file = new FileStream(FillerOf(silo), FileMode.Create, FileAccess.Write);
+            for (long written = 0; written < bytes; written += chunk.Length)
+            {
+                await file.WriteAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, bytes - written)));
+            }
+
+            return true;
+        }
+        catch (IOException e)
+        {
+            Log($"could not fill the disk of silo {silo.Index}: {e.Message}");
+            return false;
+        }
+    }
+
+    /// <summary>Deletes the file that fills the silo's disk, if there is one; true unless that failed.</summary>
+    public bool EmptyDisk(SiloProcess silo)
+    {
+        try
+        {
+            File.Delete(FillerOf(silo));
+            return true;
+        }
+        catch (IOException e)
+        {
+            Log($"could not empty the disk of silo {silo.Index}: {e.Message}");
+            return false;
+        }
+    }
+
+    /// <summary>Makes the silo's store fail (<c>fail</c>) or hold (<c>stall</c>) its writes; true when the silo confirmed it.</summary>
+    public async Task<bool> DiskFaultAsync(SiloProcess silo, string mode) =>
+        await SendAsync(HttpMethod.Put, silo, $"/faults/disk?mode={mode}") is { } answer && answer.Contains(mode == "fail" ? "failing" : "stalling", StringComparison.Ordinal);
+
+    /// <summary>Lifts the silo's store faults; true when the silo confirmed it.</summary>
+    public async Task<bool> HealDiskAsync(SiloProcess silo) => await SendAsync(HttpMethod.Delete, silo, "/faults/disk") == "healed";
+
+    private string FillerOf(SiloProcess silo) => Path.Combine(DataDirectoryOf(silo), "disk-full.filler");
+
+    /// <summary>Mounts a tmpfs of <see cref="ChaosOptions.DiskBytes"/> at the silo's data directory, once.</summary>
+    private void EnsureDisk(SiloProcess silo)
+    {
+        var directory = DataDirectoryOf(silo);
+        if (!OwnDisks || _mounted.Contains(directory))
+        {
+            return;
+        }
+
+        Directory.CreateDirectory(directory);
+        var (code, errors) = RunAsync("mount", ["-t", "tmpfs", "-o", $"size={_options.DiskBytes}", "tmpfs", directory]).GetAwaiter().GetResult();
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"The disk nemesis gives each silo a tmpfs of its own as its data directory, and mounting one failed (it needs root): {errors.Trim()}");
+        }
+
+        _mounted.Add(directory);
+        Log($"silo {silo.Index} has a {_options.DiskBytes / (1 << 20)} MiB tmpfs disk at {directory}");
+    }
+
+    private static List<string> MountsUnder(string directory)
+    {
+        var prefix = Path.GetFullPath(directory) + Path.DirectorySeparatorChar;
+        return File.Exists("/proc/mounts")
+            ? [.. File.ReadAllLines("/proc/mounts").Select(line => line.Split(' ')).Where(f => f.Length > 1 && f[1].StartsWith(prefix, StringComparison.Ordinal)).Select(f => f[1])]
+            : [];
+    }
+
+    private static async Task<(int Code, string Errors)> RunAsync(string program, string[] arguments)
+    {
+        var info = new ProcessStartInfo(program) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        try
+        {
+            using var process = Process.Start(info)!;
+            var errors = await process.StandardError.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            return (process.ExitCode, errors);
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            return (-1, e.Message);
+        }
+    }
+
     public void Start(SiloProcess silo)
     {
+        EnsureDisk(silo);
         var info = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -350,6 +514,15 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         }
 
         _http.Dispose();
+        foreach (var directory in _mounted)
+        {
+            var (code, errors) = await RunAsync("umount", ["-l", directory]);
+            if (code != 0)
+            {
+                Log($"could not unmount {directory}: {errors.Trim()}");
+            }
+        }
+
         try
         {
             // The run's own database; nobody else uses it.
@@ -482,6 +655,9 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int SendSignal(int pid, int signal);
 }
+
+/// <summary>What a silo's store reports about its writes (see the silo's <c>/store</c>).</summary>
+internal sealed record StoreWriteReport(long Transactions, long WritesRefused, long WritesFailed, long? FreeBytes, long MinFreeBytes, int StalledWriters);
 
 /// <summary>One silo process and its ports (kept across restarts: the endpoint is its identity).</summary>
 internal sealed class SiloProcess(int index, int[] ports)

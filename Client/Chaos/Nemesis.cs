@@ -31,6 +31,15 @@ public enum FaultKind
 
     /// <summary>kill -9 a silo for good; a new silo with a new name and an empty data directory takes its place.</summary>
     Replace,
+
+    /// <summary>Fill a silo's disk (a tmpfs) past its store's free-space reserve; free it again after the fault's duration.</summary>
+    DiskFull,
+
+    /// <summary>Every write of a silo's store fails (the store's fault hook); it works again after the fault's duration.</summary>
+    DiskFail,
+
+    /// <summary>A silo's store's writers hang before their next batch (the store's fault hook); they go on after the fault's duration.</summary>
+    DiskStall,
 }
 
 /// <summary>A fault the nemesis injected, and whether it was confirmed applied and undone.</summary>
@@ -51,8 +60,10 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
 {
     private static readonly FaultKind[][] AllPlan =
     [
-        [FaultKind.Isolate], [FaultKind.Kill], [FaultKind.Join], [FaultKind.Minority], [FaultKind.Pause], [FaultKind.Leave], [FaultKind.Bridge], [FaultKind.Wipe], [FaultKind.Replace],
-        [FaultKind.Isolate, FaultKind.Kill], [FaultKind.Minority, FaultKind.Pause], [FaultKind.Bridge, FaultKind.Kill], [FaultKind.Isolate, FaultKind.Pause],
+        [FaultKind.Isolate], [FaultKind.Kill], [FaultKind.Join], [FaultKind.DiskFull], [FaultKind.Minority], [FaultKind.Pause], [FaultKind.DiskFail], [FaultKind.Leave], [FaultKind.Bridge],
+        [FaultKind.DiskStall], [FaultKind.Wipe], [FaultKind.Replace],
+        [FaultKind.Isolate, FaultKind.Kill], [FaultKind.Minority, FaultKind.Pause], [FaultKind.Bridge, FaultKind.DiskFull], [FaultKind.Bridge, FaultKind.Kill], [FaultKind.Isolate, FaultKind.Pause],
+        [FaultKind.Minority, FaultKind.DiskStall], [FaultKind.Isolate, FaultKind.DiskFail],
     ];
 
     private readonly Random _random = new(options.Seed);
@@ -97,6 +108,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         FaultKind.Isolate or FaultKind.Minority or FaultKind.Bridge => Nemeses.Partition,
         FaultKind.Wipe => Nemeses.Wipe,
         FaultKind.Replace => Nemeses.Replace,
+        FaultKind.DiskFull or FaultKind.DiskFail or FaultKind.DiskStall => Nemeses.Disk,
         _ => Nemeses.Membership,
     };
 
@@ -144,6 +156,11 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         }
 
         await HealPartitionAsync();
+        foreach (var silo in cluster.Silos.Where(s => s.IsRunning))
+        {
+            cluster.EmptyDisk(silo);
+            await cluster.HealDiskAsync(silo);
+        }
     }
 
     /// <summary>A step: a partition first (among running silos), then a process fault on another silo; undone in reverse.</summary>
@@ -230,11 +247,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
                 var wiped = await cluster.StoreOfAsync(target);
                 cluster.Kill(target);
                 var killed = target.Process is { HasExited: true };
-                var directory = cluster.DataDirectoryOf(target);
-                if (Directory.Exists(directory))
-                {
-                    Directory.Delete(directory, recursive: true);
-                }
+                cluster.WipeDataDirectory(target);
 
                 cluster.Start(target);
                 var wipeReady = await ReadyAsync(target, cancellationToken);
@@ -243,6 +256,9 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
                 Record(kind, wipe, killed && wiped is not null && fresh is not null && fresh != wiped,
                     problem: $"{wipe}: not confirmed (killed {killed}, ready {wipeReady}; a wiped silo must come back as a new store)");
                 await AwaitReplacementAsync(kind, wipe, wiped, cancellationToken);
+                break;
+            case FaultKind.DiskFull or FaultKind.DiskFail or FaultKind.DiskStall:
+                await BreakDiskAsync(kind, target, cancellationToken);
                 break;
             case FaultKind.Replace:
                 var replacedStore = await cluster.StoreOfAsync(target);
@@ -269,7 +285,76 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
             case FaultKind.Pause:
                 await ResumeAsync(target);
                 break;
+            case FaultKind.DiskFull or FaultKind.DiskFail or FaultKind.DiskStall:
+                await RepairDiskAsync(kind, target, cancellationToken);
+                break;
         }
+    }
+
+    /// <summary>
+    /// Fills, fails or stalls <paramref name="target"/>'s disk, confirmed by the silo itself: its
+    /// store reports a write refused for want of space, a write failed, or a writer held.
+    /// </summary>
+    private async Task BreakDiskAsync(FaultKind kind, SiloProcess target, CancellationToken cancellationToken)
+    {
+        var before = await cluster.WriteStatusAsync(target);
+        var description = kind switch
+        {
+            FaultKind.DiskFull => $"fill the disk of silo {target.Index}",
+            FaultKind.DiskFail => $"fail the disk writes of silo {target.Index}",
+            _ => $"stall the disk writes of silo {target.Index}",
+        };
+        if (before is null)
+        {
+            Record(kind, description, applied: false, problem: $"{description}: the silo did not report its store's writes");
+            return;
+        }
+
+        var injected = kind switch
+        {
+            FaultKind.DiskFull => await cluster.FillDiskAsync(target, before),
+            FaultKind.DiskFail => await cluster.DiskFaultAsync(target, "fail"),
+            _ => await cluster.DiskFaultAsync(target, "stall"),
+        };
+        Func<StoreWriteReport, bool> seen = kind switch
+        {
+            FaultKind.DiskFull => now => now.WritesRefused > before.WritesRefused,
+            FaultKind.DiskFail => now => now.WritesFailed > before.WritesFailed,
+            _ => now => now.StalledWriters > 0,
+        };
+        // The clients keep writing, and every silo holds a replica of the shards they write to.
+        var confirmed = injected && await UntilAsync(target, seen, TimeSpan.FromSeconds(15), cancellationToken) is not null;
+        Record(kind, description, confirmed, problem: $"{description}: {(injected ? "the silo's store did not report it within 15 s" : "could not be injected")}");
+    }
+
+    /// <summary>Frees the disk or heals the store's hooks; undone once the store commits again.</summary>
+    private async Task RepairDiskAsync(FaultKind kind, SiloProcess target, CancellationToken cancellationToken)
+    {
+        var repaired = kind == FaultKind.DiskFull ? cluster.EmptyDisk(target) : await cluster.HealDiskAsync(target);
+        var at = await cluster.WriteStatusAsync(target);
+        var committing = repaired && at is not null && await UntilAsync(
+            target,
+            now => now.Transactions > at.Transactions && now.StalledWriters == 0 && (now.FreeBytes is null || now.FreeBytes >= now.MinFreeBytes),
+            TimeSpan.FromSeconds(30),
+            cancellationToken) is not null;
+        MarkUndone(target, kind, committing, $"the disk of silo {target.Index} did not take writes again within 30 s of the repair");
+    }
+
+    /// <summary>Polls the silo's store report until <paramref name="condition"/> holds; null when it does not in time.</summary>
+    private async Task<StoreWriteReport?> UntilAsync(SiloProcess silo, Func<StoreWriteReport, bool> condition, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < timeout && !cancellationToken.IsCancellationRequested)
+        {
+            if (await cluster.WriteStatusAsync(silo) is { } now && condition(now))
+            {
+                return now;
+            }
+
+            await Task.Delay(100, cancellationToken);
+        }
+
+        return null;
     }
 
     private async Task RestartAsync(SiloProcess silo, CancellationToken cancellationToken)

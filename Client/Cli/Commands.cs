@@ -25,7 +25,7 @@ internal static class Commands
                 [--postgres <connection>] [--out <dir>] [--json]
                                                     start three silo processes per shard count; time until every
                                                     shard has a leader, then CPU per silo at rest
-          chaos [--duration 60s] [--nemesis kill,pause,partition,membership] [--json]
+          chaos [--duration 60s] [--nemesis kill,pause,partition,membership,wipe,replace,disk|all] [--json]
                 [--postgres <connection>] [--out <dir>] [--seed <n>] [--stale-reads] [--steps <n>]
                                                     start a multi-process cluster on loopback, inject faults
                                                     while clients work, check the history is linearizable;

@@ -99,8 +99,10 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
                 // Its store's silo is down: nothing was sent.
                 break;
             }
-            catch (Exception e) when (e is TimeoutException or OrleansException)
+            catch (Exception)
             {
+                // A timeout, a lost silo, or the replica failing in the call or in its activation
+                // (its store refusing writes, say): nothing is known of what it did.
                 replies = null;
             }
 
@@ -211,8 +213,9 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
         {
             return await Replica(id, store).GetStatus().WaitAsync(_options.StatusTimeout);
         }
-        catch (Exception e) when (e is TimeoutException or OrleansException)
+        catch (Exception)
         {
+            // Silent, gone, or failing to activate (its store refusing writes, say): no status.
             return null;
         }
     }
@@ -304,8 +307,11 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5 * attempt, 50)));
                 continue;
             }
-            catch (Exception e) when (e is TimeoutException or OrleansException)
+            catch (Exception e)
             {
+                // A timeout, a lost silo, or the replica failing in the call or in its activation
+                // (its store refusing writes, say; a local call throws the activation's own
+                // exception): another replica may answer, and this one may have proposed.
                 lastProblem = $"replica {id}: {e.GetType().Name}";
                 mayHaveProposed = true;
                 unreachable++;

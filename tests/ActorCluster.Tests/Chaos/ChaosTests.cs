@@ -20,7 +20,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
             // store's replicas to be replaced after, so the time the first nine steps take varies:
             // the run goes past its duration, if need be, until they are made.
             Duration = TimeSpan.FromSeconds(150),
-            MinimumSteps = 9,
+            MinimumSteps = 12,
             FaultInterval = TimeSpan.FromSeconds(6),
             FaultDuration = TimeSpan.FromSeconds(3),
             Nemeses = Nemeses.All,
@@ -29,7 +29,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
         // Every fault happened, confirmed as applied and as undone: one that did not fails the run.
         Assert.Empty(verdict.FaultProblems);
         Assert.All(verdict.Faults, f => Assert.True(f.Applied && f.Undone, $"{f.Description}: applied {f.Applied}, undone {f.Undone}"));
-        // The plan covers every kind within its first nine steps (its combinations come later,
+        // The plan covers every kind within its first twelve steps (its combinations come later,
         // in longer runs): the run makes at least those.
         Assert.Equal(Enum.GetValues<FaultKind>(), verdict.Faults.Select(f => f.Kind).Distinct().Order());
 
@@ -68,6 +68,32 @@ public sealed class ChaosTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Disks_that_fill_up_fail_or_hang_lose_nothing_and_the_silo_takes_writes_again()
+    {
+        // CI's short form of `chaos --duration 60s --nemesis disk`: each silo's data directory is a
+        // tmpfs of its own; one fills past its store's reserve, one store's writes fail, one's hang.
+        var verdict = await RunAsync(new ChaosOptions
+        {
+            Duration = TimeSpan.FromSeconds(60),
+            MinimumSteps = 3,
+            FaultInterval = TimeSpan.FromSeconds(8),
+            FaultDuration = TimeSpan.FromSeconds(4),
+            Nemeses = Nemeses.Disk,
+            Seed = 20261201,
+        });
+        Assert.Empty(verdict.FaultProblems);
+        Assert.All(verdict.Faults, f => Assert.True(f.Applied && f.Undone, $"{f.Description}: applied {f.Applied}, undone {f.Undone}"));
+        Assert.Equal([FaultKind.DiskFull, FaultKind.DiskFail, FaultKind.DiskStall], verdict.Faults.Select(f => f.Kind).Distinct().Order());
+        Assert.True(verdict.Conclusive, string.Join("; ", verdict.Inconclusive));
+        Assert.Empty(verdict.NotLinearizable.Select(k => $"{k.Key}: {k.Explanation}"));
+        Assert.Empty(verdict.Appends.Lost);
+        Assert.Empty(verdict.Appends.Duplicated);
+        Assert.Empty(verdict.Appends.Unexpected);
+        Assert.True(verdict.Valid);
+        Assert.True(verdict.Appends.Acknowledged > 100, $"only {verdict.Appends.Acknowledged} appends succeeded");
+    }
+
+    [Fact]
     public void Clients_held_past_the_duration_keep_going_until_released_and_then_stop_at_the_later_time()
     {
         var deadline = new RunDeadline(DateTime.UtcNow.AddSeconds(-1));
@@ -86,11 +112,12 @@ public sealed class ChaosTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void The_fault_plan_covers_every_kind_within_its_first_nine_steps_and_then_combines_them()
+    public void The_fault_plan_covers_every_kind_within_its_first_twelve_steps_and_then_combines_them()
     {
         var plan = Nemesis.Plan(Nemeses.All);
-        Assert.Equal(Enum.GetValues<FaultKind>(), plan.Take(9).SelectMany(step => step).Order());
-        Assert.All(plan.Skip(9), step => Assert.Equal(2, step.Length));
+        Assert.Equal(Enum.GetValues<FaultKind>(), plan.Take(12).SelectMany(step => step).Order());
+        Assert.All(plan.Skip(12), step => Assert.Equal(2, step.Length));
+        Assert.Equal([[FaultKind.DiskFull], [FaultKind.DiskFail], [FaultKind.DiskStall]], Nemesis.Plan(Nemeses.Disk).Take(3));
         // A subset keeps its own kinds, in the same order.
         Assert.Equal([FaultKind.Isolate, FaultKind.Minority, FaultKind.Bridge], Nemesis.Plan(Nemeses.Partition).Take(3).SelectMany(s => s));
         Assert.Equal([[FaultKind.Join], [FaultKind.Leave]], Nemesis.Plan(Nemeses.Membership));

@@ -55,6 +55,29 @@ public sealed class ActorClusterClientTests
     }
 
     [Fact]
+    public async Task An_exception_the_cluster_could_not_even_send_back_is_a_typed_error_with_an_unknown_outcome()
+    {
+        // A silo once answered with an exception type it had no codec for: the client received
+        // Orleans' CodecNotFoundException, which is neither an OrleansException nor a timeout, and
+        // it escaped the client raw (the chaos run's client process died of it).
+        var shard = new ScriptedShard();
+        for (var i = 0; i < 10; i++)
+        {
+            shard.AfterApply.Enqueue(new Orleans.Serialization.CodecNotFoundException("Could not find a codec for type Some.StoreException."));
+        }
+
+        var client = ClientOver(shard, retries: 2);
+        var error = await Assert.ThrowsAsync<ClusterUnavailableException>(() => client.PutAsync("k", [1]));
+        Assert.True(error.OutcomeUnknown, "the write was sent: its outcome is unknown");
+        Assert.IsType<Orleans.Serialization.CodecNotFoundException>(error.InnerException);
+
+        var reads = new ScriptedShard { FailReadsWith = new InvalidOperationException("anything at all") };
+        var readError = await Assert.ThrowsAsync<ClusterUnavailableException>(() => ClientOver(reads, retries: 1).GetAsync("k"));
+        Assert.False(readError.OutcomeUnknown);
+        Assert.Equal(2, reads.ReadAttempts);
+    }
+
+    [Fact]
     public async Task Retries_back_off_exponentially()
     {
         var shard = new ScriptedShard { FailReadsWith = new GatewayTooBusyException() };

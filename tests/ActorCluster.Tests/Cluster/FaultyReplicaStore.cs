@@ -11,6 +11,13 @@ internal sealed class FaultPlan
 
     internal ConcurrentDictionary<string, int> Claims { get; } = new();
 
+    internal ConcurrentDictionary<string, Exception> FailingClaims { get; } = new();
+
+    /// <summary>Every claim of <paramref name="replicaId"/> (each activation makes one) throws <paramref name="error"/> until <see cref="StopFailingClaims"/>.</summary>
+    public void FailClaims(string replicaId, Exception error) => FailingClaims[replicaId] = error;
+
+    public void StopFailingClaims() => FailingClaims.Clear();
+
     /// <summary>The next save of <paramref name="replicaId"/> throws <paramref name="error"/> without writing.</summary>
     public void FailNextSave(string replicaId, Exception error) => FailNext[replicaId] = error;
 
@@ -26,6 +33,12 @@ internal sealed class FaultyReplicaStore(IReplicaStore inner, FaultPlan plan) : 
 
     public async Task<ReplicaClaim> ClaimAsync(string replicaId, CancellationToken cancellationToken = default)
     {
+        if (plan.FailingClaims.TryGetValue(replicaId, out var failure))
+        {
+            _claims.AddOrUpdate(replicaId, 1, (_, n) => n + 1);
+            throw failure;
+        }
+
         var claim = await inner.ClaimAsync(replicaId, cancellationToken);
         _claims.AddOrUpdate(replicaId, 1, (_, n) => n + 1);
         return claim;
