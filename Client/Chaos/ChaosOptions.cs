@@ -55,7 +55,7 @@ public sealed record ChaosOptions
     public TimeSpan FaultDuration { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Size of each silo's tmpfs data directory when the disk nemesis is on (it fills it up).</summary>
-    public long DiskBytes { get; init; } = 256L << 20;
+    public long DiskBytes { get; init; } = 1L << 30;
 
     /// <summary>Silo processes at the start.</summary>
     public int Silos { get; init; } = 3;

@@ -62,8 +62,9 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
     [
         [FaultKind.Isolate], [FaultKind.Kill], [FaultKind.Join], [FaultKind.DiskFull], [FaultKind.Minority], [FaultKind.Pause], [FaultKind.DiskFail], [FaultKind.Leave], [FaultKind.Bridge],
         [FaultKind.DiskStall], [FaultKind.Wipe], [FaultKind.Replace],
-        [FaultKind.Isolate, FaultKind.Kill], [FaultKind.Minority, FaultKind.Pause], [FaultKind.Bridge, FaultKind.DiskFull], [FaultKind.Bridge, FaultKind.Kill], [FaultKind.Isolate, FaultKind.Pause],
-        [FaultKind.Minority, FaultKind.DiskStall], [FaultKind.Isolate, FaultKind.DiskFail],
+        [FaultKind.Isolate, FaultKind.Wipe], [FaultKind.Isolate, FaultKind.Kill], [FaultKind.Minority, FaultKind.Pause], [FaultKind.Bridge, FaultKind.DiskFull],
+        [FaultKind.Bridge, FaultKind.Kill], [FaultKind.Minority, FaultKind.Replace], [FaultKind.Isolate, FaultKind.Pause], [FaultKind.Minority, FaultKind.DiskStall],
+        [FaultKind.Isolate, FaultKind.DiskFail],
     ];
 
     private readonly Random _random = new(options.Seed);
@@ -163,20 +164,33 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         }
     }
 
-    /// <summary>A step: a partition first (among running silos), then a process fault on another silo; undone in reverse.</summary>
+    /// <summary>
+    /// A step: a partition first (among running silos), then a process fault on another silo;
+    /// undone in reverse. A fault that takes a store away during a partition (a wipe, say) is
+    /// applied to a whole cluster, and its store's replacement is awaited once the partition heals:
+    /// while it lasts, the shards may have no quorum to replace anything with.
+    /// </summary>
     private async Task StepAsync(FaultKind[] step, CancellationToken cancellationToken)
     {
         var target = await LeaderHeavySiloAsync();
         var partition = step.FirstOrDefault(IsPartition);
         var process = step.FirstOrDefault(k => !IsPartition(k));
+        var hasProcessFault = step.Any(k => !IsPartition(k));
+        var duringPartition = hasProcessFault && step.Any(IsPartition) && TakesStoreAway(process);
+        if (duringPartition)
+        {
+            await RequireWholeAsync(process, cancellationToken);
+        }
+
         var partitioned = step.Any(IsPartition) && await PartitionAsync(partition, target);
         SiloProcess? victim = null;
-        if (step.Any(k => !IsPartition(k)))
+        PendingReplacement? pending = null;
+        if (hasProcessFault)
         {
             // In a combined step the process fault hits another silo than the partition's target.
             var others = Targets().Where(s => !partitioned || s != target).ToList();
             victim = others.Count == 0 ? target : step.Length > 1 ? others[_random.Next(others.Count)] : target;
-            await ApplyAsync(process, victim, cancellationToken);
+            pending = await ApplyAsync(process, victim, cancellationToken, deferReplacement: duringPartition);
         }
 
         await Task.Delay(options.FaultDuration, cancellationToken);
@@ -189,19 +203,41 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         {
             await HealPartitionAsync();
         }
+
+        if (pending is { } lost)
+        {
+            await AwaitReplacementAsync(lost.Kind, lost.Description, lost.Store, cancellationToken);
+        }
     }
 
-    private async Task ApplyAsync(FaultKind kind, SiloProcess target, CancellationToken cancellationToken)
+    private static bool TakesStoreAway(FaultKind kind) => kind is FaultKind.Leave or FaultKind.Wipe or FaultKind.Replace;
+
+    /// <summary>
+    /// R replicas survive the loss of one store at a time, not of a second one before the first is
+    /// replaced: a store is taken away only from a whole cluster, as an operator would.
+    /// </summary>
+    private async Task RequireWholeAsync(FaultKind kind, CancellationToken cancellationToken)
     {
-        if (kind is FaultKind.Leave or FaultKind.Wipe or FaultKind.Replace)
+        var notWhole = await SoundPlacementAsync(TimeSpan.FromSeconds(90), cancellationToken);
+        if (notWhole.Count > 0)
         {
-            // R replicas survive the loss of one store at a time, not of a second one before the
-            // first is replaced: take a store away only from a whole cluster, as an operator would.
-            var notWhole = await SoundPlacementAsync(TimeSpan.FromSeconds(90), cancellationToken);
-            if (notWhole.Count > 0)
-            {
-                Problem($"the cluster was not whole within 90s of the last fault, before a {kind}: {string.Join("; ", notWhole.Take(5))}");
-            }
+            Problem($"the cluster was not whole within 90s of the last fault, before a {kind}: {string.Join("; ", notWhole.Take(5))}");
+        }
+    }
+
+    /// <summary>A store taken away whose replacement is still to be awaited.</summary>
+    private sealed record PendingReplacement(FaultKind Kind, string Description, string? Store);
+
+    /// <summary>
+    /// Applies a process fault. With <paramref name="deferReplacement"/> (during a partition, the
+    /// cluster already checked whole) a fault that takes a store away returns it for the caller to
+    /// await its replacement later; otherwise that is awaited here and the result is null.
+    /// </summary>
+    private async Task<PendingReplacement?> ApplyAsync(FaultKind kind, SiloProcess target, CancellationToken cancellationToken, bool deferReplacement = false)
+    {
+        if (TakesStoreAway(kind) && !deferReplacement)
+        {
+            await RequireWholeAsync(kind, cancellationToken);
         }
 
         switch (kind)
@@ -218,8 +254,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
                 if (_joined is not null)
                 {
                     // The plan asks for a join while one is still in: make it leave instead.
-                    await ApplyAsync(FaultKind.Leave, target, cancellationToken);
-                    return;
+                    return await ApplyAsync(FaultKind.Leave, target, cancellationToken, deferReplacement);
                 }
 
                 var joined = _joined = cluster.AddSilo();
@@ -228,8 +263,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
             case FaultKind.Leave:
                 if (_joined is not { } leaving)
                 {
-                    await ApplyAsync(FaultKind.Join, target, cancellationToken);
-                    return;
+                    return await ApplyAsync(FaultKind.Join, target, cancellationToken, deferReplacement);
                 }
 
                 _retired.Add(leaving);
@@ -241,8 +275,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
 
                 // A silo that leaves takes its store with it: its replicas are replaced on the others
                 // (after the grace period) before the next fault, or the run is invalid.
-                await AwaitReplacementAsync(kind, left, leftStore, cancellationToken);
-                break;
+                return await ReplacedAsync(kind, left, leftStore, deferReplacement, cancellationToken);
             case FaultKind.Wipe:
                 var wiped = await cluster.StoreOfAsync(target);
                 cluster.Kill(target);
@@ -255,8 +288,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
                 var wipe = $"wipe silo {target.Index}: store {wiped ?? "?"} -> {fresh ?? "?"}";
                 Record(kind, wipe, killed && wiped is not null && fresh is not null && fresh != wiped,
                     problem: $"{wipe}: not confirmed (killed {killed}, ready {wipeReady}; a wiped silo must come back as a new store)");
-                await AwaitReplacementAsync(kind, wipe, wiped, cancellationToken);
-                break;
+                return await ReplacedAsync(kind, wipe, wiped, deferReplacement, cancellationToken);
             case FaultKind.DiskFull or FaultKind.DiskFail or FaultKind.DiskStall:
                 await BreakDiskAsync(kind, target, cancellationToken);
                 break;
@@ -270,9 +302,22 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
                 var replace = $"replace silo {target.Index} (store {replacedStore ?? "?"}) by silo {newcomer.Index}";
                 Record(kind, replace, gone && replacedStore is not null && newcomerReady,
                     problem: $"{replace}: not confirmed (killed {gone}, new silo ready {newcomerReady})");
-                await AwaitReplacementAsync(kind, replace, replacedStore, cancellationToken);
-                break;
+                return await ReplacedAsync(kind, replace, replacedStore, deferReplacement, cancellationToken);
         }
+
+        return null;
+    }
+
+    /// <summary>Awaits the replacement of a store taken away now, or hands it back to await later.</summary>
+    private async Task<PendingReplacement?> ReplacedAsync(FaultKind kind, string description, string? store, bool defer, CancellationToken cancellationToken)
+    {
+        if (defer)
+        {
+            return new PendingReplacement(kind, description, store);
+        }
+
+        await AwaitReplacementAsync(kind, description, store, cancellationToken);
+        return null;
     }
 
     private async Task UndoAsync(FaultKind kind, SiloProcess target, CancellationToken cancellationToken)

@@ -94,6 +94,33 @@ public sealed class ChaosTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_store_wiped_during_a_partition_is_replaced_once_the_partition_heals_and_nothing_is_lost()
+    {
+        // CI's short form of `chaos --nemesis partition,wipe --steps 5`: its fifth step isolates
+        // the silo leading the most shards and wipes another one meanwhile, so that no shard has a
+        // quorum until the partition heals; only then can the lost store's replicas be replaced.
+        var verdict = await RunAsync(new ChaosOptions
+        {
+            Duration = TimeSpan.FromSeconds(30),
+            MinimumSteps = 5,
+            FaultInterval = TimeSpan.FromSeconds(6),
+            FaultDuration = TimeSpan.FromSeconds(4),
+            Nemeses = Nemeses.Partition | Nemeses.Wipe,
+            Seed = 20261202,
+        });
+        Assert.Empty(verdict.FaultProblems);
+        Assert.All(verdict.Faults, f => Assert.True(f.Applied && f.Undone, $"{f.Description}: applied {f.Applied}, undone {f.Undone}"));
+        Assert.True(verdict.Faults.Count(f => f.Kind == FaultKind.Wipe) >= 2, "the wipe during the partition did not happen");
+        Assert.True(verdict.Faults.Count(f => f.Kind == FaultKind.Isolate) >= 2, "the partition around the second wipe did not happen");
+        Assert.True(verdict.Conclusive, string.Join("; ", verdict.Inconclusive));
+        Assert.Empty(verdict.NotLinearizable.Select(k => $"{k.Key}: {k.Explanation}"));
+        Assert.Empty(verdict.Appends.Lost);
+        Assert.Empty(verdict.Appends.Duplicated);
+        Assert.Empty(verdict.Appends.Unexpected);
+        Assert.True(verdict.Valid);
+    }
+
+    [Fact]
     public void Clients_held_past_the_duration_keep_going_until_released_and_then_stop_at_the_later_time()
     {
         var deadline = new RunDeadline(DateTime.UtcNow.AddSeconds(-1));
@@ -118,6 +145,8 @@ public sealed class ChaosTests(ITestOutputHelper output)
         Assert.Equal(Enum.GetValues<FaultKind>(), plan.Take(12).SelectMany(step => step).Order());
         Assert.All(plan.Skip(12), step => Assert.Equal(2, step.Length));
         Assert.Equal([[FaultKind.DiskFull], [FaultKind.DiskFail], [FaultKind.DiskStall]], Nemesis.Plan(Nemeses.Disk).Take(3));
+        // The first combination is a wipe during a partition: a short run of the two reaches it.
+        Assert.Equal([[FaultKind.Isolate], [FaultKind.Minority], [FaultKind.Bridge], [FaultKind.Wipe], [FaultKind.Isolate, FaultKind.Wipe]], Nemesis.Plan(Nemeses.Partition | Nemeses.Wipe).Take(5));
         // A subset keeps its own kinds, in the same order.
         Assert.Equal([FaultKind.Isolate, FaultKind.Minority, FaultKind.Bridge], Nemesis.Plan(Nemeses.Partition).Take(3).SelectMany(s => s));
         Assert.Equal([[FaultKind.Join], [FaultKind.Leave]], Nemesis.Plan(Nemeses.Membership));
