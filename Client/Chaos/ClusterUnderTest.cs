@@ -128,6 +128,19 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     /// <summary>What the silo's store reports about its writes (<c>/store</c>); null when it does not answer.</summary>
     public async Task<StoreWriteReport?> WriteStatusAsync(SiloProcess silo)
     {
+        if (await StoreReportAsync(silo) is not { } root)
+        {
+            return null;
+        }
+
+        long Long(string name) => root.TryGetProperty(name, out var value) && value.ValueKind == System.Text.Json.JsonValueKind.Number ? value.GetInt64() : 0;
+        long? free = root.TryGetProperty("free_bytes", out var f) && f.ValueKind == System.Text.Json.JsonValueKind.Number ? f.GetInt64() : null;
+        return new StoreWriteReport(Long("transactions"), Long("writes_refused"), Long("writes_failed"), free, Long("min_free_bytes"), (int)Long("stalled_writers"));
+    }
+
+    /// <summary>The silo's <c>/store</c> answer; null when it does not answer.</summary>
+    private async Task<System.Text.Json.JsonElement?> StoreReportAsync(SiloProcess silo)
+    {
         try
         {
             using var response = await _http.GetAsync(new Uri($"http://127.0.0.1:{silo.HttpPort}/store"));
@@ -137,10 +150,7 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
             }
 
             using var json = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-            var root = json.RootElement;
-            long Long(string name) => root.TryGetProperty(name, out var value) && value.ValueKind == System.Text.Json.JsonValueKind.Number ? value.GetInt64() : 0;
-            long? free = root.TryGetProperty("free_bytes", out var f) && f.ValueKind == System.Text.Json.JsonValueKind.Number ? f.GetInt64() : null;
-            return new StoreWriteReport(Long("transactions"), Long("writes_refused"), Long("writes_failed"), free, Long("min_free_bytes"), (int)Long("stalled_writers"));
+            return json.RootElement.Clone();
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException)
         {
@@ -457,22 +467,13 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     /// <summary>The store <paramref name="silo"/> holds (16 hex digits), as its <c>/store</c> endpoint says; null when it does not answer.</summary>
     public async Task<string?> StoreOfAsync(SiloProcess silo)
     {
-        try
+        if (await StoreReportAsync(silo) is { } root && root.TryGetProperty("store", out var store) && store.GetString() is { } id)
         {
-            using var response = await _http.GetAsync(new Uri($"http://127.0.0.1:{silo.HttpPort}/store"));
-            if (!response.IsSuccessStatusCode)
-            {
-                return null;
-            }
+            return id;
+        }
 
-            using var json = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-            return json.RootElement.GetProperty("store").GetString();
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException or KeyNotFoundException)
-        {
-            Log($"could not read the store of silo {silo.Index}: {e.GetType().Name}");
-            return null;
-        }
+        Log($"could not read the store of silo {silo.Index}");
+        return null;
     }
 
     /// <summary>Makes <paramref name="silo"/> drop Raft messages from <paramref name="from"/>; true when the silo confirmed it.</summary>

@@ -127,8 +127,9 @@ public sealed class StoreFaults
 /// <summary>
 /// The replica store refused a write because its disk has less free space than the reserve
 /// (<see cref="StorageOptions.MinFreeBytes"/>). Nothing of the write was stored; the store takes
-/// writes again once space is freed.
+/// writes again once space is freed. Serializable, so that a caller on another silo learns why.
 /// </summary>
+[GenerateSerializer, Alias("ac.StoreFullException")]
 public sealed class StoreFullException : IOException
 {
     public StoreFullException()

@@ -27,18 +27,12 @@ public sealed class ChaosTests(ITestOutputHelper output)
             Seed = 20261126,
         });
         // Every fault happened, confirmed as applied and as undone: one that did not fails the run.
-        Assert.Empty(verdict.FaultProblems);
-        Assert.All(verdict.Faults, f => Assert.True(f.Applied && f.Undone, $"{f.Description}: applied {f.Applied}, undone {f.Undone}"));
+        AssertEveryFaultConfirmed(verdict);
         // The plan covers every kind within its first twelve steps (its combinations come later,
         // in longer runs): the run makes at least those.
         Assert.Equal(Enum.GetValues<FaultKind>(), verdict.Faults.Select(f => f.Kind).Distinct().Order());
 
-        Assert.True(verdict.Conclusive, string.Join("; ", verdict.Inconclusive));
-        Assert.Empty(verdict.NotLinearizable.Select(k => $"{k.Key}: {k.Explanation}"));
-        Assert.Empty(verdict.Appends.Lost);
-        Assert.Empty(verdict.Appends.Duplicated);
-        Assert.Empty(verdict.Appends.Unexpected);
-        Assert.True(verdict.Valid);
+        AssertNothingLostAndLinearizable(verdict);
         // The run did work.
         Assert.True(verdict.Acknowledged > 1_000, $"only {verdict.Acknowledged} operations succeeded");
         Assert.True(verdict.Appends.Acknowledged > 100, $"only {verdict.Appends.Acknowledged} appends succeeded");
@@ -56,14 +50,9 @@ public sealed class ChaosTests(ITestOutputHelper output)
             Nemeses = Nemeses.Wipe | Nemeses.Replace | Nemeses.Kill,
             Seed = 20261130,
         });
-        Assert.Empty(verdict.FaultProblems);
-        Assert.All(verdict.Faults, f => Assert.True(f.Applied && f.Undone, $"{f.Description}: applied {f.Applied}, undone {f.Undone}"));
+        AssertEveryFaultConfirmed(verdict);
         Assert.Equal([FaultKind.Kill, FaultKind.Wipe, FaultKind.Replace], verdict.Faults.Select(f => f.Kind).Distinct().Order());
-        Assert.True(verdict.Conclusive, string.Join("; ", verdict.Inconclusive));
-        Assert.Empty(verdict.NotLinearizable.Select(k => $"{k.Key}: {k.Explanation}"));
-        Assert.Empty(verdict.Appends.Lost);
-        Assert.Empty(verdict.Appends.Duplicated);
-        Assert.True(verdict.Valid);
+        AssertNothingLostAndLinearizable(verdict);
         Assert.True(verdict.Appends.Acknowledged > 100, $"only {verdict.Appends.Acknowledged} appends succeeded");
     }
 
@@ -81,15 +70,9 @@ public sealed class ChaosTests(ITestOutputHelper output)
             Nemeses = Nemeses.Disk,
             Seed = 20261201,
         });
-        Assert.Empty(verdict.FaultProblems);
-        Assert.All(verdict.Faults, f => Assert.True(f.Applied && f.Undone, $"{f.Description}: applied {f.Applied}, undone {f.Undone}"));
+        AssertEveryFaultConfirmed(verdict);
         Assert.Equal([FaultKind.DiskFull, FaultKind.DiskFail, FaultKind.DiskStall], verdict.Faults.Select(f => f.Kind).Distinct().Order());
-        Assert.True(verdict.Conclusive, string.Join("; ", verdict.Inconclusive));
-        Assert.Empty(verdict.NotLinearizable.Select(k => $"{k.Key}: {k.Explanation}"));
-        Assert.Empty(verdict.Appends.Lost);
-        Assert.Empty(verdict.Appends.Duplicated);
-        Assert.Empty(verdict.Appends.Unexpected);
-        Assert.True(verdict.Valid);
+        AssertNothingLostAndLinearizable(verdict);
         Assert.True(verdict.Appends.Acknowledged > 100, $"only {verdict.Appends.Acknowledged} appends succeeded");
     }
 
@@ -108,16 +91,10 @@ public sealed class ChaosTests(ITestOutputHelper output)
             Nemeses = Nemeses.Partition | Nemeses.Wipe,
             Seed = 20261202,
         });
-        Assert.Empty(verdict.FaultProblems);
-        Assert.All(verdict.Faults, f => Assert.True(f.Applied && f.Undone, $"{f.Description}: applied {f.Applied}, undone {f.Undone}"));
+        AssertEveryFaultConfirmed(verdict);
         Assert.True(verdict.Faults.Count(f => f.Kind == FaultKind.Wipe) >= 2, "the wipe during the partition did not happen");
         Assert.True(verdict.Faults.Count(f => f.Kind == FaultKind.Isolate) >= 2, "the partition around the second wipe did not happen");
-        Assert.True(verdict.Conclusive, string.Join("; ", verdict.Inconclusive));
-        Assert.Empty(verdict.NotLinearizable.Select(k => $"{k.Key}: {k.Explanation}"));
-        Assert.Empty(verdict.Appends.Lost);
-        Assert.Empty(verdict.Appends.Duplicated);
-        Assert.Empty(verdict.Appends.Unexpected);
-        Assert.True(verdict.Valid);
+        AssertNothingLostAndLinearizable(verdict);
     }
 
     [Fact]
@@ -166,6 +143,24 @@ public sealed class ChaosTests(ITestOutputHelper output)
         });
         Assert.False(verdict.Valid);
         Assert.NotEmpty(verdict.NotLinearizable);
+    }
+
+    /// <summary>Every fault happened, confirmed as applied and as undone: one that did not fails the run.</summary>
+    private static void AssertEveryFaultConfirmed(ChaosVerdict verdict)
+    {
+        Assert.Empty(verdict.FaultProblems);
+        Assert.All(verdict.Faults, f => Assert.True(f.Applied && f.Undone, $"{f.Description}: applied {f.Applied}, undone {f.Undone}"));
+    }
+
+    /// <summary>The checkers decided, and found every register linearizable and every append exactly once.</summary>
+    private static void AssertNothingLostAndLinearizable(ChaosVerdict verdict)
+    {
+        Assert.True(verdict.Conclusive, string.Join("; ", verdict.Inconclusive));
+        Assert.Empty(verdict.NotLinearizable.Select(k => $"{k.Key}: {k.Explanation}"));
+        Assert.Empty(verdict.Appends.Lost);
+        Assert.Empty(verdict.Appends.Duplicated);
+        Assert.Empty(verdict.Appends.Unexpected);
+        Assert.True(verdict.Valid);
     }
 
     private async Task<ChaosVerdict> RunAsync(ChaosOptions options)

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using ActorCluster.Grains.Raft;
 using ActorCluster.Grains.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization;
 
 namespace ActorCluster.Tests.Storage;
 
@@ -44,6 +46,19 @@ public sealed class DiskReserveTests
         await store.SaveAsync(claim, new ReplicaWrite(new HardState(2, 0, 0), Entries(3, 2)));
         Assert.Equal([1UL, 2UL, 3UL], (await store.LoadAsync(claim)).Entries.Select(e => e.Index));
         Assert.True(store.WriteStatus().Transactions > 0);
+    }
+
+    [Fact]
+    public void The_refusal_crosses_silos_as_itself()
+    {
+        // A remote caller once got Orleans' CodecNotFoundException instead of the refusal.
+        using var services = new Microsoft.Extensions.DependencyInjection.ServiceCollection()
+            .AddSerializer(builder => builder.AddAssembly(typeof(StoreFullException).Assembly))
+            .BuildServiceProvider();
+        var serializer = services.GetRequiredService<Orleans.Serialization.Serializer>();
+        var copy = serializer.Deserialize<Exception>(serializer.SerializeToArray<Exception>(new StoreFullException("the disk has 10 bytes free")));
+        Assert.IsType<StoreFullException>(copy);
+        Assert.Equal("the disk has 10 bytes free", copy.Message);
     }
 
     [Fact]
