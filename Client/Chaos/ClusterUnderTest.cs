@@ -22,6 +22,7 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     private readonly bool _fastFailureDetection;
     private readonly bool _faultInjection;
     private readonly HashSet<string> _mounted = [];
+    private FileStream? _runLock;
 
     private ClusterUnderTest(ChaosOptions options, string siloDll, TextWriter log, bool fastFailureDetection, bool faultInjection)
     {
@@ -51,8 +52,31 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     public static async Task<ClusterUnderTest> StartAsync(ChaosOptions options, TextWriter log, CancellationToken cancellationToken, bool fastFailureDetection = true, bool faultInjection = true)
     {
         var siloDll = FindSilo();
-        var database = await CreateDatabaseAsync(options.PostgresConnectionString, cancellationToken);
-        var cluster = new ClusterUnderTest(options with { PostgresConnectionString = database }, siloDll, log, fastFailureDetection, faultInjection);
+        // One run per output directory: a run that outlived its console (or runs beside this one)
+        // would otherwise restart its silos on this run's data directories.
+        Directory.CreateDirectory(options.OutputDirectory);
+        FileStream runLock;
+        try
+        {
+            runLock = new FileStream(Path.Combine(options.OutputDirectory, ".run.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            throw new InvalidOperationException($"Another chaos run is using {options.OutputDirectory}; give this one another directory (--out) or stop that one.");
+        }
+
+        string database;
+        try
+        {
+            database = await CreateDatabaseAsync(options.PostgresConnectionString, cancellationToken);
+        }
+        catch
+        {
+            await runLock.DisposeAsync();
+            throw;
+        }
+
+        var cluster = new ClusterUnderTest(options with { PostgresConnectionString = database }, siloDll, log, fastFailureDetection, faultInjection) { _runLock = runLock };
         // Every run starts from empty silo stores (a store belongs to one cluster for good).
         var data = Path.Combine(options.OutputDirectory, "data");
         // A run that died left its tmpfs disks mounted: they go first.
@@ -522,6 +546,11 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
             {
                 Log($"could not unmount {directory}: {errors.Trim()}");
             }
+        }
+
+        if (_runLock is not null)
+        {
+            await _runLock.DisposeAsync();
         }
 
         try

@@ -98,6 +98,24 @@ public sealed class ChaosTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_second_run_in_the_same_output_directory_is_refused_before_it_touches_anything()
+    {
+        // A run that outlived its console once kept restarting its silos on the next run's data
+        // directories (same --out): the next run's silos found stores of another cluster.
+        var directory = Path.Combine(Path.GetTempPath(), "actorcluster-tests", "chaos-lock-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(directory);
+        var data = Directory.CreateDirectory(Path.Combine(directory, "data", "silo-0"));
+        await File.WriteAllTextAsync(Path.Combine(data.FullName, "marker"), "the other run's");
+        await using (new FileStream(Path.Combine(directory, ".run.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            var error = await Assert.ThrowsAsync<InvalidOperationException>(() => ClusterUnderTest.StartAsync(new ChaosOptions { OutputDirectory = directory }, TextWriter.Null, CancellationToken.None));
+            Assert.Contains("Another chaos run is using", error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.True(File.Exists(Path.Combine(data.FullName, "marker")), "the refused run deleted the other run's data");
+    }
+
+    [Fact]
     public void Clients_held_past_the_duration_keep_going_until_released_and_then_stop_at_the_later_time()
     {
         var deadline = new RunDeadline(DateTime.UtcNow.AddSeconds(-1));
