@@ -23,6 +23,7 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     private readonly bool _faultInjection;
     private readonly HashSet<string> _mounted = [];
     private FileStream? _runLock;
+    private PacketFilter? _packets;
 
     private ClusterUnderTest(ChaosOptions options, string siloDll, TextWriter log, bool fastFailureDetection, bool faultInjection)
     {
@@ -79,6 +80,19 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         var cluster = new ClusterUnderTest(options with { PostgresConnectionString = database }, siloDll, log, fastFailureDetection, faultInjection) { _runLock = runLock };
         // Every run starts from empty silo stores (a store belongs to one cluster for good).
         var data = Path.Combine(options.OutputDirectory, "data");
+        if (options.Nemeses.HasFlag(Nemeses.Partition))
+        {
+            try
+            {
+                cluster._packets = await PacketFilter.CreateAsync(cluster.Log);
+            }
+            catch
+            {
+                await cluster.DisposeAsync();
+                throw;
+            }
+        }
+
         // A run that died left its tmpfs disks mounted: they go first.
         foreach (var stale in MountsUnder(data))
         {
@@ -344,6 +358,7 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start a silo process.");
         silo.Process = process;
         silo.Paused = false;
+        _packets?.AdoptAsync(silo).GetAwaiter().GetResult();
         var logPath = Path.Combine(_options.OutputDirectory, $"silo-{silo.Index}.log");
         var writer = new StreamWriter(logPath, append: true) { AutoFlush = true };
         process.OutputDataReceived += (_, e) => Write(writer, e.Data);
@@ -500,25 +515,44 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         return null;
     }
 
-    /// <summary>Makes <paramref name="silo"/> drop Raft messages from <paramref name="from"/>; true when the silo confirmed it.</summary>
-    public async Task<bool> BlockAsync(SiloProcess silo, IEnumerable<SiloProcess> from)
+    /// <summary>
+    /// Drops, at the packet level, everything each <c>From</c> silo sends to its <c>To</c> silo's
+    /// port; true once every cut has dropped packets (each silo probes every other one each
+    /// second, so a cut that drops nothing within 10 s is not in place).
+    /// </summary>
+    public async Task<bool> CutAsync(IReadOnlyList<(SiloProcess From, SiloProcess To)> cuts)
     {
-        var endpoints = from.Select(s => s.Endpoint).ToList();
-        var answer = await SendAsync(HttpMethod.Put, silo, $"/faults/partition?block={Uri.EscapeDataString(string.Join(',', endpoints))}");
-        return answer is not null && endpoints.All(e => answer.Contains(e, StringComparison.Ordinal));
-    }
-
-    /// <summary>Lifts every partition; true when every running silo confirmed it (a killed one restarts without any).</summary>
-    public async Task<bool> HealAsync()
-    {
-        var healed = true;
-        foreach (var silo in _silos.Where(s => s.IsRunning))
+        if (_packets is null)
         {
-            healed &= await SendAsync(HttpMethod.Delete, silo, "/faults/partition") == "healed";
+            Log("partitions need the packet filter, which this run did not set up");
+            return false;
         }
 
-        return healed;
+        foreach (var (from, to) in cuts)
+        {
+            await _packets.CutAsync(from, to);
+        }
+
+        var clock = Stopwatch.StartNew();
+        Dictionary<string, long> dropped = [];
+        while (clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            dropped = await _packets.DroppedAsync();
+            if (dropped.Count >= cuts.Count && dropped.Values.All(packets => packets > 0))
+            {
+                Log($"every cut drops packets: {string.Join(", ", dropped.Select(d => $"{d.Key}: {d.Value}"))}");
+                return true;
+            }
+
+            await Task.Delay(100);
+        }
+
+        Log($"not every cut dropped packets within 10 s: {string.Join(", ", dropped.Select(d => $"{d.Key}: {d.Value}"))}");
+        return false;
     }
+
+    /// <summary>Lifts every cut; true when none is left.</summary>
+    public async Task<bool> HealAsync() => _packets is null || await _packets.HealAsync();
 
     public async ValueTask DisposeAsync()
     {
@@ -539,6 +573,11 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         }
 
         _http.Dispose();
+        if (_packets is not null)
+        {
+            await _packets.DisposeAsync();
+        }
+
         foreach (var directory in _mounted)
         {
             var (code, errors) = await RunAsync("umount", ["-l", directory]);

@@ -172,6 +172,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
     /// </summary>
     private async Task StepAsync(FaultKind[] step, CancellationToken cancellationToken)
     {
+        await RestartDeclaredDeadAsync(cancellationToken);
         var target = await LeaderHeavySiloAsync();
         var partition = step.FirstOrDefault(IsPartition);
         var process = step.FirstOrDefault(k => !IsPartition(k));
@@ -202,11 +203,32 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         if (partitioned)
         {
             await HealPartitionAsync();
+            await RestartDeclaredDeadAsync(cancellationToken);
         }
 
         if (pending is { } lost)
         {
             await AwaitReplacementAsync(lost.Kind, lost.Description, lost.Store, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// A silo cut off long enough is declared dead by the others (Orleans' membership), and a silo
+    /// that learns it was declared dead stops, during the partition or after it heals: such silos
+    /// come back as an operator's supervisor (Kubernetes) would bring them back — after each
+    /// partition, before each step, and while the nemesis waits for a sound placement (never while
+    /// a kill holds its silo down).
+    /// </summary>
+    private async Task RestartDeclaredDeadAsync(CancellationToken cancellationToken)
+    {
+        foreach (var silo in cluster.Silos.Where(s => s.Process is { HasExited: true } && !_retired.Contains(s)).ToList())
+        {
+            Log($"silo {silo.Index} stopped by itself (exit code {silo.Process!.ExitCode}: declared dead by the others during a partition); restarting it");
+            cluster.Start(silo);
+            if (!await ReadyAsync(silo, cancellationToken))
+            {
+                Problem($"silo {silo.Index}, stopped during a partition, did not come back");
+            }
         }
     }
 
@@ -468,7 +490,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
             case FaultKind.Isolate:
                 var rest = running.Where(s => s != target).ToList();
                 cuts = [(target, rest), .. rest.Select(s => (s, new List<SiloProcess> { target }))];
-                description = $"isolate silo {target.Index} from Raft traffic";
+                description = $"isolate silo {target.Index}";
                 break;
             case FaultKind.Minority:
                 var minority = running.OrderBy(_ => _random.Next()).Take((running.Count - 1) / 2).ToList();
@@ -485,11 +507,8 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
                 break;
         }
 
-        var confirmed = true;
-        foreach (var (silo, blocked) in cuts)
-        {
-            confirmed &= await cluster.BlockAsync(silo, blocked);
-        }
+        // Each silo's part: what it must not receive from the others, cut as packets they send it.
+        var confirmed = await cluster.CutAsync([.. cuts.SelectMany(cut => cut.Blocked.Select(from => (from, cut.Silo)))]);
 
         Record(kind, description, confirmed, problem: confirmed ? null : $"{description}: not every silo confirmed its part");
         return true;
@@ -613,6 +632,9 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         IReadOnlyList<string> problems = ["the ring's status could not be read"];
         while (!cancellationToken.IsCancellationRequested)
         {
+            // No fault holds a silo down while the nemesis waits for the placement: one that
+            // stopped was declared dead by the others, and comes back as a supervisor would bring it.
+            await RestartDeclaredDeadAsync(cancellationToken);
             try
             {
                 if (status() is { } client)
