@@ -15,7 +15,8 @@ namespace ActorCluster.Grains.Raft;
 /// Any other input wakes a node: a proposal, a read, a transfer, a membership change, or any
 /// message. A woken leader heartbeats at once. A quiesced follower does not notice a dead leader
 /// by itself: the driver wakes it with <see cref="Unquiesce"/> when the leader's silo is suspected,
-/// passing how long ago it last heard from the leader. It asks the leader first (a bare heartbeat
+/// passing how long ago it last heard from the leader; it wakes a quiesced leader the same way
+/// when a member's silo is suspected or restarted. A follower asks the leader first (a bare heartbeat
 /// answer, which wakes a live leader into heartbeating) and campaigns if nothing comes within a
 /// few heartbeats, so a false suspicion never costs a leadership change. Quiescence never shortens leader stickiness (a quiesced follower
 /// counts no ticks, so it stays sticky), and a quiesced leader renews no lease: leases stay safe.
@@ -46,9 +47,20 @@ public sealed partial class RaftNode
         _quiesced = false;
         if (_role == RaftRole.Leader)
         {
-            // The quorum check counts from now: nobody spoke to a quiesced leader.
+            // The quorum check counts from now: nobody spoke to a quiesced leader. Its view of
+            // who is active is from before it quiesced, so it starts over: the group quiesces
+            // again only once every member has answered since the wake, and a member that never
+            // does (its silo restarted without its state) shows as inactive to the driver.
             _electionElapsed = 0;
             _heartbeatElapsed = 0;
+            foreach (var (id, pr) in _progress)
+            {
+                if (id != _id)
+                {
+                    pr.RecentActive = false;
+                }
+            }
+
             BroadcastHeartbeat(NewestPendingReadContext);
         }
         else if (ticksSinceLeaderContact > 0 && _lead != None)

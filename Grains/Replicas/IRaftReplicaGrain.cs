@@ -25,12 +25,15 @@ public interface IRaftReplicaGrain : IGrainWithStringKey
     Task Deliver(RaftEnvelope envelope);
 
     /// <summary>
-    /// Store liveness suspects <paramref name="store"/>: if this replica is a quiesced follower
-    /// whose leader lives there, it wakes and counts its election timeout from when it last heard
-    /// from that leader.
+    /// Store liveness suspects <paramref name="store"/>, or heard it again from a new incarnation
+    /// of its silo (a restart: whatever its replicas held in memory is gone). A quiesced follower
+    /// whose leader lives there wakes and counts its election timeout from when it last heard from
+    /// that leader; a quiesced leader with a member there wakes, so that it sees again which of its
+    /// members answer (a restarted member may have lost its state, and a quiesced leader's view of
+    /// its members is frozen).
     /// </summary>
     [OneWay]
-    Task LeaderSuspected(ulong store);
+    Task StoreSuspected(ulong store);
 
     /// <summary>
     /// One chunk of a snapshot the leader sends (InstallSnapshot, §7, in bounded pieces). False when

@@ -7,6 +7,9 @@ public sealed partial class RaftReplicaGrain
     [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Replica} wakes from quiescence: the silo of its leader {Leader} is suspected (last heard {Milliseconds} ms ago)")]
     private partial void LogWokenForSuspectedLeader(string replica, ulong leader, long milliseconds);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Leader {Replica} wakes from quiescence: the store {Store:x16} of one of its members is suspected or restarted")]
+    private partial void LogWokenForSuspectedMember(string replica, ulong store);
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "Replica {Replica} activated (epoch {Epoch}): term {Term}, commit {Commit}, snapshot {SnapshotIndex}, {Entries} stored entries")]
     private partial void LogActivated(string replica, long epoch, ulong term, ulong commit, ulong snapshotIndex, int entries);
 

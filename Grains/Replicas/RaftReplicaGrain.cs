@@ -512,16 +512,32 @@ public sealed partial class RaftReplicaGrain(
         return Task.CompletedTask;
     }
 
-    public Task LeaderSuspected(ulong store)
+    public Task StoreSuspected(ulong store)
     {
-        if (_stoppedReason is null && _raft is { Quiesced: true, Role: RaftRole.Follower } raft && raft.Leader != RaftNode.None
-            && raft.Config.StoreOf(raft.Leader) == store)
+        if (_stoppedReason is not null || _raft is not { Quiesced: true } raft)
         {
-            WakeForSuspectedLeader();
-            SchedulePump();
-            AdjustTimer();
+            return Task.CompletedTask;
         }
 
+        if (raft.Role == RaftRole.Follower && raft.Leader != RaftNode.None && raft.Config.StoreOf(raft.Leader) == store)
+        {
+            WakeForSuspectedLeader();
+        }
+        else if (raft.Role == RaftRole.Leader && raft.Config.Members.Any(m => m != _id && raft.Config.StoreOf(m) == store))
+        {
+            // A member's store went quiet or restarted: heartbeat again, so that a member that no
+            // longer answers (a lost state stays silent) shows as inactive and gets replaced. The
+            // group cannot quiesce again until every member answers.
+            LogWokenForSuspectedMember(_key, store);
+            raft.Unquiesce();
+        }
+        else
+        {
+            return Task.CompletedTask;
+        }
+
+        SchedulePump();
+        AdjustTimer();
         return Task.CompletedTask;
     }
 

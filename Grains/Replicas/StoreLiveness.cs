@@ -12,8 +12,12 @@ namespace ActorCluster.Grains.Replicas;
 /// A pulse from one store's silo to another's: one-way, so what counts is what a silo hears, in the
 /// direction Raft's heartbeats travel. Fault injection drops it with the Raft traffic it stands for.
 /// </summary>
+/// <remarks>
+/// <see cref="SenderGeneration"/> is the sending silo's incarnation: a change tells the receiver
+/// the store's silo restarted, however quickly, and its replicas lost what they held in memory.
+/// </remarks>
 [GenerateSerializer, Immutable, Alias("ac.StorePulse")]
-public sealed record StorePulse([property: Id(0)] string? SenderSilo, [property: Id(1)] ulong SenderStore) : IRaftTraffic;
+public sealed record StorePulse([property: Id(0)] string? SenderSilo, [property: Id(1)] ulong SenderStore, [property: Id(2)] int SenderGeneration = 0) : IRaftTraffic;
 
 /// <summary>Takes store liveness pulses on the silo of the store its key names (<c>pulse@{store}</c>).</summary>
 [Alias("ac.IStorePulseGrain")]
@@ -31,7 +35,7 @@ public sealed class StorePulseGrain(StoreLiveness liveness) : Grain, IStorePulse
     public Task Pulse(StorePulse pulse)
     {
         ArgumentNullException.ThrowIfNull(pulse);
-        liveness.Heard(pulse.SenderStore);
+        liveness.Heard(pulse.SenderStore, pulse.SenderGeneration);
         return Task.CompletedTask;
     }
 }
@@ -41,8 +45,11 @@ public sealed class StorePulseGrain(StoreLiveness liveness) : Grain, IStorePulse
 /// call per silo pair per <see cref="ReplicaOptions.PulseMilliseconds"/>, whatever the number of
 /// shards. A store not heard from for <see cref="ReplicaOptions.SuspectMilliseconds"/> is suspected,
 /// and every local replica is told: a quiesced follower whose leader lives there wakes and, an
-/// election timeout after it last heard from that leader, campaigns. Quiesced groups send no
-/// heartbeats of their own, so without this a dead leader's shard would wait for traffic.
+/// election timeout after it last heard from that leader, campaigns; a quiesced leader with a
+/// member there wakes and heartbeats. Quiesced groups send no heartbeats of their own, so without
+/// this a dead leader's shard would wait for traffic, and a leader would never learn that a
+/// member came back without its state. A store heard from a new incarnation of its silo (a restart
+/// quicker than the suspicion) is treated the same.
 /// </summary>
 public sealed partial class StoreLiveness(
     StoreDirectory stores,
@@ -55,6 +62,7 @@ public sealed partial class StoreLiveness(
 {
     private readonly ConcurrentDictionary<ulong, long> _lastHeard = new();
     private readonly ConcurrentDictionary<ulong, long> _suspectedAt = new();
+    private readonly ConcurrentDictionary<ulong, int> _generations = new();
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
 
@@ -95,7 +103,7 @@ public sealed partial class StoreLiveness(
         var interval = TimeSpan.FromMilliseconds(options.Value.PulseMilliseconds);
         var suspectAfter = TimeSpan.FromMilliseconds(options.Value.SuspectMilliseconds);
         var own = localStore.Identity!.StoreId;
-        var pulse = new StorePulse($"{localSilo.SiloAddress.Endpoint.Address}:{localSilo.SiloAddress.Endpoint.Port}", own);
+        var pulse = new StorePulse($"{localSilo.SiloAddress.Endpoint.Address}:{localSilo.SiloAddress.Endpoint.Port}", own, localSilo.SiloAddress.Generation);
         using var timer = new PeriodicTimer(interval);
         do
         {
@@ -139,7 +147,7 @@ public sealed partial class StoreLiveness(
                         }
 
                         _suspectedAt[store] = now;
-                        WakeFollowersOf(store);
+                        WakeReplicasFor(store);
                     }
                 }
             }
@@ -151,26 +159,42 @@ public sealed partial class StoreLiveness(
         while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false));
     }
 
-    /// <summary>A pulse from <paramref name="store"/> arrived.</summary>
-    public void Heard(ulong store)
+    /// <summary>A pulse from <paramref name="store"/>, sent by incarnation <paramref name="generation"/> of its silo, arrived.</summary>
+    public void Heard(ulong store, int generation)
     {
         _lastHeard[store] = Stopwatch.GetTimestamp();
         if (_suspectedAt.TryRemove(store, out _))
         {
             LogAnswering(store);
         }
-    }
 
-    private void WakeFollowersOf(ulong store)
-    {
-        foreach (var key in replicas.Active)
+        var known = _generations.GetOrAdd(store, generation);
+        if (known != generation && _generations.TryUpdate(store, generation, known))
         {
-            grains.GetGrain<IRaftReplicaGrain>(key).LeaderSuspected(store).Ignore();
+            Interlocked.Increment(ref _restarts);
+            LogRestarted(store, known, generation);
+            WakeReplicasFor(store);
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Store {Store:x16} has not been heard from for {Milliseconds} ms: waking quiesced followers of its leaders")]
+    private long _restarts;
+
+    /// <summary>How many times a store was heard from a new incarnation of its silo since this silo started.</summary>
+    public long Restarts => Interlocked.Read(ref _restarts);
+
+    private void WakeReplicasFor(ulong store)
+    {
+        foreach (var key in replicas.Active)
+        {
+            grains.GetGrain<IRaftReplicaGrain>(key).StoreSuspected(store).Ignore();
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Store {Store:x16} has not been heard from for {Milliseconds} ms: waking quiesced groups with members there")]
     private partial void LogSuspected(ulong store, long milliseconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Store {Store:x16} is heard from a new incarnation of its silo ({Old} -> {New}): waking quiesced groups with members there")]
+    private partial void LogRestarted(ulong store, int old, int @new);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Store {Store:x16} is heard from again")]
     private partial void LogAnswering(ulong store);

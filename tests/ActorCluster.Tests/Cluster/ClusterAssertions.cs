@@ -12,7 +12,11 @@ internal static class ClusterAssertions
         [.. Enumerable.Range(0, 100_000).Select(i => $"{prefix}-{i}").Where(k => client.ShardOf(k) == shard).Take(count)];
 
     /// <summary>Polls until <paramref name="condition"/> holds; fails with <paramref name="what"/> at the deadline.</summary>
-    public static async Task<TimeSpan> EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    public static Task<TimeSpan> EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout, string what) =>
+        EventuallyAsync(condition, timeout, () => what);
+
+    /// <summary>Polls until <paramref name="condition"/> holds; at the deadline fails with what <paramref name="what"/> says then (the last state seen).</summary>
+    public static async Task<TimeSpan> EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout, Func<string> what)
     {
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < timeout)
@@ -25,9 +29,13 @@ internal static class ClusterAssertions
             await Task.Delay(50);
         }
 
-        Assert.Fail($"Not within {timeout.TotalSeconds:0.#}s: {what}");
+        Assert.Fail($"Not within {timeout.TotalSeconds:0.#}s: {what()}");
         return watch.Elapsed;
     }
+
+    /// <summary>One line per replica of a shard status: id, store, silo, role, term, indexes and members.</summary>
+    public static string Describe(ShardStatus? status) => status is null ? "no status yet" :
+        $"leader {status.Leader}; " + string.Join("; ", status.Replicas.Select(r => $"{r.Replica}@{r.Store} on {r.Silo}: {r.Role}{(r.Quiesced ? " (quiesced)" : "")} term {r.Term} commit {r.CommitIndex} [{string.Join(",", r.Members ?? [])}]"));
 
     public static Task<ShardStatus> StatusOf(ActorClusterClient client, int shard) =>
         client.Cluster.GetGrain<IShardGrain>(shard).GetStatus();

@@ -103,8 +103,12 @@ internal sealed class TestCluster : IAsyncDisposable
             silo.Configure<Orleans.Configuration.SiloMessagingOptions>(configuration.GetSection("Orleans:Messaging"));
             if (Environment.GetEnvironmentVariable("ACTORCLUSTER_TEST_DEBUG") == "1")
             {
-                Microsoft.Extensions.DependencyInjection.LoggingServiceCollectionExtensions.AddLogging(
-                    silo.Services, logging => Microsoft.Extensions.Logging.FilterLoggingBuilderExtensions.AddFilter(logging, "ActorCluster", Microsoft.Extensions.Logging.LogLevel.Debug));
+                var siloName = options.SiloName;
+                Microsoft.Extensions.DependencyInjection.LoggingServiceCollectionExtensions.AddLogging(silo.Services, logging =>
+                {
+                    Microsoft.Extensions.Logging.FilterLoggingBuilderExtensions.AddFilter(logging, "ActorCluster", Microsoft.Extensions.Logging.LogLevel.Debug);
+                    logging.Services.Add(Microsoft.Extensions.DependencyInjection.ServiceDescriptor.Singleton<Microsoft.Extensions.Logging.ILoggerProvider>(new DebugFileLoggerProvider(siloName)));
+                });
             }
         });
         var cluster = builder.Build();

@@ -96,6 +96,49 @@ public sealed class RaftQuiesceTests
     }
 
     [Fact]
+    public void A_woken_leader_stays_awake_until_every_member_answers_again_and_then_sees_the_silent_one_inactive()
+    {
+        // A quiesced leader's view of who is active is frozen from before it quiesced. Woken
+        // because a member's silo restarted, it must not quiesce again on that stale view: the
+        // member may have come back without its state and never answer (then it must be found
+        // inactive, and replaced), and the group must stay awake meanwhile.
+        var net = Group();
+        net.Propose(1, "x");
+        TickAll(net, 1);
+        Assert.All(net.Nodes.Values, n => Assert.True(n.Quiesced));
+
+        net.Isolate(3);
+        net[1].Unquiesce();
+        net.Stabilize();
+        TickAll(net, 3);
+        Assert.False(net[1].Quiesced);
+        TickAll(net, 10);
+        Assert.False(net[1].Quiesced);
+        Assert.Equal(RaftRole.Leader, net[1].Role);
+        Assert.False(net[1].GetStatus().Progress[3].RecentActive);
+        Assert.True(net[1].GetStatus().Progress[2].RecentActive);
+
+        // It answers again: the group quiesces.
+        net.Heal();
+        TickAll(net, 3);
+        Assert.All(net.Nodes.Values, n => Assert.True(n.Quiesced));
+    }
+
+    [Fact]
+    public void A_woken_leader_whose_members_all_answer_quiesces_again_at_once()
+    {
+        var net = Group();
+        net.Propose(1, "x");
+        TickAll(net, 1);
+        Assert.True(net[1].Quiesced);
+        net[1].Unquiesce();
+        net.Stabilize();
+        TickAll(net, 2);
+        Assert.All(net.Nodes.Values, n => Assert.True(n.Quiesced));
+        Assert.Equal(RaftRole.Leader, net[1].Role);
+    }
+
+    [Fact]
     public void A_follower_behind_the_quiesce_heartbeat_answers_instead_of_quiescing()
     {
         // Entries past the leader's commit index (from an older leader) are not "caught up".
