@@ -3,12 +3,14 @@
 # storage tests on real SQLite and real PostgreSQL, cluster tests, and short chaos runs.
 # PostgreSQL comes from Debian's packages: installed and started here when it is missing
 # (as root), unless ACTORCLUSTER_TEST_POSTGRES points at a server already; so does nftables,
-# with which the chaos runs cut packets between silos (they run as root: they also mount tmpfs
-# disks for the disk faults).
+# with which the chaos runs cut packets between silos, and libfaketime, with which they fake silo
+# clocks (they run as root: they also mount tmpfs disks for the disk faults).
 set -euo pipefail
 cd "$(dirname "$0")"
 source deploy/scripts/ensure-postgres.sh
 source deploy/scripts/ensure-nftables.sh
+source deploy/scripts/ensure-faketime.sh
 ensure_postgres
 ensure_nftables
+ensure_faketime
 dotnet test ActorCluster.sln --nologo "$@"

@@ -160,6 +160,13 @@ internal static class SiloHost
                 (store as AdoReplicaStore)?.Faults?.Heal();
                 return Results.Text("healed");
             });
+            // The process's own clocks, as everything in it reads them: a clock fault injected from
+            // outside (a faked rate or a jump) is confirmed by what the silo itself measures.
+            app.MapGet("/faults/clock", () => Results.Json(new
+            {
+                unix_ms = (DateTime.UtcNow - DateTime.UnixEpoch).TotalMilliseconds,
+                monotonic_ms = System.Diagnostics.Stopwatch.GetTimestamp() * 1000.0 / System.Diagnostics.Stopwatch.Frequency,
+            }));
         }
 
         if (settings.Dashboard)

@@ -39,7 +39,8 @@ public sealed class SiloSettings
 
     /// <summary>
     /// Accept fault-injection commands over HTTP (<c>PUT /faults/partition?block=host:port,...</c>,
-    /// <c>DELETE /faults/partition</c>; <c>PUT /faults/disk?mode=fail|stall</c>, <c>DELETE /faults/disk</c>):
+    /// <c>DELETE /faults/partition</c>; <c>PUT /faults/disk?mode=fail|stall</c>, <c>DELETE /faults/disk</c>;
+    /// <c>GET /faults/clock</c>, the process's wall and monotonic clocks as it reads them):
     /// for fault tests, never for production.
     /// </summary>
     public bool FaultInjection { get; set; }

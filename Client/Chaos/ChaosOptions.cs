@@ -30,7 +30,13 @@ public enum Nemeses
     /// </summary>
     Disk = 64,
 
-    All = Kill | Pause | Partition | Membership | Wipe | Replace | Disk,
+    /// <summary>
+    /// A silo's clock runs fast or slow (x1.5, x0.5) or steps forward, faked with libfaketime
+    /// (<c>apt-get install faketime</c>); the silos' leases assume the drift bound this makes (2).
+    /// </summary>
+    Clock = 128,
+
+    All = Kill | Pause | Partition | Membership | Wipe | Replace | Disk | Clock,
 }
 
 /// <summary>How a chaos run goes.</summary>
@@ -116,9 +122,10 @@ public sealed record ChaosOptions
                 "wipe" => Nemeses.Wipe,
                 "replace" => Nemeses.Replace,
                 "disk" => Nemeses.Disk,
+                "clock" => Nemeses.Clock,
                 "all" => Nemeses.All,
                 "none" => Nemeses.None,
-                _ => throw new ArgumentException($"unknown nemesis '{name}' (kill, pause, partition, membership, wipe, replace, disk, all, none)"),
+                _ => throw new ArgumentException($"unknown nemesis '{name}' (kill, pause, partition, membership, wipe, replace, disk, clock, all, none)"),
             };
         }
 

@@ -62,6 +62,10 @@ public static class ChaosRunner
             var nemesis = new Nemesis(options, cluster, () => clients[^1].Cluster, log);
             var deadline = new RunDeadline(DateTime.UtcNow + options.Duration);
             log.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} chaos: {options.Duration.TotalSeconds:0}s, nemeses {options.Nemeses}, {options.Silos} silos, seed {options.Seed}");
+            if (cluster.Clocks is not null)
+            {
+                log.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} chaos: silo clocks faked by libfaketime; one silo at a time runs x{ClockFaults.FastRate} or x{ClockFaults.SlowRate}, so the drift bound is {ClockFaults.DriftBound} (the silos' Raft:MaxClockRateRatio, which sizes their leases)");
+            }
             var workers = Enumerable.Range(0, options.RegisterClients)
                 .Select(p => workload.RunRegisterClientAsync(clients[p], p, deadline, cancellationToken))
                 .Concat(Enumerable.Range(0, options.AppendClients)

@@ -25,6 +25,9 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     private FileStream? _runLock;
     private PacketFilter? _packets;
 
+    /// <summary>The silos' faked clocks, when the clock nemesis is on.</summary>
+    public ClockFaults? Clocks { get; private set; }
+
     private ClusterUnderTest(ChaosOptions options, string siloDll, TextWriter log, bool fastFailureDetection, bool faultInjection)
     {
         _options = options;
@@ -85,6 +88,19 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
             try
             {
                 cluster._packets = await PacketFilter.CreateAsync(cluster.Log);
+            }
+            catch
+            {
+                await cluster.DisposeAsync();
+                throw;
+            }
+        }
+
+        if (options.Nemeses.HasFlag(Nemeses.Clock))
+        {
+            try
+            {
+                cluster.Clocks = ClockFaults.Create(Path.Combine(options.OutputDirectory, "clocks"));
             }
             catch
             {
@@ -250,6 +266,52 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     public async Task<bool> DiskFaultAsync(SiloProcess silo, string mode) =>
         await SendAsync(HttpMethod.Put, silo, $"/faults/disk?mode={mode}") is { } answer && answer.Contains(mode == "fail" ? "failing" : "stalling", StringComparison.Ordinal);
 
+    /// <summary>
+    /// Measures the silo's clocks from inside it: the rate of its monotonic clock against this
+    /// process's over <paramref name="over"/>, and how far its wall clock is ahead of this one's
+    /// (seconds, at the end). Null when the silo does not answer.
+    /// </summary>
+    public async Task<(double Rate, double OffsetSeconds)?> MeasureClockAsync(SiloProcess silo, TimeSpan over, CancellationToken cancellationToken)
+    {
+        if (await ReadClockAsync(silo) is not { } first)
+        {
+            return null;
+        }
+
+        await Task.Delay(over, cancellationToken);
+        if (await ReadClockAsync(silo) is not { } second)
+        {
+            return null;
+        }
+
+        return ((second.Monotonic - first.Monotonic) / (second.Here - first.Here), second.Offset);
+    }
+
+    private async Task<(double Monotonic, double Here, double Offset)?> ReadClockAsync(SiloProcess silo)
+    {
+        try
+        {
+            var before = Stopwatch.GetTimestamp();
+            var sent = DateTime.UtcNow;
+            using var response = await _http.GetAsync(new Uri($"http://127.0.0.1:{silo.HttpPort}/faults/clock"));
+            var round = Stopwatch.GetElapsedTime(before);
+            if (!response.IsSuccessStatusCode)
+            {
+                return null;
+            }
+
+            using var json = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            // Read half-way through the round trip, on both sides.
+            var here = (before + (round.Ticks / 2.0 * Stopwatch.Frequency / TimeSpan.TicksPerSecond)) / Stopwatch.Frequency;
+            var wall = (sent + (round / 2) - DateTime.UnixEpoch).TotalMilliseconds;
+            return (json.RootElement.GetProperty("monotonic_ms").GetDouble() / 1000, here, (json.RootElement.GetProperty("unix_ms").GetDouble() - wall) / 1000);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Lifts the silo's store faults; true when the silo confirmed it.</summary>
     public async Task<bool> HealDiskAsync(SiloProcess silo) => await SendAsync(HttpMethod.Delete, silo, "/faults/disk") == "healed";
 
@@ -352,6 +414,8 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         {
             info.Environment[name] = value;
         }
+
+        Clocks?.Prepare(silo, info.Environment);
 
         // The silo exits by itself if the process running the chaos test dies without stopping it.
         info.Environment["ACTORCLUSTER_EXIT_WITH_PARENT"] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);

@@ -20,6 +20,9 @@ public enum FaultKind
     /// <summary>Two sides that reach each other only through one silo in the middle.</summary>
     Bridge,
 
+    /// <summary>One direction only: one silo hears none of the others, or none of them hears it.</summary>
+    OneWay,
+
     /// <summary>A new silo joins.</summary>
     Join,
 
@@ -40,6 +43,12 @@ public enum FaultKind
 
     /// <summary>A silo's store's writers hang before their next batch (the store's fault hook); they go on after the fault's duration.</summary>
     DiskStall,
+
+    /// <summary>A silo's clock runs fast (x1.5) or slow (x0.5) for the fault's duration.</summary>
+    ClockRate,
+
+    /// <summary>A silo's clock steps forward by seconds (not undone: a stepped clock stays where it went).</summary>
+    ClockJump,
 }
 
 /// <summary>A fault the nemesis injected, and whether it was confirmed applied and undone.</summary>
@@ -60,12 +69,31 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
 {
     private static readonly FaultKind[][] AllPlan =
     [
-        [FaultKind.Isolate], [FaultKind.Kill], [FaultKind.Join], [FaultKind.DiskFull], [FaultKind.Minority], [FaultKind.Pause], [FaultKind.DiskFail], [FaultKind.Leave], [FaultKind.Bridge],
-        [FaultKind.DiskStall], [FaultKind.Wipe], [FaultKind.Replace],
-        [FaultKind.Isolate, FaultKind.Wipe], [FaultKind.Isolate, FaultKind.Kill], [FaultKind.Minority, FaultKind.Pause], [FaultKind.Bridge, FaultKind.DiskFull],
-        [FaultKind.Bridge, FaultKind.Kill], [FaultKind.Minority, FaultKind.Replace], [FaultKind.Isolate, FaultKind.Pause], [FaultKind.Minority, FaultKind.DiskStall],
+        [FaultKind.Isolate], [FaultKind.Kill], [FaultKind.Join], [FaultKind.DiskFull], [FaultKind.ClockRate], [FaultKind.Minority], [FaultKind.Pause], [FaultKind.DiskFail],
+        [FaultKind.Leave], [FaultKind.OneWay], [FaultKind.ClockJump], [FaultKind.Bridge], [FaultKind.DiskStall], [FaultKind.Wipe], [FaultKind.Replace],
+        [FaultKind.Isolate, FaultKind.Wipe], [FaultKind.Pause, FaultKind.ClockJump], [FaultKind.Isolate, FaultKind.Kill], [FaultKind.Minority, FaultKind.Pause],
+        [FaultKind.OneWay, FaultKind.Kill], [FaultKind.Bridge, FaultKind.DiskFull], [FaultKind.Isolate, FaultKind.ClockRate], [FaultKind.Bridge, FaultKind.Kill],
+        [FaultKind.Minority, FaultKind.Replace], [FaultKind.Isolate, FaultKind.Pause], [FaultKind.Minority, FaultKind.DiskStall], [FaultKind.OneWay, FaultKind.ClockRate],
         [FaultKind.Isolate, FaultKind.DiskFail],
     ];
+
+    /// <summary>Steps of the plan that, run first, give every kind of fault once.</summary>
+    public static int StepsCoveringEveryKind(Nemeses enabled)
+    {
+        var plan = Plan(enabled);
+        var kinds = Enum.GetValues<FaultKind>().Where(k => enabled.HasFlag(NemesisOf(k))).ToHashSet();
+        var seen = new HashSet<FaultKind>();
+        for (var i = 0; i < plan.Count; i++)
+        {
+            seen.UnionWith(plan[i]);
+            if (seen.SetEquals(kinds))
+            {
+                return i + 1;
+            }
+        }
+
+        return plan.Count;
+    }
 
     private readonly Random _random = new(options.Seed);
     private readonly List<FaultRecord> _faults = [];
@@ -106,10 +134,11 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
     {
         FaultKind.Kill => Nemeses.Kill,
         FaultKind.Pause => Nemeses.Pause,
-        FaultKind.Isolate or FaultKind.Minority or FaultKind.Bridge => Nemeses.Partition,
+        FaultKind.Isolate or FaultKind.Minority or FaultKind.Bridge or FaultKind.OneWay => Nemeses.Partition,
         FaultKind.Wipe => Nemeses.Wipe,
         FaultKind.Replace => Nemeses.Replace,
         FaultKind.DiskFull or FaultKind.DiskFail or FaultKind.DiskStall => Nemeses.Disk,
+        FaultKind.ClockRate or FaultKind.ClockJump => Nemeses.Clock,
         _ => Nemeses.Membership,
     };
 
@@ -161,12 +190,17 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         {
             cluster.EmptyDisk(silo);
             await cluster.HealDiskAsync(silo);
+            if (cluster.Clocks is { } clocks && clocks.RateOf(silo) != 1)
+            {
+                clocks.SetRate(silo, 1);
+            }
         }
     }
 
     /// <summary>
-    /// A step: a partition first (among running silos), then a process fault on another silo;
-    /// undone in reverse. A fault that takes a store away during a partition (a wipe, say) is
+    /// A step: a partition first (among running silos), then the process faults on another silo
+    /// (undone in the order applied: a clock that jumps while its process is frozen is confirmed
+    /// once the process runs again); the partition heals last. A fault that takes a store away during a partition (a wipe, say) is
     /// applied to a whole cluster, and its store's replacement is awaited once the partition heals:
     /// while it lasts, the shards may have no quorum to replace anything with.
     /// </summary>
@@ -175,12 +209,12 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         await RestartDeclaredDeadAsync(cancellationToken);
         var target = await LeaderHeavySiloAsync();
         var partition = step.FirstOrDefault(IsPartition);
-        var process = step.FirstOrDefault(k => !IsPartition(k));
-        var hasProcessFault = step.Any(k => !IsPartition(k));
-        var duringPartition = hasProcessFault && step.Any(IsPartition) && TakesStoreAway(process);
+        var processFaults = step.Where(k => !IsPartition(k)).ToList();
+        var hasProcessFault = processFaults.Count > 0;
+        var duringPartition = hasProcessFault && step.Any(IsPartition) && processFaults.Any(TakesStoreAway);
         if (duringPartition)
         {
-            await RequireWholeAsync(process, cancellationToken);
+            await RequireWholeAsync(processFaults.First(TakesStoreAway), cancellationToken);
         }
 
         var partitioned = step.Any(IsPartition) && await PartitionAsync(partition, target);
@@ -190,14 +224,20 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         {
             // In a combined step the process fault hits another silo than the partition's target.
             var others = Targets().Where(s => !partitioned || s != target).ToList();
-            victim = others.Count == 0 ? target : step.Length > 1 ? others[_random.Next(others.Count)] : target;
-            pending = await ApplyAsync(process, victim, cancellationToken, deferReplacement: duringPartition);
+            victim = others.Count == 0 ? target : partitioned ? others[_random.Next(others.Count)] : target;
+            foreach (var process in processFaults)
+            {
+                pending = await ApplyAsync(process, victim, cancellationToken, deferReplacement: duringPartition) ?? pending;
+            }
         }
 
         await Task.Delay(options.FaultDuration, cancellationToken);
         if (victim is not null)
         {
-            await UndoAsync(process, victim, cancellationToken);
+            foreach (var process in processFaults)
+            {
+                await UndoAsync(process, victim, cancellationToken);
+            }
         }
 
         if (partitioned)
@@ -314,6 +354,12 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
             case FaultKind.DiskFull or FaultKind.DiskFail or FaultKind.DiskStall:
                 await BreakDiskAsync(kind, target, cancellationToken);
                 break;
+            case FaultKind.ClockRate:
+                await ChangeRateAsync(target, _clockRates++ % 2 == 0 ? ClockFaults.FastRate : ClockFaults.SlowRate, cancellationToken);
+                break;
+            case FaultKind.ClockJump:
+                await JumpAsync(target, cancellationToken);
+                break;
             case FaultKind.Replace:
                 var replacedStore = await cluster.StoreOfAsync(target);
                 _retired.Add(target);
@@ -355,7 +401,80 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
             case FaultKind.DiskFull or FaultKind.DiskFail or FaultKind.DiskStall:
                 await RepairDiskAsync(kind, target, cancellationToken);
                 break;
+            case FaultKind.ClockRate:
+                await ChangeRateAsync(target, 1, cancellationToken);
+                break;
+            case FaultKind.ClockJump when _jumpToConfirm is { } jump && jump.Silo == target:
+                _jumpToConfirm = null;
+                // Frozen, it read no clock: it reads the new one as soon as it runs.
+                var confirmed = await ClockAsExpectedAsync(target, TimeSpan.Zero, cancellationToken);
+                Record(FaultKind.ClockJump, $"{jump.Description} (while frozen; {confirmed.Measured})", confirmed.Ok,
+                    problem: $"{jump.Description}: the silo's clock did not show it after it ran again ({confirmed.Measured})");
+                break;
         }
+    }
+
+    private int _clockRates;
+    private (SiloProcess Silo, string Description)? _jumpToConfirm;
+
+    /// <summary>
+    /// Sets a silo's clock rate, confirmed by the silo: its monotonic clock, measured against the
+    /// nemesis', runs at the new rate, and its wall clock is where the nemesis put it.
+    /// </summary>
+    private async Task ChangeRateAsync(SiloProcess target, double rate, CancellationToken cancellationToken)
+    {
+        var clocks = RequireClocks();
+        var confirmed = await ClockAsExpectedAsync(target, clocks.SetRate(target, rate), cancellationToken);
+        if (rate == 1)
+        {
+            MarkUndone(target, FaultKind.ClockRate, confirmed.Ok, $"the clock of silo {target.Index} did not return to rate 1 ({confirmed.Measured})");
+            return;
+        }
+
+        var description = $"the clock of silo {target.Index} runs x{rate:0.##} ({confirmed.Measured}): silo {target.Index}";
+        Record(FaultKind.ClockRate, description, confirmed.Ok, problem: $"{description}: not as set");
+    }
+
+    /// <summary>Steps a silo's clock forward by 2 to 8 s; confirmed now, or once it runs again if it is frozen.</summary>
+    private async Task JumpAsync(SiloProcess target, CancellationToken cancellationToken)
+    {
+        var clocks = RequireClocks();
+        var jump = TimeSpan.FromSeconds(2 + (_random.NextDouble() * 6));
+        var within = clocks.Jump(target, jump);
+        var description = $"the clock of silo {target.Index} jumps {jump.TotalSeconds:0.0}s forward";
+        if (target.Paused)
+        {
+            _jumpToConfirm = (target, description);
+            Log($"{description} while it is frozen");
+            return;
+        }
+
+        var confirmed = await ClockAsExpectedAsync(target, within, cancellationToken);
+        Record(FaultKind.ClockJump, $"{description} ({confirmed.Measured})", confirmed.Ok, problem: $"{description}: the silo's clock did not show it ({confirmed.Measured})");
+    }
+
+    private ClockFaults RequireClocks() =>
+        cluster.Clocks ?? throw new InvalidOperationException("The clock nemesis runs the silos on faked clocks, and these silos were started without.");
+
+    /// <summary>
+    /// Once the change has taken effect (<paramref name="within"/>: the library reads its file at
+    /// most once a second of the faked clock), the silo's clocks, measured from inside it over two
+    /// seconds, run at the rate set (within 10%) and its wall clock is within 0.3 s of where the
+    /// nemesis put it.
+    /// </summary>
+    private async Task<(bool Ok, string Measured)> ClockAsExpectedAsync(SiloProcess target, TimeSpan within, CancellationToken cancellationToken)
+    {
+        var clocks = RequireClocks();
+        await Task.Delay(within + TimeSpan.FromSeconds(0.3), cancellationToken);
+        if (await cluster.MeasureClockAsync(target, TimeSpan.FromSeconds(2), cancellationToken) is not { } measured)
+        {
+            return (false, "the silo did not answer for its clock");
+        }
+
+        var rate = clocks.RateOf(target);
+        var offset = clocks.ExpectedOffset(target);
+        var ok = Math.Abs(measured.Rate - rate) <= 0.1 * rate && Math.Abs(measured.OffsetSeconds - offset) <= 0.3;
+        return (ok, $"measured in the silo: rate {measured.Rate:0.000}, {measured.OffsetSeconds:+0.00;-0.00}s off, expected {rate:0.##} and {offset:+0.00;-0.00}s");
     }
 
     /// <summary>
@@ -471,7 +590,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         }
     }
 
-    private static bool IsPartition(FaultKind kind) => kind is FaultKind.Isolate or FaultKind.Minority or FaultKind.Bridge;
+    private static bool IsPartition(FaultKind kind) => kind is FaultKind.Isolate or FaultKind.Minority or FaultKind.Bridge or FaultKind.OneWay;
 
     /// <summary>Cuts Raft traffic; true when every silo confirmed its part.</summary>
     private async Task<bool> PartitionAsync(FaultKind kind, SiloProcess target)
@@ -491,6 +610,20 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
                 var rest = running.Where(s => s != target).ToList();
                 cuts = [(target, rest), .. rest.Select(s => (s, new List<SiloProcess> { target }))];
                 description = $"isolate silo {target.Index}";
+                break;
+            case FaultKind.OneWay:
+                var others = running.Where(s => s != target).ToList();
+                if (_random.Next(2) == 0)
+                {
+                    cuts = [(target, others)];
+                    description = $"one-way: silo {target.Index} hears none of the others; they hear it";
+                }
+                else
+                {
+                    cuts = [.. others.Select(s => (s, new List<SiloProcess> { target }))];
+                    description = $"one-way: none of the others hears silo {target.Index}; it hears them";
+                }
+
                 break;
             case FaultKind.Minority:
                 var minority = running.OrderBy(_ => _random.Next()).Take((running.Count - 1) / 2).ToList();
@@ -682,7 +815,8 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         lock (_faults)
         {
             // Joins are done once applied; faults that destroy a store wait for its replacement, the others for their undo.
-            _faults.Add(new FaultRecord(kind, description, applied, Undone: kind is FaultKind.Join && applied));
+            // A clock that jumped stays where it went: done once confirmed.
+            _faults.Add(new FaultRecord(kind, description, applied, Undone: kind is FaultKind.Join or FaultKind.ClockJump && applied));
             Log(applied ? description : $"{description} (NOT CONFIRMED)");
         }
 
