@@ -15,8 +15,8 @@ namespace ActorCluster.Client.Chaos;
 /// The library reads the file at most once a second and computes the clock as
 /// <c>start + offset + (now - start) x rate</c>, where <c>start</c> is when the process started. So
 /// a new rate takes a new offset, chosen to continue the clock from where it is; as the change
-/// takes effect at some moment within a second of the write (on the faked clock), the offset is the
-/// one for the moment that makes the clock step forward (by at most 1.2 s, from x0.5 to x1), never back. A
+/// takes effect at some moment within two seconds of the write, the offset is the
+/// one for the moment that makes the clock step forward (by at most 1.25 s at these rates), never back. A
 /// restarted process starts at rate 1 with the offset its clock had: the machine's clock did not
 /// change because the process restarted.
 /// </para>
@@ -35,10 +35,10 @@ internal sealed class ClockFaults
     public const double DriftBound = 2.0;
 
     /// <summary>
-    /// How long libfaketime may keep a specification it read before reading the file again, on the
-    /// faked clock (a slow clock keeps it longer in real time), with a margin.
+    /// How long libfaketime may keep a specification it read before reading the file again: it
+    /// compares whole seconds against its one-second cache, so up to two; with a margin.
     /// </summary>
-    private const double CacheSeconds = 1.2;
+    private const double CacheSeconds = 2.5;
 
     private static readonly string[] Libraries =
     [
@@ -129,7 +129,7 @@ internal sealed class ClockFaults
             var next = rate ?? clock.Rate;
             // Continuous at the moment the change takes effect, taken where the step is forward:
             // the latest moment when slowing down, the earliest when speeding up.
-            var within = CacheSeconds / clock.Rate;
+            var within = CacheSeconds;
             var at = clock.Rate > next ? now + within : now;
             var changed = _clocks[silo.Index] = clock with { Offset = clock.Offset + ((at - clock.Start) * (clock.Rate - next)) + jump, Rate = next };
             Write(silo, changed);
