@@ -457,8 +457,18 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         return false;
     }
 
-    public Task WaitReadyAsync(SiloProcess silo, TimeSpan timeout, CancellationToken cancellationToken) =>
-        WaitReadyAsync(_http, silo.Process!, silo.HttpPort, $"Silo {silo.Index}", $"see its log in {_options.OutputDirectory}", timeout, cancellationToken);
+    /// <summary>Waits until the silo answers <c>/readyz</c>, then notes which incarnation (Orleans generation) it runs as.</summary>
+    public async Task WaitReadyAsync(SiloProcess silo, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        await WaitReadyAsync(_http, silo.Process!, silo.HttpPort, $"Silo {silo.Index}", $"see its log in {_options.OutputDirectory}", timeout, cancellationToken);
+        // Its row is the active one on its port; an earlier incarnation's is dead (generations come
+        // from clocks, which the clock nemesis skews, so they are not compared).
+        if (await MembershipAsync() is { } rows)
+        {
+            var active = rows.Where(row => row.Port == silo.SiloPort && row.Status == MembershipRow.Active && row.Generation != silo.Generation).ToList();
+            silo.Generation = active.Count == 1 ? active[0].Generation : silo.Generation;
+        }
+    }
 
     /// <summary>Polls a silo process's <c>/readyz</c> until it answers 200; fails if the process exits or the time runs out.</summary>
     internal static async Task WaitReadyAsync(HttpClient http, Process process, int httpPort, string what, string whereToLook, TimeSpan timeout, CancellationToken cancellationToken)
@@ -611,9 +621,56 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
             await Task.Delay(100);
         }
 
+        // A silo that Orleans declared dead is sent nothing by the others, and one that stopped sends
+        // and receives nothing: a cut to or from it has nothing to drop.
+        var membership = await MembershipAsync();
+        var moot = cuts.Where(cut => cut.From.Process is not { HasExited: false } || cut.To.Process is not { HasExited: false }
+            || DeclaredDead(cut.From, membership) || DeclaredDead(cut.To, membership)).Select(cut => $"silo {cut.From.Index} -> silo {cut.To.Index}").ToHashSet();
+        if (dropped.Count >= cuts.Count && dropped.All(d => d.Value > 0 || moot.Contains(d.Key)))
+        {
+            Log($"every cut drops packets, or has none to drop (a silo declared dead or stopped: {string.Join(", ", moot)}): {string.Join(", ", dropped.Select(d => $"{d.Key}: {d.Value}"))}");
+            return true;
+        }
+
         Log($"not every cut dropped packets within 10 s: {string.Join(", ", dropped.Select(d => $"{d.Key}: {d.Value}"))}");
         return false;
     }
+
+    /// <summary>
+    /// Orleans' membership table now: every incarnation of every silo, with its status and the
+    /// suspicions other silos recorded against it. Null when the table cannot be read.
+    /// </summary>
+    public async Task<IReadOnlyList<MembershipRow>?> MembershipAsync()
+    {
+        try
+        {
+            await using var connection = new NpgsqlConnection(_options.PostgresConnectionString);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand(
+                "SELECT Port, Generation, Status, COALESCE(SuspectTimes, '') FROM OrleansMembershipTable WHERE DeploymentId = @cluster", connection);
+            command.Parameters.AddWithValue("cluster", ClusterId);
+            await using var reader = await command.ExecuteReaderAsync();
+            var rows = new List<MembershipRow>();
+            while (await reader.ReadAsync())
+            {
+                rows.Add(new MembershipRow(reader.GetInt32(0), reader.GetInt32(1), reader.GetInt32(2), reader.GetString(3)));
+            }
+
+            return rows;
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Whether Orleans has declared the running incarnation of <paramref name="silo"/> dead: the
+    /// others no longer send it anything, and it stops as soon as it learns so.
+    /// </summary>
+    public static bool DeclaredDead(SiloProcess silo, IReadOnlyList<MembershipRow>? membership) =>
+        silo.Generation is { } generation && membership is not null
+        && membership.Any(row => row.Port == silo.SiloPort && row.Generation == generation && row.Status == MembershipRow.Dead);
 
     /// <summary>Lifts every cut; true when none is left.</summary>
     public async Task<bool> HealAsync() => _packets is null || await _packets.HealAsync();
@@ -807,7 +864,17 @@ internal sealed class SiloProcess(int index, int[] ports)
 
     public bool Paused { get; set; }
 
+    /// <summary>The Orleans generation of the running incarnation, once it was ready.</summary>
+    public int? Generation { get; set; }
+
     public bool IsRunning => Process is { HasExited: false } && !Paused;
 
     public string Endpoint => $"127.0.0.1:{SiloPort}";
+}
+
+/// <summary>One incarnation of a silo in Orleans' membership table.</summary>
+internal sealed record MembershipRow(int Port, int Generation, int Status, string Suspicions)
+{
+    public const int Active = 3;
+    public const int Dead = 6;
 }

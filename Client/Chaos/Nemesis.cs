@@ -651,21 +651,76 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         }
 
         // Each silo's part: what it must not receive from the others, cut as packets they send it.
+        var before = await cluster.MembershipAsync();
         var confirmed = await cluster.CutAsync([.. cuts.SelectMany(cut => cut.Blocked.Select(from => (from, cut.Silo)))]);
 
         Record(kind, description, confirmed, problem: confirmed ? null : $"{description}: not every silo confirmed its part");
+        _membershipWatch = WatchMembershipAsync(before, [.. cuts.Select(c => c.Silo).Concat(cuts.SelectMany(c => c.Blocked)).Distinct()]);
         return true;
+    }
+
+    private Task<string>? _membershipWatch;
+    private volatile bool _partitionHealed;
+
+    /// <summary>
+    /// Watches Orleans' membership table while the partition lasts: which of the silos on either
+    /// side of a cut the others suspected (a new suspicion recorded against it) or declared dead.
+    /// Reported with the partition, as the other side's view of it.
+    /// </summary>
+    private async Task<string> WatchMembershipAsync(IReadOnlyList<MembershipRow>? before, List<SiloProcess> involved)
+    {
+        _partitionHealed = false;
+        var suspected = new SortedSet<int>();
+        var dead = new SortedSet<int>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!_partitionHealed)
+        {
+            if (await cluster.MembershipAsync() is { } now)
+            {
+                foreach (var silo in involved.Where(s => s.Generation is not null))
+                {
+                    if (now.FirstOrDefault(r => r.Port == silo.SiloPort && r.Generation == silo.Generation) is not { } row)
+                    {
+                        continue;
+                    }
+
+                    var was = before?.FirstOrDefault(r => r.Port == row.Port && r.Generation == row.Generation);
+                    if (row.Suspicions.Length > 0 && row.Suspicions != was?.Suspicions)
+                    {
+                        suspected.Add(silo.Index);
+                    }
+
+                    if (row.Status == MembershipRow.Dead && was?.Status != MembershipRow.Dead)
+                    {
+                        dead.Add(silo.Index);
+                    }
+                }
+            }
+
+            await Task.Delay(250);
+        }
+
+        return suspected.Count == 0 && dead.Count == 0
+            ? $"Orleans suspected none of them in {clock.Elapsed.TotalSeconds:0.0}s"
+            : $"Orleans suspected silos {{{string.Join(',', suspected)}}}{(dead.Count > 0 ? $" and declared {{{string.Join(',', dead)}}} dead" : "")}";
     }
 
     private async Task HealPartitionAsync()
     {
+        _partitionHealed = true;
+        var seen = _membershipWatch is { } watch ? await watch : null;
+        _membershipWatch = null;
         var healed = await cluster.HealAsync();
         lock (_faults)
         {
             var open = _faults.FindLastIndex(f => IsPartition(f.Kind) && !f.Undone);
             if (open >= 0)
             {
-                _faults[open] = _faults[open] with { Undone = healed };
+                _faults[open] = _faults[open] with { Undone = healed, Description = seen is null ? _faults[open].Description : $"{_faults[open].Description} ({seen})" };
+                if (seen is not null)
+                {
+                    Log($"{_faults[open].Description}: healed");
+                }
             }
         }
 

@@ -177,6 +177,19 @@ public sealed class ChaosTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_cut_to_a_silo_declared_dead_counts_only_for_the_incarnation_that_runs()
+    {
+        // The others send a silo Orleans declared dead nothing, so a cut to it drops nothing: it
+        // is moot. Only if the dead row is the running incarnation's, not a killed predecessor's
+        // on the same port (generations come from skewed clocks: the older may be the larger).
+        var silo = new SiloProcess(4, [40799, 40800, 40801]) { Generation = 100 };
+        Assert.True(ClusterUnderTest.DeclaredDead(silo, [new MembershipRow(40799, 100, MembershipRow.Dead, "")]));
+        Assert.False(ClusterUnderTest.DeclaredDead(silo, [new MembershipRow(40799, 120, MembershipRow.Dead, ""), new MembershipRow(40799, 100, MembershipRow.Active, "")]));
+        Assert.False(ClusterUnderTest.DeclaredDead(silo, null));
+        Assert.False(ClusterUnderTest.DeclaredDead(new SiloProcess(5, [1, 2, 3]), [new MembershipRow(1, 7, MembershipRow.Dead, "")]));
+    }
+
+    [Fact]
     public async Task The_same_run_with_stale_reads_is_caught_as_not_linearizable()
     {
         // The harness must be able to fail: stale reads from a partitioned replica are not linearizable.
