@@ -315,6 +315,8 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
                 lastProblem = $"replica {id}: {e.GetType().Name}";
                 mayHaveProposed = true;
                 unreachable++;
+                // A failure can be immediate (an activation that fails at once): no hot loop.
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5 * attempt, 50)));
                 continue;
             }
 

@@ -78,7 +78,7 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
         Interlocked.Read(ref _writesRefused),
         Interlocked.Read(ref _writesFailed),
         Volatile.Read(ref _lastWriteError),
-        _diskPath is null ? null : Interlocked.Read(ref _lastFree),
+        _diskPath is null || Interlocked.Read(ref _lastFree) == long.MaxValue ? null : Interlocked.Read(ref _lastFree),
         _diskPath is null ? 0 : _minFreeBytes,
         _faults?.StalledWriters ?? 0);
 
@@ -468,7 +468,7 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
             {
-                // Cannot tell: let the write itself find out.
+                // Cannot tell: let the write itself find out (the status says "unknown", not a number).
                 free = long.MaxValue;
             }
 

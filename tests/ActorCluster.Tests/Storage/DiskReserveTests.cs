@@ -49,6 +49,21 @@ public sealed class DiskReserveTests
     }
 
     [Fact]
+    public async Task A_file_system_that_cannot_say_its_free_space_refuses_nothing_and_reports_it_unknown()
+    {
+        // The status once reported 9,223,372,036,854,775,807 bytes free.
+        var options = await StorageFixture.FreshAsync(StorageProvider.Sqlite);
+        options.MinFreeBytes = 1 << 20;
+        await using var store = await AdoReplicaStore.OpenAsync(options, faults: null, freeBytes: _ => throw new IOException("statfs failed"));
+        var claim = await store.ClaimAsync(StorageFixture.UniqueReplica("0/1"));
+        await store.SaveAsync(claim, new ReplicaWrite(new HardState(1, 0, 0), Entries(1, 1, 1)));
+        var status = store.WriteStatus();
+        Assert.Null(status.FreeBytes);
+        Assert.Equal(0, status.WritesRefused);
+        Assert.Equal([1UL, 2UL], (await store.LoadAsync(claim)).Entries.Select(e => e.Index));
+    }
+
+    [Fact]
     public void The_refusal_crosses_silos_as_itself()
     {
         // A remote caller once got Orleans' CodecNotFoundException instead of the refusal.
