@@ -128,6 +128,31 @@ public sealed class ActorClusterClient : IAsyncDisposable
     /// <summary>The shard that holds <paramref name="key"/>.</summary>
     public int ShardOf(string key) => _ring.ShardOf(key);
 
+    /// <summary>
+    /// Where <paramref name="key"/> lives: its position on the ring (the 64-bit hash of its UTF-8
+    /// bytes), the arc of the ring holding that position and the shard owning it, and that shard's
+    /// replicas as they answer now (their silos, stores and roles) with its leader, 0 when none.
+    /// </summary>
+    /// <exception cref="InvalidKeyException">The key is empty or too long.</exception>
+    /// <exception cref="ClusterUnavailableException">The shard's router did not answer in time.</exception>
+    public async Task<KeyLocation> LocateAsync(string key, CancellationToken cancellationToken = default)
+    {
+        ValidateKey(key);
+        var hash = KeyRing.Hash(key);
+        var (start, end, shard) = _ring.ArcAt(hash);
+        ShardStatus status;
+        try
+        {
+            status = await _shards(shard).GetStatus().WaitAsync(_options.Timeout, cancellationToken);
+        }
+        catch (Exception e) when (e is TimeoutException or OrleansException)
+        {
+            throw new ClusterUnavailableException($"Shard {shard}, which holds the key, did not say where its replicas are within {_options.Timeout.TotalSeconds:0.#}s ({e.GetType().Name}).", e);
+        }
+
+        return new KeyLocation(key, hash, shard, start, end, status.Leader, status.Replicas);
+    }
+
     /// <summary>Sets <paramref name="key"/> to <paramref name="value"/>; returns the new version.</summary>
     public async Task<ulong> PutAsync(string key, byte[] value, CancellationToken cancellationToken = default)
     {

@@ -5,7 +5,7 @@ namespace ActorCluster.Client.Cli;
 /// <summary>Positional arguments and <c>--name value</c> / <c>--flag</c> options, nothing more.</summary>
 internal sealed class CommandLine
 {
-    private static readonly HashSet<string> Flags = ["--json", "--stale", "--stale-reads", "--delete", "--help", "-h"];
+    private static readonly HashSet<string> Flags = ["--json", "--stale", "--stale-reads", "--delete", "--watch", "--help", "-h"];
     private readonly Dictionary<string, List<string>> _options = new(StringComparer.Ordinal);
 
     public CommandLine(string[] args)

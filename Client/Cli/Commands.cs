@@ -8,7 +8,7 @@ using Microsoft.Extensions.Configuration;
 
 namespace ActorCluster.Client.Cli;
 
-/// <summary>put, get, delete, cas, status and bench.</summary>
+/// <summary>put, get, delete, cas, status, locate, bench and chaos.</summary>
 internal static class Commands
 {
     public const string Usage = """
@@ -18,14 +18,17 @@ internal static class Commands
           get <key> [--stale]                       print a key's value (linearizable unless --stale)
           delete <key>                              delete a key
           cas <key> <version> (<value> | --delete)  set (or delete) only if the key is at <version> (0: absent)
-          status [--json]                           silos, shards, leaders, terms, commit indexes
+          status [--watch] [--json]                 silos, shards, leaders, terms, commit indexes;
+                                                    --watch redraws every 2 s until Ctrl-C
+          locate <key> [--json]                     the key's hash, its shard and arc on the ring, the shard's
+                                                    replicas (silos, stores, roles) and its leader
           bench [--clients 64] [--duration 10s] [--warmup 2s] [--keys 10000] [--key-size 16]
                 [--value-size 256] [--mix write|read|<write fraction>] [--stale] [--json]
           bench idle [--shards 8,64,256,1024] [--settle 10s] [--window 20s] [--windows 3]
                 [--postgres <connection>] [--out <dir>] [--json]
                                                     start three silo processes per shard count; time until every
                                                     shard has a leader, then CPU per silo at rest
-          chaos [--duration 60s] [--nemesis kill,pause,partition,membership,wipe,replace,disk|all] [--json]
+          chaos [--duration 60s] [--nemesis kill,pause,partition,membership,wipe,replace,disk,clock|all] [--json]
                 [--postgres <connection>] [--out <dir>] [--seed <n>] [--stale-reads] [--steps <n>]
                                                     start a multi-process cluster on loopback, inject faults
                                                     while clients work, check the history is linearizable;
@@ -37,8 +40,8 @@ internal static class Commands
           --cluster-id <id>          Orleans cluster id (default: actorcluster)
           --timeout 10s              per operation, retries included
 
-        exit codes: 0 done; 1 not found or version mismatch; 2 usage; 3 cluster unavailable (nothing applied);
-                    4 no answer: a write's outcome is unknown; 5 invalid key or value; 6 chaos inconclusive;
+        exit codes: 0 done; 1 not found or version mismatch (status, locate: a shard has no leader now); 2 usage;
+                    3 cluster unavailable (nothing applied); 4 no answer: a write's outcome is unknown; 5 invalid key or value; 6 chaos inconclusive;
                     7 the key's shard is full (nothing applied)
         """;
 
@@ -51,7 +54,8 @@ internal static class Commands
         ["get"] = (1, ["--stale"]),
         ["delete"] = (1, []),
         ["cas"] = (2, ["--delete"]),
-        ["status"] = (0, []),
+        ["status"] = (0, ["--watch"]),
+        ["locate"] = (1, []),
         ["bench"] = (0, ["--clients", "--duration", "--warmup", "--keys", "--key-size", "--value-size", "--mix", "--stale"]),
         ["chaos"] = (0, ["--duration", "--nemesis", "--json", "--postgres", "--out", "--seed", "--stale-reads", "--silos", "--steps"]),
     };
@@ -120,6 +124,7 @@ internal static class Commands
             "delete" => await DeleteAsync(client, line),
             "cas" => await CompareAndSwapAsync(client, line),
             "status" => await StatusAsync(client, line),
+            "locate" => await LocateAsync(client, line),
             _ => await Bench.RunAsync(client, line),
         };
     }
@@ -213,6 +218,54 @@ internal static class Commands
 
     private static async Task<int> StatusAsync(ActorClusterClient client, CommandLine line)
     {
+        if (!line.Has("--watch"))
+        {
+            return await PrintStatusAsync(client, line);
+        }
+
+        using var stop = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            stop.Cancel();
+        };
+        while (!stop.IsCancellationRequested)
+        {
+            if (!line.Has("--json"))
+            {
+                if (!Console.IsOutputRedirected)
+                {
+                    // Home and clear: the status redraws in place.
+                    Console.Write("\u001b[H\u001b[2J");
+                }
+
+                Console.WriteLine($"{DateTime.Now:HH:mm:ss}");
+            }
+            try
+            {
+                await PrintStatusAsync(client, line);
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException)
+            {
+                // The cluster is busy or a silo just died: say so and look again.
+                Console.WriteLine($"status unavailable: {e.GetType().Name}: {e.Message}");
+            }
+
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(2), stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<int> PrintStatusAsync(ActorClusterClient client, CommandLine line)
+    {
         var status = await client.Cluster.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetStatus();
         if (line.Has("--json"))
         {
@@ -233,6 +286,37 @@ internal static class Commands
 
         var leaderless = status.Shards.Count(s => s.Leader == 0);
         return leaderless == 0 ? ExitCodes.Ok : ExitCodes.NotDone;
+    }
+
+    /// <summary>The key's place on the ring, its shard, and the shard's replicas and leader: exit 0, or 1 when the shard has no leader now.</summary>
+    private static async Task<int> LocateAsync(ActorClusterClient client, CommandLine line)
+    {
+        var where = await client.LocateAsync(line.Positional1(1, "<key>"));
+        if (line.Has("--json"))
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                key = where.Key,
+                hash = where.Hash.ToString("x16", CultureInfo.InvariantCulture),
+                shard = where.Shard,
+                arc = where.Arc,
+                arc_share = where.ArcShare,
+                leader = where.Leader,
+                replicas = where.Replicas,
+            }, JsonOptions));
+        }
+        else
+        {
+            Console.WriteLine($"key {where.Key}: hash {where.Hash:x16}");
+            Console.WriteLine($"shard {where.Shard}: arc {where.Arc}, {where.ArcShare:P2} of the ring");
+            Console.WriteLine($"leader: {(where.Leader == 0 ? "none now" : $"replica {where.Leader}")}");
+            foreach (var replica in where.Replicas.OrderBy(r => r.Replica))
+            {
+                Console.WriteLine($"  replica {replica.Replica}: {replica.Role}, term {replica.Term}, commit {replica.CommitIndex}, applied {replica.AppliedIndex}, silo {replica.Silo}, store {replica.Store}");
+            }
+        }
+
+        return where.Leader == 0 ? ExitCodes.NotDone : ExitCodes.Ok;
     }
 
     private static void Print(CommandLine line, string text, object json) =>

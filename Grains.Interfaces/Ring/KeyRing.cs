@@ -86,7 +86,22 @@ public sealed class KeyRing
     public int ShardOf(string key) => ShardAt(Hash(key));
 
     /// <summary>The shard that owns ring position <paramref name="position"/>.</summary>
-    public int ShardAt(ulong position)
+    public int ShardAt(ulong position) => _owners[ArcIndexAt(position)];
+
+    /// <summary>
+    /// The arc that holds ring position <paramref name="position"/>: where it starts, where the
+    /// next one starts (2^64 for the last arc when the first starts at 0), and the shard owning it.
+    /// The arc below the first start wraps: it starts at the last start and ends past 2^64, at
+    /// 2^64 plus the first start.
+    /// </summary>
+    public (ulong Start, UInt128 End, int Shard) ArcAt(ulong position)
+    {
+        var index = ArcIndexAt(position);
+        UInt128 end = index + 1 < _starts.Length ? _starts[index + 1] : (UInt128)ulong.MaxValue + 1 + _starts[0];
+        return (_starts[index], end, _owners[index]);
+    }
+
+    private int ArcIndexAt(ulong position)
     {
         // Lower bound over the arc starts: the last start <= position owns it.
         int lo = 0, hi = _starts.Length - 1, found = -1;
@@ -105,6 +120,6 @@ public sealed class KeyRing
         }
 
         // Below the first start the ring wraps around to the last arc.
-        return _owners[found >= 0 ? found : _starts.Length - 1];
+        return found >= 0 ? found : _starts.Length - 1;
     }
 }

@@ -27,6 +27,29 @@ public sealed class KeyValueClusterTests
     }
 
     [Fact]
+    public async Task Locate_shows_the_keys_place_on_the_ring_its_shard_and_the_shards_replicas_and_leader()
+    {
+        await using var test = await TestCluster.StartAsync(silos: 3, shards: 4);
+        var client = test.Client;
+        await client.PutAsync("located", [1]);
+        var shard = client.ShardOf("located");
+        var status = await ClusterAssertions.SpreadLeaderOf(client, shard);
+
+        var where = await client.LocateAsync("located");
+        Assert.Equal(Grains.Interfaces.Ring.KeyRing.Hash("located"), where.Hash);
+        Assert.Equal(shard, where.Shard);
+        Assert.InRange(where.Hash, where.ArcStart, ulong.MaxValue);
+        Assert.True(where.Hash < where.ArcEnd, $"{where.Hash:x16} is past its arc {where.Arc}");
+        // Four equal arcs: each a quarter of the ring.
+        Assert.Equal(0.25, where.ArcShare, precision: 9);
+        Assert.Equal(status.Leader, where.Leader);
+        Assert.Equal(3, where.Replicas.Select(r => r.Silo).Distinct().Count());
+        Assert.Contains(where.Replicas, r => r.Replica == where.Leader && r.Role == "Leader");
+
+        await Assert.ThrowsAsync<InvalidKeyException>(() => client.LocateAsync(""));
+    }
+
+    [Fact]
     public async Task Sessions_expire_by_log_time_a_stale_retry_is_refused_and_an_idle_client_renews_its_own()
     {
         await using var test = await TestCluster.StartAsync(shards: 1, settings: new Dictionary<string, string?> { ["ActorCluster:KeyValue:SessionTtlSeconds"] = "1" });

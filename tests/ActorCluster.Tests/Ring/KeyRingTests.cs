@@ -53,6 +53,25 @@ public sealed class KeyRingTests
     }
 
     [Fact]
+    public void The_arc_of_a_position_is_where_it_starts_where_the_next_starts_and_its_owner()
+    {
+        var uniform = KeyRing.Uniform(4);
+        Assert.Equal((0UL, (UInt128)(1UL << 62), 0), uniform.ArcAt(12345));
+        Assert.Equal((1UL << 63, (UInt128)(3UL << 62), 2), uniform.ArcAt(1UL << 63));
+        // The last arc ends at 2^64.
+        Assert.Equal((3UL << 62, (UInt128)ulong.MaxValue + 1, 3), uniform.ArcAt(ulong.MaxValue));
+
+        // Below the first start, the last arc, wrapping past 2^64 to the first start.
+        var wrapped = KeyRing.FromArcs([1000, 5000, 9000], [7, 8, 9], epoch: 2);
+        Assert.Equal((9000UL, (UInt128)ulong.MaxValue + 1 + 1000, 9), wrapped.ArcAt(999));
+        Assert.Equal((1000UL, (UInt128)5000, 7), wrapped.ArcAt(4999));
+        foreach (var position in new ulong[] { 0, 999, 1000, 4999, 5000, 9000, ulong.MaxValue })
+        {
+            Assert.Equal(wrapped.ShardAt(position), wrapped.ArcAt(position).Shard);
+        }
+    }
+
+    [Fact]
     public void Arcs_must_be_sorted_distinct_and_owned()
     {
         Assert.Throws<ArgumentException>(() => KeyRing.FromArcs([5, 1], [0, 1], 1));
