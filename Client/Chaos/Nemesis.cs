@@ -673,8 +673,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         var suspected = new SortedSet<int>();
         var dead = new SortedSet<int>();
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        // Until the partition heals; ten minutes at most, should the run end without healing it.
-        while (!_partitionHealed && clock.Elapsed < TimeSpan.FromMinutes(10))
+        while (!_partitionHealed)
         {
             if (await cluster.MembershipAsync() is { } now)
             {
@@ -708,23 +707,10 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
 
     private async Task HealPartitionAsync()
     {
-        // Healed first: what Orleans made of the partition never holds it in place.
         _partitionHealed = true;
-        var healed = await cluster.HealAsync();
-        string? seen = null;
-        if (_membershipWatch is { } watch)
-        {
-            try
-            {
-                seen = await watch.WaitAsync(TimeSpan.FromSeconds(10));
-            }
-            catch (Exception e) when (e is TimeoutException or Npgsql.NpgsqlException or InvalidOperationException)
-            {
-                seen = $"Orleans' view of it unknown: {e.GetType().Name}";
-            }
-        }
-
+        var seen = _membershipWatch is { } watch ? await watch : null;
         _membershipWatch = null;
+        var healed = await cluster.HealAsync();
         lock (_faults)
         {
             var open = _faults.FindLastIndex(f => IsPartition(f.Kind) && !f.Undone);
