@@ -56,12 +56,14 @@ internal sealed class PacketFilter : IAsyncDisposable
     {
         var directory = Path.Combine(_cgroupMount, CgroupName(silo));
         Directory.CreateDirectory(directory);
+        // Moved first, before it opens any socket: a socket belongs to the cgroup its process was
+        // in when it was created, so a socket opened while the marking rule was still being added
+        // would escape every cut for good (one CI run saw a silo's cuts drop nothing, both ways).
+        await File.WriteAllTextAsync(Path.Combine(directory, "cgroup.procs"), silo.Process!.Id.ToString(CultureInfo.InvariantCulture));
         if (_cgroups.Add(silo.Index))
         {
             await NftAsync($"add rule inet {_table} out socket cgroupv2 level 1 {CgroupPath(silo)} meta mark set {MarkOf(silo)}");
         }
-
-        await File.WriteAllTextAsync(Path.Combine(directory, "cgroup.procs"), silo.Process!.Id.ToString(CultureInfo.InvariantCulture));
     }
 
     /// <summary>Drops every packet <paramref name="from"/> sends to <paramref name="to"/>.</summary>
