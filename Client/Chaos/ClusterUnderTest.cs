@@ -463,11 +463,10 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         await WaitReadyAsync(_http, silo.Process!, silo.HttpPort, $"Silo {silo.Index}", $"see its log in {_options.OutputDirectory}", timeout, cancellationToken);
         // Its row is the active one on its port; an earlier incarnation's is dead (generations come
         // from clocks, which the clock nemesis skews, so they are not compared).
-        if (await MembershipAsync() is { } rows)
-        {
-            var active = rows.Where(row => row.Port == silo.SiloPort && row.Status == MembershipRow.Active && row.Generation != silo.Generation).ToList();
-            silo.Generation = active.Count == 1 ? active[0].Generation : silo.Generation;
-        }
+        // Unknown (null) when the table cannot say: never the previous incarnation's, whose row is dead.
+        var rows = await MembershipAsync();
+        var active = rows?.Where(row => row.Port == silo.SiloPort && row.Status == MembershipRow.Active && row.Generation != silo.Generation).ToList();
+        silo.Generation = active is [var only] ? only.Generation : null;
     }
 
     /// <summary>Polls a silo process's <c>/readyz</c> until it answers 200; fails if the process exits or the time runs out.</summary>

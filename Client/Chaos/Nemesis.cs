@@ -673,7 +673,8 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
         var suspected = new SortedSet<int>();
         var dead = new SortedSet<int>();
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (!_partitionHealed)
+        // Until the partition heals; ten minutes at most, should the run end without healing it.
+        while (!_partitionHealed && clock.Elapsed < TimeSpan.FromMinutes(10))
         {
             if (await cluster.MembershipAsync() is { } now)
             {
@@ -707,10 +708,23 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
 
     private async Task HealPartitionAsync()
     {
+        // Healed first: what Orleans made of the partition never holds it in place.
         _partitionHealed = true;
-        var seen = _membershipWatch is { } watch ? await watch : null;
-        _membershipWatch = null;
         var healed = await cluster.HealAsync();
+        string? seen = null;
+        if (_membershipWatch is { } watch)
+        {
+            try
+            {
+                seen = await watch.WaitAsync(TimeSpan.FromSeconds(10));
+            }
+            catch (Exception e) when (e is TimeoutException or Npgsql.NpgsqlException or InvalidOperationException)
+            {
+                seen = $"Orleans' view of it unknown: {e.GetType().Name}";
+            }
+        }
+
+        _membershipWatch = null;
         lock (_faults)
         {
             var open = _faults.FindLastIndex(f => IsPartition(f.Kind) && !f.Undone);
