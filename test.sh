@@ -8,9 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source deploy/scripts/ensure-postgres.sh
-source deploy/scripts/ensure-nftables.sh
-source deploy/scripts/ensure-faketime.sh
+source deploy/scripts/ensure-debian-package.sh
 ensure_postgres
-ensure_nftables
-ensure_faketime
+ensure_debian_package nftables "the chaos tests cut packets between silos with it" command -v nft
+ensure_debian_package faketime "the chaos tests fake silo clocks with it" compgen -G '/usr/lib/*/faketime/libfaketimeMT.so.1'
 dotnet test ActorCluster.sln --nologo "$@"

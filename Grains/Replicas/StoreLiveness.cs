@@ -171,16 +171,12 @@ public sealed partial class StoreLiveness(
         var known = _generations.GetOrAdd(store, generation);
         if (known != generation && _generations.TryUpdate(store, generation, known))
         {
-            Interlocked.Increment(ref _restarts);
+            // A late pulse from the older incarnation flips it back and wakes the groups once
+            // more: harmless, a wake only makes a leader heartbeat.
             LogRestarted(store, known, generation);
             WakeReplicasFor(store);
         }
     }
-
-    private long _restarts;
-
-    /// <summary>How many times a store was heard from a new incarnation of its silo since this silo started.</summary>
-    public long Restarts => Interlocked.Read(ref _restarts);
 
     private void WakeReplicasFor(ulong store)
     {

@@ -73,14 +73,19 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
     public StoreFaults? Faults => _faults;
 
     /// <summary>What the store's writers have done so far, for the silo's status endpoint and fault tests.</summary>
-    public StoreWriteStatus WriteStatus() => new(
-        Interlocked.Read(ref _transactions),
-        Interlocked.Read(ref _writesRefused),
-        Interlocked.Read(ref _writesFailed),
-        Volatile.Read(ref _lastWriteError),
-        _diskPath is null || Interlocked.Read(ref _lastFree) == long.MaxValue ? null : Interlocked.Read(ref _lastFree),
-        _diskPath is null ? 0 : _minFreeBytes,
-        _faults?.StalledWriters ?? 0);
+    public StoreWriteStatus WriteStatus()
+    {
+        // long.MaxValue: the file system could not say (see DiskFull).
+        var free = Interlocked.Read(ref _lastFree);
+        return new(
+            Interlocked.Read(ref _transactions),
+            Interlocked.Read(ref _writesRefused),
+            Interlocked.Read(ref _writesFailed),
+            Volatile.Read(ref _lastWriteError),
+            _diskPath is null || free == long.MaxValue ? null : free,
+            _diskPath is null ? 0 : _minFreeBytes,
+            _faults?.StalledWriters ?? 0);
+    }
 
     /// <summary>Opens the store, creating or upgrading its schema.</summary>
     public static Task<AdoReplicaStore> OpenAsync(StorageOptions options, CancellationToken cancellationToken = default) =>
