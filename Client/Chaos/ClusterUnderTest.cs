@@ -462,8 +462,8 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     {
         await WaitReadyAsync(_http, silo.Process!, silo.HttpPort, $"Silo {silo.Index}", $"see its log in {_options.OutputDirectory}", timeout, cancellationToken);
         // Its row is the active one on its port; an earlier incarnation's is dead (generations come
-        // from clocks, which the clock nemesis skews, so they are not compared).
-        // Unknown (null) when the table cannot say: never the previous incarnation's, whose row is dead.
+        // from clocks, which the clock nemesis skews, so they are not compared). Unknown (null)
+        // when the table cannot say: never the previous incarnation's, whose row is dead.
         var rows = await MembershipAsync();
         var active = rows?.Where(row => row.Port == silo.SiloPort && row.Status == MembershipRow.Active && row.Generation != silo.Generation).ToList();
         silo.Generation = active is [var only] ? only.Generation : null;
@@ -589,9 +589,10 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     }
 
     /// <summary>
-    /// Drops, at the packet level, everything each <c>From</c> silo sends to its <c>To</c> silo's
-    /// port; true once every cut has dropped packets (each silo probes every other one each
-    /// second, so a cut that drops nothing within 10 s is not in place).
+    /// Drops, at the packet level, everything each <c>From</c> silo sends to its <c>To</c> silo
+    /// (whichever side opened the connection); true once every cut has dropped packets or has
+    /// none to drop (a silo declared dead or stopped). Silos pulse each other every 200 ms, so a
+    /// cut that drops nothing within 10 s is not in place.
     /// </summary>
     public async Task<bool> CutAsync(IReadOnlyList<(SiloProcess From, SiloProcess To)> cuts)
     {
