@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
+using Orleans.Serialization;
 
 namespace ActorCluster.Client;
 
@@ -101,7 +102,7 @@ public sealed class ActorClusterClient : IAsyncDisposable
             var ring = await cluster.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetRing().WaitAsync(options.Timeout, cancellationToken);
             return new ActorClusterClient(cluster, shard => cluster.GetGrain<IShardGrain>(shard), host, options, ring);
         }
-        catch (Exception e) when (e is OrleansException or TimeoutException or System.Net.Sockets.SocketException or InvalidOperationException)
+        catch (Exception e) when (e is OrleansException or TimeoutException or System.Net.Sockets.SocketException or InvalidOperationException or UnavailableExceptionFallbackException)
         {
             host.Dispose();
             throw new ClusterUnavailableException($"Cannot reach the cluster: {e.Message}", e);
@@ -145,7 +146,7 @@ public sealed class ActorClusterClient : IAsyncDisposable
         {
             status = await _shards(shard).GetStatus().WaitAsync(_options.Timeout, cancellationToken);
         }
-        catch (Exception e) when (e is TimeoutException or OrleansException)
+        catch (Exception e) when (e is TimeoutException or OrleansException or UnavailableExceptionFallbackException)
         {
             throw new ClusterUnavailableException($"Shard {shard}, which holds the key, did not say where its replicas are within {_options.Timeout.TotalSeconds:0.#}s ({e.GetType().Name}).", e);
         }

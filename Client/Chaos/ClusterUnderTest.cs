@@ -446,7 +446,7 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
                     return true;
                 }
             }
-            catch (Exception e) when (e is TimeoutException or OrleansException)
+            catch (Exception e) when (ClusterUnderTest.Recovering(e))
             {
                 // Still recovering.
             }
@@ -536,6 +536,14 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     }
 
     /// <summary>True when the kernel reports the silo's process as stopped (SIGSTOP).</summary>
+    /// <summary>
+    /// Whether a failed status query only says the cluster is still recovering: a timeout, an
+    /// Orleans error, or an error a silo sent that this process cannot represent (a database error
+    /// while a grain activates, say). The harness asks again; anything else is a fault of its own.
+    /// </summary>
+    public static bool Recovering(Exception e) =>
+        e is TimeoutException or OrleansException or NpgsqlException or Orleans.Serialization.UnavailableExceptionFallbackException or Orleans.Serialization.SerializerException;
+
     public static bool IsStopped(SiloProcess silo)
     {
         if (silo.Process is not { HasExited: false } process)

@@ -785,7 +785,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
                 }
             }
         }
-        catch (Exception e) when (e is TimeoutException or OrleansException)
+        catch (Exception e) when (ClusterUnderTest.Recovering(e))
         {
             // The cluster is busy recovering: any silo will do.
         }
@@ -872,7 +872,7 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
                     }
                 }
             }
-            catch (Exception e) when (e is TimeoutException or OrleansException)
+            catch (Exception e) when (ClusterUnderTest.Recovering(e))
             {
                 // The cluster is busy recovering: ask again.
                 problems = [$"the ring's status could not be read: {e.Message}"];

@@ -43,6 +43,7 @@ public static class ActorClusterSiloBuilderExtensions
         services.AddSingleton(Options.Create(shard));
         services.AddSingleton(Options.Create(storage));
         services.AddSingleton(Options.Create(keyValue));
+        services.AdmitDatabaseErrors();
         services.TryAddSingleton<ShardDirectory>();
         services.TryAddSingleton<RingGate>();
         services.AddSingleton(store);
