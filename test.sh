@@ -3,8 +3,9 @@
 # storage tests on real SQLite and real PostgreSQL, cluster tests, and short chaos runs.
 # PostgreSQL comes from Debian's packages: installed and started here when it is missing
 # (as root), unless ACTORCLUSTER_TEST_POSTGRES points at a server already; so does nftables,
-# with which the chaos runs cut packets between silos, and libfaketime, with which they fake silo
-# clocks (they run as root: they also mount tmpfs disks for the disk faults).
+# with which the chaos runs cut packets between silos, libfaketime, with which they fake silo
+# clocks (they run as root: they also mount tmpfs disks for the disk faults), and Chromium, in
+# which the browser test opens the Orleans Dashboard and the Raft view.
 set -euo pipefail
 cd "$(dirname "$0")"
 source deploy/scripts/ensure-postgres.sh
@@ -12,4 +13,5 @@ source deploy/scripts/ensure-debian-package.sh
 ensure_postgres
 ensure_debian_package nftables "the chaos tests cut packets between silos with it" command -v nft
 ensure_debian_package faketime "the chaos tests fake silo clocks with it" compgen -G '/usr/lib/*/faketime/libfaketimeMT.so.1'
+ensure_debian_package chromium "the browser test drives the Orleans Dashboard and the Raft view in it" command -v chromium
 dotnet test ActorCluster.sln --nologo "$@"

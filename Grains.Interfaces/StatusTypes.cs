@@ -10,7 +10,11 @@ public sealed record RingDescriptor(
 /// <summary>
 /// One replica's view of its Raft group. <see cref="LogBytes"/> is the payload of the log it holds in
 /// memory, <see cref="DataBytes"/> the keys and values its state holds (what the quota bounds),
-/// <see cref="SnapshotBytes"/> the size of its newest snapshot.
+/// <see cref="SnapshotBytes"/> the size of its newest snapshot. <see cref="Silo"/> is the Orleans
+/// address of the silo hosting it, <see cref="SiloName"/> the name its operator gave that silo.
+/// <see cref="LeaderSince"/> is when this replica learned of the leader it knows now (for a leader,
+/// when it won its election); <see cref="Matched"/>, on a leader only, is how far each of
+/// <see cref="Members"/> has replicated its log (in the same order).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("ac.ReplicaStatus")]
 public sealed record ReplicaStatus(
@@ -33,7 +37,10 @@ public sealed record ReplicaStatus(
     [property: Id(16)] string Store = "",
     [property: Id(17)] IReadOnlyList<ulong>? Members = null,
     [property: Id(18)] IReadOnlyList<ulong>? Voters = null,
-    [property: Id(19)] bool Quiesced = false);
+    [property: Id(19)] bool Quiesced = false,
+    [property: Id(20)] string SiloName = "",
+    [property: Id(21)] DateTime? LeaderSince = null,
+    [property: Id(22)] IReadOnlyList<ulong>? Matched = null);
 
 /// <summary>A shard and the replicas that answered (an unreachable replica is absent).</summary>
 [GenerateSerializer, Immutable, Alias("ac.ShardStatus")]
@@ -42,12 +49,21 @@ public sealed record ShardStatus(
     [property: Id(1)] ulong Leader,
     [property: Id(2)] IReadOnlyList<ReplicaStatus> Replicas);
 
-/// <summary>The whole cluster as its ring grain sees it.</summary>
+/// <summary>
+/// The whole cluster as its ring grain sees it: the active silos' addresses, and each one's name
+/// (<see cref="SiloNames"/>, by address).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("ac.ClusterStatus")]
 public sealed record ClusterStatus(
     [property: Id(0)] RingDescriptor Ring,
     [property: Id(1)] IReadOnlyList<string> Silos,
-    [property: Id(2)] IReadOnlyList<ShardStatus> Shards);
+    [property: Id(2)] IReadOnlyList<ShardStatus> Shards,
+    [property: Id(3)] IReadOnlyDictionary<string, string>? SiloNames = null)
+{
+    /// <summary>The name of the silo at <paramref name="address"/>, or the address when it has none.</summary>
+    public string NameOf(string address) =>
+        SiloNames is { } names && names.TryGetValue(address, out var name) && name.Length > 0 ? name : address;
+}
 
 /// <summary>
 /// Where every shard's founding replicas live: replica ids 1..R of shard s are on stores

@@ -91,9 +91,10 @@ try
     var silos = new List<WebApplication>();
     for (var i = 0; i < count; i++)
     {
-        var name = settings.Name ?? (count > 1 ? $"silo-{i}" : $"silo-{Environment.MachineName}-{settings.SiloPort}");
+        // The silos of a local cluster share the configured name as a prefix: names stay distinct.
+        var name = count > 1 ? $"{settings.Name ?? "silo"}-{i}" : settings.Name ?? $"silo-{Environment.MachineName}-{settings.SiloPort}";
         var endpoints = new SiloHost.Endpoints(
-            count > 1 ? $"{name}" : name,
+            name,
             settings.SiloPort + i,
             settings.GatewayPort + i,
             settings.HttpPort == 0 ? 0 : settings.HttpPort + i,

@@ -72,6 +72,7 @@ internal static class SiloHost
             }
         });
 
+        builder.Services.AddSingleton<RaftViewSource>();
         builder.Services.AddSingleton<SiloReadiness>();
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<SiloReadiness>());
         var telemetry = builder.Services.AddOpenTelemetry()
@@ -123,6 +124,7 @@ internal static class SiloHost
             });
         });
         app.MapPrometheusScrapingEndpoint("/metrics");
+        RaftViewSource.Map(app);
         if (settings.FaultInjection)
         {
             app.MapPut("/faults/partition", (string? block, NetworkFaults faults) =>
@@ -171,9 +173,15 @@ internal static class SiloHost
 
         if (settings.Dashboard)
         {
+            app.UseMiddleware<DashboardLink>();
             app.MapOrleansDashboard(routePrefix: "/dashboard");
             app.MapGet("/", () => Results.Redirect("/dashboard"));
         }
+        else
+        {
+            app.MapGet("/", () => Results.Redirect("/raft"));
+        }
+
         return app;
     }
 }

@@ -15,7 +15,10 @@ public sealed class SiloSettings
     /// <summary>Silos of the local development cluster.</summary>
     public int LocalSilos { get; set; } = 3;
 
-    /// <summary>This silo's name (default: derived from the machine and port).</summary>
+    /// <summary>
+    /// This silo's name, shown in its log lines, the Raft view and the command line (default:
+    /// derived from the machine and port); a local cluster's silos are named <c>name-0</c>, <c>name-1</c>, ...
+    /// </summary>
     public string? Name { get; set; }
 
     /// <summary>How silos find each other: <c>Localhost</c> (development) or <c>PostgreSql</c> (membership table).</summary>

@@ -104,6 +104,9 @@ public sealed record ChaosOptions
     /// </summary>
     public IReadOnlyDictionary<string, string> SiloEnvironment { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>Serve the Orleans Dashboard on each silo's HTTP port (off by default: it costs CPU the runs do not need).</summary>
+    public bool Dashboard { get; init; }
+
     /// <summary>Time to give each key's linearizability search.</summary>
     public TimeSpan CheckerBudgetPerKey { get; init; } = TimeSpan.FromSeconds(60);
 

@@ -388,7 +388,7 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
             ("--gateway-port", silo.GatewayPort.ToString(CultureInfo.InvariantCulture)),
             ("--http-port", silo.HttpPort.ToString(CultureInfo.InvariantCulture)),
             ("--shards", _options.Shards.ToString(CultureInfo.InvariantCulture)),
-            ("--dashboard", "false"), ("--fault-injection", _faultInjection ? "true" : "false"),
+            ("--dashboard", _options.Dashboard ? "true" : "false"), ("--fault-injection", _faultInjection ? "true" : "false"),
         })
         {
             info.ArgumentList.Add(name);
@@ -759,19 +759,34 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     }
 
     /// <summary>A port nobody listens on right now.</summary>
-    private static int[] FreePorts(int count)
+    /// <summary>
+    /// <paramref name="count"/> ports nobody listens on now and that this process has not handed
+    /// out before. The kernel may give a port it just gave (and that was closed again, as these
+    /// probes are) to the next probe: two silos of one run once got the same silo port, and Orleans
+    /// took the second for a restart of the first and declared the first dead.
+    /// </summary>
+    internal static int[] FreePorts(int count)
     {
-        var listeners = Enumerable.Range(0, count).Select(_ => new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0)).ToList();
-        try
+        var ports = new List<int>(count);
+        while (ports.Count < count)
         {
-            listeners.ForEach(l => l.Start());
-            return [.. listeners.Select(l => ((System.Net.IPEndPoint)l.LocalEndpoint).Port)];
+            var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+            listener.Start();
+            var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+            listener.Stop();
+            lock (HandedOut)
+            {
+                if (HandedOut.Add(port))
+                {
+                    ports.Add(port);
+                }
+            }
         }
-        finally
-        {
-            listeners.ForEach(l => l.Stop());
-        }
+
+        return [.. ports];
     }
+
+    private static readonly HashSet<int> HandedOut = [];
 
     private void Log(string message)
     {

@@ -274,13 +274,13 @@ internal static class Commands
         }
 
         Console.WriteLine($"ring: {status.Ring.Shards} shards x {status.Ring.ReplicationFactor} replicas (epoch {status.Ring.Epoch})");
-        Console.WriteLine($"silos ({status.Silos.Count}): {string.Join(", ", status.Silos)}");
+        Console.WriteLine($"silos ({status.Silos.Count}): {string.Join(", ", status.Silos.Select(a => status.NameOf(a) == a ? a : $"{status.NameOf(a)} ({a})"))}");
         Console.WriteLine();
         Console.WriteLine($"{"shard",5}  {"leader",6}  {"term",5}  {"commit",8}  replicas (id: role applied @silo/store)");
         foreach (var shard in status.Shards)
         {
             var leader = shard.Replicas.FirstOrDefault(r => r.Replica == shard.Leader);
-            var replicas = string.Join("  ", shard.Replicas.OrderBy(r => r.Replica).Select(r => $"{r.Replica}: {r.Role} {r.AppliedIndex} @{r.Silo}/{r.Store[..Math.Min(6, r.Store.Length)]}"));
+            var replicas = string.Join("  ", shard.Replicas.OrderBy(r => r.Replica).Select(r => $"{r.Replica}: {r.Role} {r.AppliedIndex} @{(r.SiloName.Length > 0 ? r.SiloName : status.NameOf(r.Silo))}/{r.Store[..Math.Min(6, r.Store.Length)]}"));
             Console.WriteLine($"{shard.Shard,5}  {(shard.Leader == 0 ? "-" : shard.Leader.ToString(CultureInfo.InvariantCulture)),6}  {leader?.Term ?? 0,5}  {leader?.CommitIndex ?? 0,8}  {replicas}");
         }
 
@@ -312,7 +312,7 @@ internal static class Commands
             Console.WriteLine($"leader: {(where.Leader == 0 ? "none now" : $"replica {where.Leader}")}");
             foreach (var replica in where.Replicas.OrderBy(r => r.Replica))
             {
-                Console.WriteLine($"  replica {replica.Replica}: {replica.Role}, term {replica.Term}, commit {replica.CommitIndex}, applied {replica.AppliedIndex}, silo {replica.Silo}, store {replica.Store}");
+                Console.WriteLine($"  replica {replica.Replica}: {replica.Role}, term {replica.Term}, commit {replica.CommitIndex}, applied {replica.AppliedIndex}, silo {(replica.SiloName.Length > 0 ? $"{replica.SiloName} ({replica.Silo})" : replica.Silo)}, store {replica.Store}");
             }
         }
 

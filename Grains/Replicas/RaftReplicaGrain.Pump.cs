@@ -180,6 +180,12 @@ public sealed partial class RaftReplicaGrain
     private void OnRoleChanged(SoftState soft)
     {
         LogRole(_key, soft.Role, _raft!.Term, soft.Leader);
+        if (soft.Leader != RaftNode.None && soft.Leader != _knownLeader)
+        {
+            _leaderSince = DateTime.UtcNow;
+        }
+
+        _knownLeader = soft.Leader;
         if (soft.Role == RaftRole.Leader)
         {
             ReplicaMetrics.LeaderChanges.Add(1);

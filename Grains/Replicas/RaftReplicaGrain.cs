@@ -59,6 +59,8 @@ public sealed partial class RaftReplicaGrain(
 
     // When a message from the current leader last arrived (Stopwatch timestamp); from activation at first.
     private long _lastLeaderContact = System.Diagnostics.Stopwatch.GetTimestamp();
+    private DateTime _leaderSince;
+    private ulong _knownLeader;
     private bool _pumping;
 
     // Set while a batch is being taken in: proposals and reads wait for the whole batch before the
@@ -431,7 +433,10 @@ public sealed partial class RaftReplicaGrain(
             StoreIdentity.Hex(_store),
             Members is { } members ? [.. members.Ids] : [],
             Members is { } group ? [.. group.Ids.Where((_, i) => group.Voters[i])] : [],
-            _raft?.Quiesced ?? false));
+            _raft?.Quiesced ?? false,
+            localSilo.Name,
+            status is { Leader: not 0 } ? _leaderSince : null,
+            status is { Role: RaftRole.Leader } && Members is { } led ? [.. led.Ids.Select(id => id == _id ? status.LastIndex : status.Progress.TryGetValue(id, out var p) ? p.Match : 0)] : null));
     }
 
     public Task<bool> TransferLeadership(ulong replica)

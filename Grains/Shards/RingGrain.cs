@@ -107,9 +107,13 @@ public sealed class RingGrain(
 
     public async Task<ClusterStatus> GetStatus()
     {
-        var hosts = await GrainFactory.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true);
+        var hosts = await GrainFactory.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: true);
         var shards = await Task.WhenAll(Enumerable.Range(0, state.State.Shards).Select(s => GrainFactory.GetGrain<IShardGrain>(s).GetStatus()));
-        return new ClusterStatus(await GetRing(), [.. hosts.Keys.Select(h => h.ToString()).Order()], shards);
+        return new ClusterStatus(
+            await GetRing(),
+            [.. hosts.Select(h => h.SiloAddress.ToString()).Order()],
+            shards,
+            hosts.ToDictionary(h => h.SiloAddress.ToString(), h => h.SiloName ?? string.Empty));
     }
 
     /// <summary>The recorded metadata.</summary>

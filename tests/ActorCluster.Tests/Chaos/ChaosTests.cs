@@ -126,6 +126,15 @@ public sealed class ChaosTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Ports_handed_to_silos_never_repeat_within_a_process()
+    {
+        // Probed ports are closed again before a silo binds them; the kernel hands a closed port
+        // out again soon enough that two silos of a 3-silo run once shared a silo port.
+        var ports = Enumerable.Range(0, 300).SelectMany(_ => ClusterUnderTest.FreePorts(3)).ToList();
+        Assert.Equal(ports.Count, ports.Distinct().Count());
+    }
+
+    [Fact]
     public async Task A_second_run_in_the_same_output_directory_is_refused_before_it_touches_anything()
     {
         // A run that outlived its console once kept restarting its silos on the next run's data

@@ -84,6 +84,62 @@ public sealed class SiloProcessTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task The_raft_view_names_every_silo_shows_every_leader_and_the_dashboard_links_to_it()
+    {
+        var dataDirectory = Directory.CreateTempSubdirectory("actorcluster-view-").FullName;
+        try
+        {
+            var siloPort = Programs.FreePortBlock(3);
+            var gatewayPort = Programs.FreePortBlock(3);
+            var httpPort = Programs.FreePortBlock(3);
+            await using var cluster = ChildProcess.Start(Programs.SiloDll, Programs.SiloArguments(dataDirectory, 3, siloPort, gatewayPort, httpPort, "--name", "east", "--dashboard", "true"));
+            await cluster.WaitForOutputAsync("Press Ctrl+C", TimeSpan.FromSeconds(90));
+            // Every silo serves the view of the whole cluster.
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort + 2}") };
+            System.Text.Json.JsonElement view = default;
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (true)
+            {
+                using var response = await http.GetAsync(new Uri("/raft/status.json", UriKind.Relative));
+                if (response.IsSuccessStatusCode)
+                {
+                    view = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+                    if (view.GetProperty("leaderless").GetInt32() == 0)
+                    {
+                        break;
+                    }
+                }
+
+                Assert.True(DateTime.UtcNow < deadline, "the view did not show a leader for every shard within 60 s");
+                await Task.Delay(500);
+            }
+
+            var silos = view.GetProperty("silos").EnumerateArray().ToList();
+            Assert.Equal(["east-0", "east-1", "east-2"], silos.Select(s => s.GetProperty("name").GetString()));
+            var shards = view.GetProperty("shards").EnumerateArray().ToList();
+            Assert.Equal(view.GetProperty("ring").GetProperty("shards").GetInt32(), shards.Count);
+            Assert.Equal(shards.Count, silos.Sum(s => s.GetProperty("leaders").GetInt32()));
+            Assert.All(shards, shard =>
+            {
+                Assert.StartsWith("east-", shard.GetProperty("leader_silo").GetString(), StringComparison.Ordinal);
+                Assert.All(shard.GetProperty("replicas").EnumerateArray(), r => Assert.StartsWith("east-", r.GetProperty("silo").GetString(), StringComparison.Ordinal));
+            });
+            Assert.NotEmpty(view.GetProperty("recent_elections").EnumerateArray());
+            // Log lines carry the names too.
+            Assert.Contains("[east-1]", cluster.Output, StringComparison.Ordinal);
+
+            var page = await http.GetStringAsync(new Uri("/raft", UriKind.Relative));
+            Assert.Contains("Raft view", page, StringComparison.Ordinal);
+            var dashboard = await http.GetStringAsync(new Uri("/dashboard", UriKind.Relative));
+            Assert.Contains("id=\"actorcluster-raft-view\"", dashboard, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dataDirectory, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_silo_started_by_a_test_exits_when_that_test_process_dies()
     {
         var dataDirectory = Directory.CreateTempSubdirectory("actorcluster-orphan-").FullName;
