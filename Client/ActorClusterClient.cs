@@ -78,13 +78,9 @@ public sealed class ActorClusterClient : IAsyncDisposable
                 o.ClusterId = options.ClusterId;
                 o.ServiceId = options.ServiceId;
             });
-            if (options.PostgresConnectionString is { } postgres)
+            if (options.ConfigureClustering is { } configure)
             {
-                client.UseAdoNetClustering(o =>
-                {
-                    o.Invariant = "Npgsql";
-                    o.ConnectionString = postgres;
-                });
+                configure(client);
             }
             else
             {
@@ -197,6 +193,7 @@ public sealed class ActorClusterClient : IAsyncDisposable
         return new CasResult(response.Status == KvStatus.Ok, response.Version);
     }
 
+    /// <summary>Stops the Orleans client this instance started (one it was given is left to its owner).</summary>
     public async ValueTask DisposeAsync()
     {
         if (_host is not null)

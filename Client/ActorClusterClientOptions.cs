@@ -3,6 +3,7 @@ namespace ActorCluster.Client;
 /// <summary>How the client finds the cluster and how patient it is (configuration section <c>ActorCluster:Client</c>).</summary>
 public sealed class ActorClusterClientOptions
 {
+    /// <summary>The configuration section these options are read from.</summary>
     public const string Section = "ActorCluster:Client";
 
     /// <summary>Gateways to connect to ("host:port"); the local development cluster's by default.</summary>
@@ -14,8 +15,12 @@ public sealed class ActorClusterClientOptions
     /// <summary>The Orleans service id.</summary>
     public string ServiceId { get; set; } = "actorcluster";
 
-    /// <summary>When set, find gateways in PostgreSQL membership instead of <see cref="Gateways"/>.</summary>
-    public string? PostgresConnectionString { get; set; }
+    /// <summary>
+    /// When set, how the client finds gateways instead of <see cref="Gateways"/>: it is given the
+    /// Orleans client builder to configure clustering on, as the silos do (for example Orleans'
+    /// ADO.NET membership table, from Microsoft.Orleans.Clustering.AdoNet, which the command line uses).
+    /// </summary>
+    public Action<IClientBuilder>? ConfigureClustering { get; set; }
 
     /// <summary>How long one operation may take, retries included.</summary>
     public int TimeoutMilliseconds { get; set; } = 10_000;
@@ -23,6 +28,7 @@ public sealed class ActorClusterClientOptions
     /// <summary>How many times an operation is retried after a failed attempt.</summary>
     public int Retries { get; set; } = 3;
 
+    /// <summary><see cref="TimeoutMilliseconds"/> as a time span.</summary>
     public TimeSpan Timeout => TimeSpan.FromMilliseconds(TimeoutMilliseconds);
 
     /// <summary>

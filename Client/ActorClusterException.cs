@@ -3,15 +3,18 @@ namespace ActorCluster.Client;
 /// <summary>The base of every error the client reports.</summary>
 public class ActorClusterException : Exception
 {
+    /// <summary>Creates the exception with a default message.</summary>
     public ActorClusterException()
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>.</summary>
     public ActorClusterException(string message)
         : base(message)
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>, caused by <paramref name="innerException"/>.</summary>
     public ActorClusterException(string message, Exception innerException)
         : base(message, innerException)
     {
@@ -27,15 +30,18 @@ public class ActorClusterException : Exception
 /// <summary>The key is empty, longer than <see cref="Grains.Interfaces.Kv.KeyRules.MaxKeyBytes"/> UTF-8 bytes, or not well-formed UTF-16. Nothing was sent.</summary>
 public sealed class InvalidKeyException : ActorClusterException
 {
+    /// <summary>Creates the exception with a default message.</summary>
     public InvalidKeyException()
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>.</summary>
     public InvalidKeyException(string message)
         : base(message)
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>, caused by <paramref name="innerException"/>.</summary>
     public InvalidKeyException(string message, Exception innerException)
         : base(message, innerException)
     {
@@ -45,15 +51,18 @@ public sealed class InvalidKeyException : ActorClusterException
 /// <summary>The value is larger than <see cref="Grains.Interfaces.Kv.KeyRules.MaxValueBytes"/>. Nothing was sent.</summary>
 public sealed class ValueTooLargeException : ActorClusterException
 {
+    /// <summary>Creates the exception with a default message.</summary>
     public ValueTooLargeException()
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>.</summary>
     public ValueTooLargeException(string message)
         : base(message)
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>, caused by <paramref name="innerException"/>.</summary>
     public ValueTooLargeException(string message, Exception innerException)
         : base(message, innerException)
     {
@@ -66,15 +75,18 @@ public sealed class ValueTooLargeException : ActorClusterException
 /// </summary>
 public sealed class QuotaExceededException : ActorClusterException
 {
+    /// <summary>Creates the exception with a default message.</summary>
     public QuotaExceededException()
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>.</summary>
     public QuotaExceededException(string message)
         : base(message)
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>, caused by <paramref name="innerException"/>.</summary>
     public QuotaExceededException(string message, Exception innerException)
         : base(message, innerException)
     {
@@ -89,20 +101,24 @@ public sealed class QuotaExceededException : ActorClusterException
 /// </summary>
 public sealed class SessionExpiredException : ActorClusterException
 {
+    /// <summary>Creates the exception with a default message.</summary>
     public SessionExpiredException()
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>.</summary>
     public SessionExpiredException(string message)
         : base(message)
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>, caused by <paramref name="innerException"/>.</summary>
     public SessionExpiredException(string message, Exception innerException)
         : base(message, innerException)
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>; <paramref name="outcomeUnknown"/> says whether the write may have been applied.</summary>
     public SessionExpiredException(string message, bool outcomeUnknown)
         : base(message)
     {
@@ -116,20 +132,24 @@ public sealed class SessionExpiredException : ActorClusterException
 /// </summary>
 public sealed class OperationTimeoutException : ActorClusterException
 {
+    /// <summary>Creates the exception with a default message.</summary>
     public OperationTimeoutException()
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>.</summary>
     public OperationTimeoutException(string message)
         : base(message)
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>, caused by <paramref name="innerException"/>.</summary>
     public OperationTimeoutException(string message, Exception innerException)
         : base(message, innerException)
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>; <paramref name="outcomeUnknown"/> says whether the write may have been applied; <paramref name="innerException"/> is its cause, if any.</summary>
     public OperationTimeoutException(string message, bool outcomeUnknown, Exception? innerException = null)
         : base(message, innerException!)
     {
@@ -144,20 +164,24 @@ public sealed class OperationTimeoutException : ActorClusterException
 /// </summary>
 public sealed class ClusterUnavailableException : ActorClusterException
 {
+    /// <summary>Creates the exception with a default message.</summary>
     public ClusterUnavailableException()
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>.</summary>
     public ClusterUnavailableException(string message)
         : base(message)
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>, caused by <paramref name="innerException"/>.</summary>
     public ClusterUnavailableException(string message, Exception innerException)
         : base(message, innerException)
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>; <paramref name="outcomeUnknown"/> says whether the write may have been applied; <paramref name="innerException"/> is its cause, if any.</summary>
     public ClusterUnavailableException(string message, bool outcomeUnknown, Exception? innerException = null)
         : base(message, innerException!)
     {

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using ActorCluster.Client;
-using ActorCluster.Client.Chaos;
+using ActorCluster.Cli.Chaos;
 
 namespace ActorCluster.Compare;
 

@@ -43,7 +43,7 @@ public sealed partial class ReadmeCommandTests(ITestOutputHelper output)
             text
             ```bash
             CS="Host=db;Database=x"
-            dotnet run --project Client -- \
+            dotnet run --project Cli -- \
                 --postgres "$CS" status   # a comment
             ./test.sh
             ```
@@ -51,7 +51,7 @@ public sealed partial class ReadmeCommandTests(ITestOutputHelper output)
             var ignored = 1;
             ```
             """;
-        Assert.Equal(["dotnet run --project Client -- --postgres \"Host=db;Database=x\" status", "./test.sh"], ShellCommands(Markdown));
+        Assert.Equal(["dotnet run --project Cli -- --postgres \"Host=db;Database=x\" status", "./test.sh"], ShellCommands(Markdown));
     }
 
     [Fact]
@@ -59,7 +59,7 @@ public sealed partial class ReadmeCommandTests(ITestOutputHelper output)
     {
         // The README once said `dotnet build -c Release Silo Client`, which MSBuild refuses.
         Assert.NotNull(await CheckAsync("dotnet build -c Release Silo Client --no-restore"));
-        Assert.NotNull(await CheckAsync("dotnet run --project Client -- put only-a-key"));
+        Assert.NotNull(await CheckAsync("dotnet run --project Cli -- put only-a-key"));
         Assert.NotNull(await CheckAsync("dotnet run --project Silo -- --no-such-switch 1"));
         Assert.NotNull(await CheckAsync("dotnet run --project tests/ActorCluster.Simulation -- --seeds many"));
         Assert.NotNull(await CheckAsync("deploy/bench/no-such-script.sh"));
@@ -120,6 +120,28 @@ public sealed partial class ReadmeCommandTests(ITestOutputHelper output)
         {
             var (code, standardOutput, errors) = await RunInAsync(root, "dotnet", [.. words.Skip(1), "--nologo", "-v", "quiet"], null, TimeSpan.FromMinutes(10));
             return code == 0 ? null : $"exit {code}: {standardOutput} {errors}".Trim();
+        }
+
+        if (words.Count > 1 && words[1] == "pack")
+        {
+            // Packed as written, into a directory of the test's own.
+            var arguments = words.Skip(1).ToList();
+            var output = arguments.IndexOf("-o");
+            if (output >= 0)
+            {
+                arguments.RemoveRange(output, 2);
+            }
+
+            var directory = Directory.CreateTempSubdirectory("actorcluster-pack-").FullName;
+            try
+            {
+                var (code, standardOutput, errors) = await RunInAsync(root, "dotnet", [.. arguments, "-o", directory, "--nologo", "-v", "quiet"], null, TimeSpan.FromMinutes(10));
+                return code == 0 ? null : $"exit {code}: {standardOutput} {errors}".Trim();
+            }
+            finally
+            {
+                Directory.Delete(directory, recursive: true);
+            }
         }
 
         if (words.Count > 1 && words[1] == "run")

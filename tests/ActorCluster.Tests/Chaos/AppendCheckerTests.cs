@@ -1,4 +1,4 @@
-using ActorCluster.Client.Chaos;
+using ActorCluster.Cli.Chaos;
 
 namespace ActorCluster.Tests.Chaos;
 

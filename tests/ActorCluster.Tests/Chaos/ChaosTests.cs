@@ -1,4 +1,4 @@
-using ActorCluster.Client.Chaos;
+using ActorCluster.Cli.Chaos;
 using ActorCluster.Tests.Storage;
 using Xunit.Abstractions;
 

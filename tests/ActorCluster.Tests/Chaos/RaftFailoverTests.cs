@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using ActorCluster.Client;
-using ActorCluster.Client.Chaos;
-using ActorCluster.Client.Load;
+using ActorCluster.Cli.Chaos;
+using ActorCluster.Cli.Load;
 using ActorCluster.Grains.Interfaces;
 using ActorCluster.Tests.Storage;
 using Xunit.Abstractions;

@@ -1,4 +1,4 @@
-using ActorCluster.Client.Load;
+using ActorCluster.Cli.Load;
 
 namespace ActorCluster.Tests.Client;
 

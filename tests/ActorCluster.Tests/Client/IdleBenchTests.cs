@@ -1,5 +1,5 @@
-using ActorCluster.Client.Cli;
-using ActorCluster.Client.Load;
+using ActorCluster.Cli;
+using ActorCluster.Cli.Load;
 
 namespace ActorCluster.Tests.Client;
 

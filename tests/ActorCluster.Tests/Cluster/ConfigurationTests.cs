@@ -45,7 +45,7 @@ public sealed class ConfigurationTests
     [InlineData("client")]
     public async Task Help_prints_the_options_and_exits_0_without_starting_anything(string program)
     {
-        var (exitCode, output, _) = await ChildProcess.RunAsync(program == "silo" ? Programs.SiloDll : Programs.ClientDll, ["--help"], TimeSpan.FromSeconds(30));
+        var (exitCode, output, _) = await ChildProcess.RunAsync(program == "silo" ? Programs.SiloDll : Programs.CliDll, ["--help"], TimeSpan.FromSeconds(30));
         Assert.Equal(0, exitCode);
         Assert.Contains(program == "silo" ? "--shards" : "put <key> <value>", output, StringComparison.Ordinal);
         Assert.Contains("exit codes", output, StringComparison.Ordinal);
@@ -59,7 +59,7 @@ public sealed class ConfigurationTests
     [InlineData("client", "put", "k", "v", "extra")]
     public async Task An_unknown_or_incomplete_option_exits_2_naming_it(string program, params string[] arguments)
     {
-        var (exitCode, _, errors) = await ChildProcess.RunAsync(program == "silo" ? Programs.SiloDll : Programs.ClientDll, arguments.Where(a => a.Length > 0), TimeSpan.FromSeconds(30));
+        var (exitCode, _, errors) = await ChildProcess.RunAsync(program == "silo" ? Programs.SiloDll : Programs.CliDll, arguments.Where(a => a.Length > 0), TimeSpan.FromSeconds(30));
         Assert.Equal(2, exitCode);
         var named = arguments.Where(a => a.Length > 0).Last(a => a.StartsWith("--", StringComparison.Ordinal) || a == "extra");
         Assert.Contains(named, errors, StringComparison.Ordinal);
@@ -78,7 +78,7 @@ public sealed class ConfigurationTests
     [InlineData("--gateway", "nohostport")]
     public async Task The_command_line_refuses_bad_options_with_a_usage_error(string option, string value)
     {
-        var (exitCode, errors) = await RunAsync(Programs.ClientDll, "get", "k", option, value);
+        var (exitCode, errors) = await RunAsync(Programs.CliDll, "get", "k", option, value);
         Assert.Equal(2, exitCode);
         Assert.NotEmpty(errors);
     }
@@ -86,7 +86,7 @@ public sealed class ConfigurationTests
     [Fact]
     public async Task The_command_line_reports_an_unreachable_cluster_with_its_exit_code()
     {
-        var (exitCode, errors) = await RunAsync(Programs.ClientDll, "put", "k", "v", "--gateway", "127.0.0.1:1", "--timeout", "3s");
+        var (exitCode, errors) = await RunAsync(Programs.CliDll, "put", "k", "v", "--gateway", "127.0.0.1:1", "--timeout", "3s");
         Assert.Equal(3, exitCode);
         Assert.StartsWith("cluster unavailable", errors, StringComparison.Ordinal);
     }

@@ -1,5 +1,5 @@
 using ActorCluster.Client;
-using ActorCluster.Client.Chaos;
+using ActorCluster.Cli.Chaos;
 using ActorCluster.Grains.Interfaces;
 using ActorCluster.Tests.Storage;
 using Microsoft.Playwright;

@@ -198,7 +198,7 @@ internal static class Programs
 
     public static string SiloDll => Path.Combine(PurityTests.RepositoryRoot(), "Silo", "bin", Configuration, "net10.0", "ActorCluster.Silo.dll");
 
-    public static string ClientDll => Path.Combine(AppContext.BaseDirectory, "ActorCluster.Client.dll");
+    public static string CliDll => Path.Combine(AppContext.BaseDirectory, "ActorCluster.Cli.dll");
 
     /// <summary>
     /// The switches of a development cluster of <paramref name="silos"/> silos on the given first

@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 using ActorCluster.Grains.Interfaces;
 using Npgsql;
 
-namespace ActorCluster.Client.Chaos;
+namespace ActorCluster.Cli.Chaos;
 
 /// <summary>
 /// A real cluster of silo processes on loopback, each with a data directory of its own, sharing

@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text.Json;
-using ActorCluster.Client.Load;
+using ActorCluster.Cli.Load;
 using ActorCluster.Grains.Interfaces.Kv;
 
-namespace ActorCluster.Client.Cli;
+namespace ActorCluster.Cli;
 
 /// <summary>The bench command: the load generator against this cluster.</summary>
 internal static class Bench

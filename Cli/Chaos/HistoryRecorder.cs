@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 
-namespace ActorCluster.Client.Chaos;
+namespace ActorCluster.Cli.Chaos;
 
 /// <summary>Collects history events from many clients, stamped with one monotonic clock (nanoseconds).</summary>
 internal sealed class HistoryRecorder

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace ActorCluster.Client.Chaos;
+namespace ActorCluster.Cli.Chaos;
 
 /// <summary>
 /// Fakes silo processes' clocks with libfaketime (Debian's <c>faketime</c> package): each silo runs

@@ -1,4 +1,4 @@
-namespace ActorCluster.Client.Cli;
+namespace ActorCluster.Cli;
 
 /// <summary>Process exit codes of the command line.</summary>
 internal static class ExitCodes

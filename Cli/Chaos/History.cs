@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace ActorCluster.Client.Chaos;
+namespace ActorCluster.Cli.Chaos;
 
 /// <summary>What an event of the history records: a call, or how it ended.</summary>
 public enum EventType

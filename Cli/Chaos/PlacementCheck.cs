@@ -1,7 +1,7 @@
 using System.Globalization;
 using ActorCluster.Grains.Interfaces;
 
-namespace ActorCluster.Client.Chaos;
+namespace ActorCluster.Cli.Chaos;
 
 /// <summary>
 /// Whether every shard ended where a sound cluster keeps it: a leader, and a configuration of

@@ -1,4 +1,4 @@
-namespace ActorCluster.Client.Chaos;
+namespace ActorCluster.Cli.Chaos;
 
 /// <summary>What the final values of the append keys show.</summary>
 public sealed record AppendResult(

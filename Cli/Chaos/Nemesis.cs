@@ -1,6 +1,6 @@
 using ActorCluster.Grains.Interfaces;
 
-namespace ActorCluster.Client.Chaos;
+namespace ActorCluster.Cli.Chaos;
 
 /// <summary>One kind of fault, as the nemesis plans it.</summary>
 public enum FaultKind

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace ActorCluster.Client.Load;
+namespace ActorCluster.Cli.Load;
 
 /// <summary>What a load run does.</summary>
 /// <param name="Clients">Concurrent closed-loop clients: each issues its next operation when the previous completes.</param>

@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using ActorCluster.Client.Chaos;
-using ActorCluster.Client.Load;
+using ActorCluster.Cli.Chaos;
+using ActorCluster.Cli.Load;
 using ActorCluster.Grains.Interfaces;
 
-namespace ActorCluster.Client.Cli;
+namespace ActorCluster.Cli;
 
 /// <summary>
 /// <c>bench idle</c>: what a cluster costs at rest. For each shard count it starts three silo

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace ActorCluster.Client.Load;
+namespace ActorCluster.Cli.Load;
 
 /// <summary>
 /// CPU time a process has used, read from <c>/proc/&lt;pid&gt;/stat</c> (user plus system time,

@@ -1,5 +1,4 @@
-using ActorCluster.Client;
-using ActorCluster.Client.Cli;
+using ActorCluster.Cli;
 
 // actorcluster <command> [arguments] [--gateway host:port]... [--postgres <connection string>] [--timeout 10s]
 try

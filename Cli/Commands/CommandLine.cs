@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace ActorCluster.Client.Cli;
+namespace ActorCluster.Cli;
 
 /// <summary>Positional arguments and <c>--name value</c> / <c>--flag</c> options, nothing more.</summary>
 internal sealed class CommandLine

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace ActorCluster.Client.Chaos;
+namespace ActorCluster.Cli.Chaos;
 
 /// <summary>
 /// The outcome of a chaos run. Valid only if the history is linearizable, no acknowledged append
@@ -47,7 +47,7 @@ public static class ChaosRunner
             ServiceId = "actorcluster",
             TimeoutMilliseconds = (int)options.OperationTimeout.TotalMilliseconds,
             Retries = 2,
-            PostgresConnectionString = cluster.MetadataConnectionString,
+            ConfigureClustering = PostgresMembership.Clustering(cluster.MetadataConnectionString),
         };
 
         var clients = new List<ActorClusterClient>();

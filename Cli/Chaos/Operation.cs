@@ -1,4 +1,4 @@
-namespace ActorCluster.Client.Chaos;
+namespace ActorCluster.Cli.Chaos;
 
 /// <summary>
 /// An operation paired from its invoke and completion events. An operation whose outcome is

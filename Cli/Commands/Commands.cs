@@ -6,7 +6,7 @@ using ActorCluster.Grains.Interfaces.Configuration;
 using ActorCluster.Grains.Interfaces.Kv;
 using Microsoft.Extensions.Configuration;
 
-namespace ActorCluster.Client.Cli;
+namespace ActorCluster.Cli;
 
 /// <summary>put, get, delete, cas, status, locate, bench and chaos.</summary>
 internal static class Commands
@@ -102,7 +102,7 @@ internal static class Commands
 
         if (command == "chaos")
         {
-            return await Chaos.RunAsync(line, checkOnly);
+            return await ChaosCommand.RunAsync(line, checkOnly);
         }
 
         var options = ClientOptions(line);
@@ -152,7 +152,11 @@ internal static class Commands
             }
         }
 
-        options.PostgresConnectionString = line.Value("--postgres") ?? options.PostgresConnectionString;
+        if ((line.Value("--postgres") ?? configuration["ActorCluster:Client:PostgresConnectionString"]) is { Length: > 0 } postgres)
+        {
+            options.ConfigureClustering = PostgresMembership.Clustering(postgres);
+        }
+
         options.ClusterId = line.Value("--cluster-id") ?? options.ClusterId;
         options.TimeoutMilliseconds = (int)line.Duration("--timeout", options.Timeout).TotalMilliseconds;
         options.Validate();

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace ActorCluster.Client.Chaos;
+namespace ActorCluster.Cli.Chaos;
 
 /// <summary>
 /// The clients of a chaos run. Register clients read, write and compare-and-swap a few shared keys

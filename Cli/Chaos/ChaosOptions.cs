@@ -1,4 +1,4 @@
-namespace ActorCluster.Client.Chaos;
+namespace ActorCluster.Cli.Chaos;
 
 /// <summary>The faults a chaos run may inject.</summary>
 [Flags]

@@ -1,4 +1,4 @@
-namespace ActorCluster.Client.Chaos;
+namespace ActorCluster.Cli.Chaos;
 
 /// <summary>
 /// The state of one key as a linearizable register with versions. The version is the log index

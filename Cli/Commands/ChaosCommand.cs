@@ -1,11 +1,11 @@
 using System.Globalization;
 using System.Text.Json;
-using ActorCluster.Client.Chaos;
+using ActorCluster.Cli.Chaos;
 
-namespace ActorCluster.Client.Cli;
+namespace ActorCluster.Cli;
 
 /// <summary>The chaos command: a fault test with a linearizability verdict.</summary>
-internal static class Chaos
+internal static class ChaosCommand
 {
     public static async Task<int> RunAsync(CommandLine line, bool checkOnly = false)
     {

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace ActorCluster.Client.Load;
+namespace ActorCluster.Cli.Load;
 
 /// <summary>
 /// Times how long until a write succeeds again after a fault: attempts with a short deadline of

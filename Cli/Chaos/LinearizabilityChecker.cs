@@ -1,7 +1,7 @@
 using System.Collections;
 using System.Diagnostics;
 
-namespace ActorCluster.Client.Chaos;
+namespace ActorCluster.Cli.Chaos;
 
 /// <summary>The checker's verdict for one key or a whole history.</summary>
 public enum Verdict
