@@ -97,6 +97,24 @@ internal static class SiloHost
                 endpoints.Name, endpoints.HttpPort);
         }
 
+        // With a token configured, every endpoint but the probes (and the scrape, unless protected)
+        // asks for it; a browser is asked for it as basic authentication's password.
+        var access = new ActorCluster.Grains.Hosting.HttpAccess(settings.HttpToken, settings.ProtectMetrics);
+        if (access.Protected)
+        {
+            app.Use(async (context, next) =>
+            {
+                if (access.Allows(context.Request.Path.Value ?? "/", context.Request.Headers.Authorization.ToString() is { Length: > 0 } header ? header : null))
+                {
+                    await next(context);
+                    return;
+                }
+
+                context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                context.Response.Headers.WWWAuthenticate = $"Basic realm=\"{ActorCluster.Grains.Hosting.HttpAccess.Realm}\", charset=\"UTF-8\"";
+            });
+        }
+
         // A store whose writer stopped cannot persist anything: the silo is not healthy (Kubernetes
         // restarts it) and not ready.
         IResult StoreProblem() => Results.Text($"the replica store failed: {(store as AdoReplicaStore)?.Fault?.Message}", statusCode: StatusCodes.Status503ServiceUnavailable);

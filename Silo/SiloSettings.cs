@@ -51,6 +51,21 @@ public sealed class SiloSettings
     /// <summary>Use Orleans' Kubernetes hosting (pod name, IP and namespace from the environment).</summary>
     public bool Kubernetes { get; set; }
 
+    /// <summary>
+    /// The token the web endpoints ask for (<c>Authorization: Bearer</c>, or the password of HTTP
+    /// basic authentication with any user name): the dashboard, the Raft view, <c>/store</c> and the
+    /// fault endpoints. <c>/healthz</c> and <c>/readyz</c> stay open for probes, and <c>/metrics</c>
+    /// unless <see cref="ProtectMetrics"/>. A silo outside the development cluster (<c>Mode
+    /// Single</c>) with a web endpoint needs one, or <see cref="AllowAnonymousHttp"/>.
+    /// </summary>
+    public string? HttpToken { get; set; }
+
+    /// <summary>Ask for the token on <c>/metrics</c> too (Prometheus then needs it as a bearer token).</summary>
+    public bool ProtectMetrics { get; set; }
+
+    /// <summary>Serve the web endpoints of a <c>Mode Single</c> silo without a token (behind a gateway that authenticates, say).</summary>
+    public bool AllowAnonymousHttp { get; set; }
+
     /// <summary>Command-line switches and the settings they set.</summary>
     public static readonly IReadOnlyDictionary<string, string> Switches = new Dictionary<string, string>
     {
@@ -72,6 +87,7 @@ public sealed class SiloSettings
         ["--dashboard"] = $"{Section}:Dashboard",
         ["--fault-injection"] = $"{Section}:FaultInjection",
         ["--service-id"] = "ActorCluster:ServiceId",
+        ["--http-token"] = $"{Section}:HttpToken",
     };
 
     /// <summary>What <c>--help</c> prints.</summary>
@@ -164,6 +180,13 @@ public sealed class SiloSettings
         if (Clustering == ClusteringKind.PostgreSql && storage.Provider != StorageProvider.PostgreSql)
         {
             throw new ArgumentException($"{Section}:Clustering PostgreSql needs {StorageOptions.Section}:Provider PostgreSql (its connection string holds the membership table).");
+        }
+
+        if (Mode == SiloMode.Single && HttpPort != 0 && string.IsNullOrEmpty(HttpToken) && !AllowAnonymousHttp)
+        {
+            throw new ArgumentException(
+                $"{Section}:HttpToken is needed outside the development cluster: the dashboard, the Raft view and /store would be open to anyone who reaches port {HttpPort} " +
+                $"(set a token with --http-token or ACTORCLUSTER_SILO__HTTPTOKEN, serve no web endpoint with --http-port 0, or set {Section}:AllowAnonymousHttp true).");
         }
 
         if (Mode == SiloMode.Local && Clustering != ClusteringKind.Localhost)

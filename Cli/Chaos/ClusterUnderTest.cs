@@ -17,6 +17,9 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
     private readonly string _siloDll;
     private readonly List<SiloProcess> _silos = [];
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(2) };
+
+    /// <summary>The token the silos' web endpoints ask for (drawn for the run; the harness sends it).</summary>
+    public string HttpToken { get; } = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
     private readonly TextWriter _log;
 
     private readonly bool _fastFailureDetection;
@@ -35,6 +38,7 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
         _log = log;
         _fastFailureDetection = fastFailureDetection;
         _faultInjection = faultInjection;
+        _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", HttpToken);
     }
 
     public IReadOnlyList<SiloProcess> Silos => _silos;
@@ -389,6 +393,7 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
             ("--http-port", silo.HttpPort.ToString(CultureInfo.InvariantCulture)),
             ("--shards", _options.Shards.ToString(CultureInfo.InvariantCulture)),
             ("--dashboard", _options.Dashboard ? "true" : "false"), ("--fault-injection", _faultInjection ? "true" : "false"),
+            ("--http-token", HttpToken),
         })
         {
             info.ArgumentList.Add(name);

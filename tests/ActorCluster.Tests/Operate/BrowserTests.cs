@@ -58,7 +58,8 @@ public sealed class BrowserTests(ITestOutputHelper output)
 
             using var playwright = await Playwright.CreateAsync();
             await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true });
-            var page = await browser.NewPageAsync();
+            // The silos ask for their token: a browser is asked for it as basic authentication's password.
+            var page = await browser.NewPageAsync(new BrowserNewPageOptions { HttpCredentials = new HttpCredentials { Username = "operator", Password = cluster.HttpToken } });
             page.SetDefaultTimeout(30_000);
             SetDefaultExpectTimeout(30_000);
             try

@@ -140,6 +140,65 @@ public sealed class SiloProcessTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task With_a_token_the_views_ask_for_it_and_the_probes_do_not()
+    {
+        var dataDirectory = Directory.CreateTempSubdirectory("actorcluster-token-").FullName;
+        try
+        {
+            var ports = Programs.FreePorts(3);
+            await using var silo = ChildProcess.Start(Programs.SiloDll, Programs.SiloArguments(dataDirectory, 1, ports[0], ports[1], ports[2], "--replication-factor", "1", "--dashboard", "true", "--http-token", "s3cret"));
+            await silo.WaitForOutputAsync("Press Ctrl+C", TimeSpan.FromSeconds(90));
+            // Redirects not followed: a client drops the Authorization header when it follows one.
+            using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = new Uri($"http://127.0.0.1:{ports[2]}") };
+            foreach (var path in new[] { "/raft", "/raft/status.json", "/dashboard", "/store" })
+            {
+                using var anonymous = await http.GetAsync(new Uri(path, UriKind.Relative));
+                Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+                Assert.Contains("Basic", anonymous.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+
+                using var wrong = new HttpRequestMessage(HttpMethod.Get, new Uri(path, UriKind.Relative));
+                wrong.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "guess");
+                Assert.Equal(HttpStatusCode.Unauthorized, (await http.SendAsync(wrong)).StatusCode);
+
+                using var bearer = new HttpRequestMessage(HttpMethod.Get, new Uri(path, UriKind.Relative));
+                bearer.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "s3cret");
+                Assert.NotEqual(HttpStatusCode.Unauthorized, (await http.SendAsync(bearer)).StatusCode);
+
+                using var basic = new HttpRequestMessage(HttpMethod.Get, new Uri(path, UriKind.Relative));
+                basic.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("operator:s3cret")));
+                Assert.NotEqual(HttpStatusCode.Unauthorized, (await http.SendAsync(basic)).StatusCode);
+            }
+
+            foreach (var path in new[] { "/healthz", "/readyz", "/metrics" })
+            {
+                Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(new Uri(path, UriKind.Relative))).StatusCode);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dataDirectory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_silo_outside_the_development_cluster_refuses_to_serve_its_views_to_anyone()
+    {
+        var single = new[] { "--mode", "Single", "--clustering", "PostgreSql", "--storage", "PostgreSql", "--connection-string", "Host=db;Database=x", "--http-port", "8080" };
+        var checkOnly = new Dictionary<string, string> { ["ACTORCLUSTER_CHECK_ARGS"] = "1" };
+        await using (var open = ChildProcess.Start(Programs.SiloDll, single, checkOnly))
+        {
+            Assert.Equal(2, await open.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+            Assert.Contains("HttpToken", open.Errors, StringComparison.Ordinal);
+        }
+
+        foreach (var allowed in new[] { new[] { "--http-token", "s3cret" }, ["--http-port", "0"], ["--ActorCluster:Silo:AllowAnonymousHttp", "true"] })
+        {
+            await using var silo = ChildProcess.Start(Programs.SiloDll, [.. single, .. allowed], checkOnly);
+            Assert.Equal(0, await silo.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        }
+    }
+
+    [Fact]
     public async Task A_silo_started_by_a_test_exits_when_that_test_process_dies()
     {
         var dataDirectory = Directory.CreateTempSubdirectory("actorcluster-orphan-").FullName;
