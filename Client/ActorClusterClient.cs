@@ -89,6 +89,7 @@ public sealed class ActorClusterClient : IAsyncDisposable
             }
 
             client.AddActivityPropagation();
+            options.ConfigureClient?.Invoke(client);
         });
         var host = builder.Build();
         try

@@ -22,6 +22,14 @@ public sealed class ActorClusterClientOptions
     /// </summary>
     public Action<IClientBuilder>? ConfigureClustering { get; set; }
 
+    /// <summary>
+    /// When set, given the Orleans client builder after everything else is configured: for what
+    /// the library leaves to the application, such as TLS to the gateways
+    /// (Microsoft.Orleans.Connections.Security's <c>UseTls</c>, which the command line uses with
+    /// <c>--tls-certificate</c>).
+    /// </summary>
+    public Action<IClientBuilder>? ConfigureClient { get; set; }
+
     /// <summary>How long one operation may take, retries included.</summary>
     public int TimeoutMilliseconds { get; set; } = 10_000;
 

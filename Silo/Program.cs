@@ -38,6 +38,14 @@ try
     ActorClusterSiloBuilderExtensions.Bind<ActorCluster.Grains.Replicas.ReplicaOptions>(configuration, ActorCluster.Grains.Replicas.ReplicaOptions.Section, r => r.Validate());
     ActorClusterSiloBuilderExtensions.Bind<ActorCluster.Grains.Shards.ShardOptions>(configuration, ActorCluster.Grains.Shards.ShardOptions.Section, s => s.Validate());
     ActorClusterSiloBuilderExtensions.Bind<ActorCluster.Grains.Replicas.KeyValueOptions>(configuration, ActorCluster.Grains.Replicas.KeyValueOptions.Section, k => k.Validate());
+    // A certificate that cannot be loaded stops the silo here, by its setting's name.
+    ActorClusterSiloBuilderExtensions.Bind<ActorCluster.Grains.Interfaces.Configuration.TlsSettings>(configuration, ActorCluster.Grains.Interfaces.Configuration.TlsSettings.Section, t =>
+    {
+        if (t.Enabled)
+        {
+            t.LoadCertificate().Dispose();
+        }
+    });
 }
 catch (ArgumentException e)
 {

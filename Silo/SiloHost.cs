@@ -1,4 +1,5 @@
 using System.Net;
+using ActorCluster.Grains.Hosting;
 using ActorCluster.Grains.Replicas;
 using ActorCluster.Grains.Storage;
 using Microsoft.Extensions.Logging.Console;
@@ -62,6 +63,12 @@ internal static class SiloHost
                     var address = settings.AdvertisedAddress is { Length: > 0 } advertised ? IPAddress.Parse(advertised) : IPAddress.Loopback;
                     silo.ConfigureEndpoints(address, endpoints.SiloPort, endpoints.GatewayPort, listenOnAnyHostAddress: true);
                 }
+            }
+
+            if (ActorClusterSiloBuilderExtensions.Bind<ActorCluster.Grains.Interfaces.Configuration.TlsSettings>(configuration, ActorCluster.Grains.Interfaces.Configuration.TlsSettings.Section, _ => { }) is { Enabled: true } tls)
+            {
+                // Silo-to-silo and client-to-gateway connections: mutual TLS with pinned certificates.
+                silo.UseClusterTls(tls, tls.LoadCertificate());
             }
 
             silo.AddActorCluster(configuration, store, identity, storage);

@@ -88,6 +88,8 @@ public sealed class SiloSettings
         ["--fault-injection"] = $"{Section}:FaultInjection",
         ["--service-id"] = "ActorCluster:ServiceId",
         ["--http-token"] = $"{Section}:HttpToken",
+        ["--tls-certificate"] = "ActorCluster:Tls:CertificatePath",
+        ["--tls-password"] = "ActorCluster:Tls:CertificatePassword",
     };
 
     /// <summary>What <c>--help</c> prints.</summary>

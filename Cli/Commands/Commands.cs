@@ -37,6 +37,7 @@ internal static class Commands
         connection (default: the local development cluster):
           --gateway host:port        a gateway; repeat for several
           --postgres <connection>    find gateways in PostgreSQL membership instead
+          --tls-certificate <pfx>    connect over mutual TLS with the cluster's certificate (--tls-password <p>)
           --cluster-id <id>          Orleans cluster id (default: actorcluster)
           --timeout 10s              per operation, retries included
 
@@ -45,7 +46,7 @@ internal static class Commands
                     7 the key's shard is full (nothing applied)
         """;
 
-    private static readonly string[] ConnectionOptions = ["--gateway", "--postgres", "--cluster-id", "--timeout", "--json"];
+    private static readonly string[] ConnectionOptions = ["--gateway", "--postgres", "--cluster-id", "--timeout", "--json", "--tls-certificate", "--tls-password"];
 
     /// <summary>The options each command takes, besides <see cref="ConnectionOptions"/> (chaos takes only its own).</summary>
     private static readonly Dictionary<string, (int Positional, string[] Options)> CommandShapes = new(StringComparer.Ordinal)
@@ -155,6 +156,16 @@ internal static class Commands
         if ((line.Value("--postgres") ?? configuration["ActorCluster:Client:PostgresConnectionString"]) is { Length: > 0 } postgres)
         {
             options.ConfigureClustering = PostgresMembership.Clustering(postgres);
+        }
+
+        var tls = new ActorCluster.Grains.Interfaces.Configuration.TlsSettings();
+        configuration.GetSection(ActorCluster.Grains.Interfaces.Configuration.TlsSettings.Section).Bind(tls);
+        tls.CertificatePath = line.Value("--tls-certificate") ?? tls.CertificatePath;
+        tls.CertificatePassword = line.Value("--tls-password") ?? tls.CertificatePassword;
+        if (tls.Enabled)
+        {
+            // The gateways ask for the cluster's certificate: present it, and trust only it.
+            options.ConfigureClient = ClientTls.Configure(tls);
         }
 
         options.ClusterId = line.Value("--cluster-id") ?? options.ClusterId;
