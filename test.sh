@@ -4,8 +4,9 @@
 # PostgreSQL comes from Debian's packages: installed and started here when it is missing
 # (as root), unless ACTORCLUSTER_TEST_POSTGRES points at a server already; so does nftables,
 # with which the chaos runs cut packets between silos, libfaketime, with which they fake silo
-# clocks (they run as root: they also mount tmpfs disks for the disk faults), and Chromium, in
-# which the browser test opens the Orleans Dashboard and the Raft view.
+# clocks (they run as root: they also mount tmpfs disks for the disk faults), Chromium, in
+# which the browser test opens the Orleans Dashboard and the Raft view, and npm, whose
+# kubernetes-models package validates the Kubernetes manifests.
 set -euo pipefail
 cd "$(dirname "$0")"
 source deploy/scripts/ensure-postgres.sh
@@ -14,4 +15,6 @@ ensure_postgres
 ensure_debian_package nftables "the chaos tests cut packets between silos with it" command -v nft
 ensure_debian_package faketime "the chaos tests fake silo clocks with it" compgen -G '/usr/lib/*/faketime/libfaketimeMT.so.1'
 ensure_debian_package chromium "the browser test drives the Orleans Dashboard and the Raft view in it" command -v chromium
+ensure_debian_package npm "the manifest test validates the Kubernetes manifests against the API schemas (kubernetes-models)" command -v npm
+npm ci --prefix deploy/kubernetes/check --no-audit --no-fund --loglevel=error > /dev/null
 dotnet test ActorCluster.sln --nologo "$@"

@@ -31,6 +31,11 @@ SiloSettings settings;
 StorageOptions storage;
 try
 {
+    if (ActorCluster.Grains.Hosting.SettingsCheck.Unknown(configuration, ActorCluster.Grains.Hosting.SettingsCheck.SiloSections(typeof(SiloSettings))) is [_, ..] unknown)
+    {
+        throw new ArgumentException($"no such setting: {string.Join(", ", unknown)} (misspelt? --help lists the switches; the README, every setting)");
+    }
+
     settings = ActorClusterSiloBuilderExtensions.Bind<SiloSettings>(configuration, SiloSettings.Section, _ => { });
     storage = ActorClusterSiloBuilderExtensions.Bind<StorageOptions>(configuration, StorageOptions.Section, s => s.Validate());
     settings.Validate(storage);
