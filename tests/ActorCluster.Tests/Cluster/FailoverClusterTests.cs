@@ -85,7 +85,7 @@ public sealed class FailoverClusterTests(ITestOutputHelper output)
 
         // A new silo is a new store; once the dead one has been gone past the grace period, every
         // shard that had a replica there gets one on the new store, with an id never used before.
-        var added = await test.Cluster.StartAdditionalSiloAsync();
+        var added = await test.StartNewSiloAsync();
         output.WriteLine($"started {added.Name} ({added.SiloAddress})");
         var elapsed = await EventuallyAsync(async () =>
         {

@@ -149,7 +149,7 @@ public sealed class SharedNothingClusterTests(ITestOutputHelper output)
         }
 
         var addsBefore = metrics["actorcluster.raft.membership_changes[kind=add]"];
-        var joined = await test.Cluster.StartAdditionalSiloAsync();
+        var joined = await test.StartNewSiloAsync();
         var history = new List<int>();
         await EventuallyAsync(async () =>
         {
@@ -218,7 +218,7 @@ public sealed class SharedNothingClusterTests(ITestOutputHelper output)
             await client.Cluster.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetMembers(0) is { } members && members.Ids.Length == 3 && members.Ids.All(id => id > 3),
             TimeSpan.FromSeconds(30), "the ring records the group without its founders");
 
-        var newcomer = await test.Cluster.StartAdditionalSiloAsync();
+        var newcomer = await test.StartNewSiloAsync();
         var grains = newcomer.ServiceProvider.GetRequiredService<IGrainFactory>();
         foreach (var (key, version) in acknowledged)
         {

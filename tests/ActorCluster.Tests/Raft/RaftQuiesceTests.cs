@@ -125,6 +125,30 @@ public sealed class RaftQuiesceTests
     }
 
     [Fact]
+    public void A_leader_that_stepped_down_while_its_followers_slept_gets_their_votes()
+    {
+        // A woken leader that loses its quorum steps down and campaigns; its followers, quiesced,
+        // still count it as their leader and never time out by themselves. Its campaign wakes
+        // them, and once they have waited out an election timeout they vote: the group has a
+        // leader again rather than sleeping under one that is gone.
+        var net = Group();
+        net.Propose(1, "x");
+        TickAll(net, 1);
+        Assert.All(net.Nodes.Values, n => Assert.True(n.Quiesced));
+
+        net.Isolate(1);
+        net[1].Unquiesce();
+        TickAll(net, 40);
+        Assert.NotEqual(RaftRole.Leader, net[1].Role);
+        Assert.True(net[2].Quiesced && net[3].Quiesced);
+        Assert.Equal(1UL, net[2].GetStatus().Leader);
+
+        net.Heal();
+        TickAll(net, 40);
+        Assert.Single(net.Nodes.Values, n => n.Role == RaftRole.Leader);
+    }
+
+    [Fact]
     public void A_woken_leader_whose_members_all_answer_quiesces_again_at_once()
     {
         var net = Group();
