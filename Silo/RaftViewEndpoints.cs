@@ -52,9 +52,10 @@ internal sealed class RaftViewSource(IGrainFactory grains)
             {
                 return Results.Json(await source.GetAsync(), Json);
             }
-            catch (Exception e) when (e is TimeoutException or OrleansException)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
-                // The cluster is busy or a silo just died: the page says so and asks again.
+                // The cluster is busy, a silo just died, or the ring's record could not be read:
+                // the page says so and asks again.
                 return Results.Json(new { error = $"the cluster's status is unavailable: {e.Message}" }, Json, statusCode: StatusCodes.Status503ServiceUnavailable);
             }
         });

@@ -393,13 +393,14 @@ internal sealed partial class ClusterUnderTest : IAsyncDisposable
             ("--http-port", silo.HttpPort.ToString(CultureInfo.InvariantCulture)),
             ("--shards", _options.Shards.ToString(CultureInfo.InvariantCulture)),
             ("--dashboard", _options.Dashboard ? "true" : "false"), ("--fault-injection", _faultInjection ? "true" : "false"),
-            ("--http-token", HttpToken),
         })
         {
             info.ArgumentList.Add(name);
             info.ArgumentList.Add(value);
         }
 
+        // The web endpoints' token, where ps does not show it.
+        info.Environment["ACTORCLUSTER_SILO__HTTPTOKEN"] = HttpToken;
         if (_fastFailureDetection)
         {
             // Detect dead silos in a few seconds rather than Orleans' default of about ten, and

@@ -19,7 +19,9 @@ public static class ActorClusterEnvironment
         var settings = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         foreach (DictionaryEntry variable in variables ?? Environment.GetEnvironmentVariables())
         {
-            if (variable.Key is string name && name.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase) && name.Length > Prefix.Length)
+            // ACTORCLUSTER__SILO__X is .NET's own double-underscore form, which the plain
+            // environment provider already maps: not a second, underscore-led key here.
+            if (variable.Key is string name && name.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase) && name.Length > Prefix.Length && name[Prefix.Length] != '_')
             {
                 settings["ActorCluster:" + name[Prefix.Length..].Replace("__", ":", StringComparison.Ordinal)] = variable.Value as string;
             }

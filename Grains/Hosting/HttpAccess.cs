@@ -24,6 +24,8 @@ public sealed class HttpAccess
     /// <summary>Access with <paramref name="token"/> (null or empty: open to all).</summary>
     public HttpAccess(string? token, bool protectMetrics)
     {
+        // A token read from a file (a Kubernetes secret made --from-file) usually ends in a newline.
+        token = token?.Trim();
         _token = string.IsNullOrEmpty(token) ? null : Encoding.UTF8.GetBytes(token);
         _protectMetrics = protectMetrics;
     }

@@ -30,6 +30,9 @@ public static class SettingsCheck
     private static readonly string[] OtherKeys = ["ActorCluster:ClusterId", "ActorCluster:ServiceId"];
     private static readonly string[] OtherSections = ["ActorCluster:Client"];
 
+    /// <summary>ACTORCLUSTER_* variables the programs and tests read by name, not as settings.</summary>
+    public static readonly IReadOnlyList<string> ProcessVariables = ["CHECK_ARGS", "EXIT_WITH_PARENT", "TEST_DEBUG", "TEST_LOG", "TEST_POSTGRES", "CHROMIUM"];
+
     /// <summary>The keys under <c>ActorCluster:</c> in <paramref name="configuration"/> that no section's options have.</summary>
     public static IReadOnlyList<string> Unknown(IConfiguration configuration, IReadOnlyDictionary<string, Type> sections)
     {
@@ -50,10 +53,9 @@ public static class SettingsCheck
                 continue;
             }
 
-            if (key.Equals("ActorCluster", StringComparison.OrdinalIgnoreCase) || (parts.Length == 2 && parts[1].Contains('_', StringComparison.Ordinal)))
+            if (key.Equals("ActorCluster", StringComparison.OrdinalIgnoreCase) || (parts.Length == 2 && ProcessVariables.Contains(parts[1], StringComparer.OrdinalIgnoreCase)))
             {
-                // The root, or a process switch such as ACTORCLUSTER_CHECK_ARGS or
-                // ACTORCLUSTER_EXIT_WITH_PARENT (no setting has an underscore in its name).
+                // The root, or a variable the programs read by name (ACTORCLUSTER_CHECK_ARGS, ...).
                 continue;
             }
 

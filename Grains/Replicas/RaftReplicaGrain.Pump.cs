@@ -180,12 +180,13 @@ public sealed partial class RaftReplicaGrain
     private void OnRoleChanged(SoftState soft)
     {
         LogRole(_key, soft.Role, _raft!.Term, soft.Leader);
-        if (soft.Leader != RaftNode.None && soft.Leader != _knownLeader)
+        if (soft.Leader != RaftNode.None && (soft.Leader, _raft.Term) != _knownLeader)
         {
+            // A new leader, or the same one elected again in a later term.
             _leaderSince = DateTime.UtcNow;
         }
 
-        _knownLeader = soft.Leader;
+        _knownLeader = (soft.Leader, _raft.Term);
         if (soft.Role == RaftRole.Leader)
         {
             ReplicaMetrics.LeaderChanges.Add(1);

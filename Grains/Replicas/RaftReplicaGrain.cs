@@ -60,7 +60,7 @@ public sealed partial class RaftReplicaGrain(
     // When a message from the current leader last arrived (Stopwatch timestamp); from activation at first.
     private long _lastLeaderContact = System.Diagnostics.Stopwatch.GetTimestamp();
     private DateTime _leaderSince;
-    private ulong _knownLeader;
+    private (ulong Leader, ulong Term) _knownLeader;
     private bool _pumping;
 
     // Set while a batch is being taken in: proposals and reads wait for the whole batch before the

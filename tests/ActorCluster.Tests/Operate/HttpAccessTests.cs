@@ -40,6 +40,9 @@ public sealed class HttpAccessTests
         Assert.True(access.Allows("/readyz", null));
         Assert.True(access.Allows("/metrics", null));
         Assert.False(new HttpAccess("s3cret", protectMetrics: true).Allows("/metrics", null));
+        // A token from a file keeps its trailing newline; it is not part of the token.
+        Assert.True(new HttpAccess("s3cret\n", protectMetrics: false).Allows("/raft", "Bearer s3cret"));
+        Assert.False(new HttpAccess(" \n", protectMetrics: false).Protected);
         // A password with a colon: everything after the first colon is the password.
         Assert.True(new HttpAccess("a:b", protectMetrics: false).Allows("/raft", Basic("user", "a:b")));
     }

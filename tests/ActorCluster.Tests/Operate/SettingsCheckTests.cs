@@ -1,5 +1,6 @@
 using ActorCluster.Grains.Hosting;
 using ActorCluster.Grains.Storage;
+using ActorCluster.Grains.Interfaces.Configuration;
 using Microsoft.Extensions.Configuration;
 
 namespace ActorCluster.Tests.Operate;
@@ -11,6 +12,8 @@ public sealed class SettingsCheckTests
         public string? HttpToken { get; set; }
 
         public int HttpPort { get; set; }
+
+        public string? Name { get; set; }
     }
 
     private static IReadOnlyList<string> Unknown(params (string Key, string? Value)[] settings) =>
@@ -31,5 +34,17 @@ public sealed class SettingsCheckTests
         Assert.Equal(["ActorCluster:Silo:HttpTokn"], Unknown(("ActorCluster:Silo:HttpTokn", "t")));
         Assert.Equal(["ActorCluster:Stroage:DataDirectory"], Unknown(("ActorCluster:Stroage:DataDirectory", "d")));
         Assert.Equal(["ActorCluster:Shards"], Unknown(("ActorCluster:Shards", "8")));
+        // One underscore where two belong: ACTORCLUSTER_TLS_CERTIFICATEPATH.
+        Assert.Equal(["ActorCluster:TLS_CERTIFICATEPATH"], Unknown(("ActorCluster:TLS_CERTIFICATEPATH", "/etc/cluster.pfx")));
+    }
+
+    [Fact]
+    public void The_dotnet_double_underscore_form_of_a_variable_is_not_read_twice()
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddActorClusterEnvironment(new System.Collections.Hashtable { ["ACTORCLUSTER__SILO__HTTPTOKEN"] = "t", ["ActorCluster__Storage__Provider"] = "Sqlite", ["ACTORCLUSTER_SILO__NAME"] = "east" })
+            .Build();
+        Assert.Empty(SettingsCheck.Unknown(configuration, SettingsCheck.SiloSections(typeof(HostSettings))));
+        Assert.Equal("east", configuration["ActorCluster:Silo:Name"]);
     }
 }
