@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using ActorCluster.Grains.Interfaces;
 using ActorCluster.Grains.Interfaces.Kv;
@@ -33,6 +34,15 @@ public readonly record struct CasResult(bool Succeeded, ulong Version);
 /// </remarks>
 public sealed class ActorClusterClient : IAsyncDisposable
 {
+    /// <summary>
+    /// The source of the client's spans: one per operation (<c>actorcluster put</c>, <c>get</c>,
+    /// <c>delete</c>, <c>cas</c>), the root of the trace that follows the operation through the
+    /// silos. Add it to a tracer provider, with the silos' sources, to record them.
+    /// </summary>
+    public const string ActivitySourceName = "ActorCluster.Client";
+
+    internal static readonly ActivitySource Source = new(ActivitySourceName);
+
     private readonly IClusterClient? _cluster;
     private readonly Func<int, IShardGrain> _shards;
     private readonly IHost? _host;
@@ -165,10 +175,20 @@ public sealed class ActorClusterClient : IAsyncDisposable
         ValidateKey(key);
         var shardNumber = _ring.ShardOf(key);
         var shard = _shards(shardNumber);
-        var (response, _) = await WithRetriesAsync(
-            (attempt, deadline) => attempt == 1 && _batcher is { } batcher ? batcher.Read(shardNumber, key, consistency, deadline, cancellationToken) : shard.Read(key, consistency),
-            isWrite: false,
-            cancellationToken);
+        using var span = StartSpan("get", shardNumber);
+        KvResponse response;
+        try
+        {
+            (response, _) = await WithRetriesAsync(
+                (attempt, deadline) => attempt == 1 && _batcher is { } batcher ? batcher.Read(shardNumber, key, consistency, deadline, cancellationToken) : shard.Read(key, consistency),
+                isWrite: false,
+                cancellationToken);
+        }
+        catch (Exception e) when (Failed(span, e))
+        {
+            throw;
+        }
+
         if (response.Status == KvStatus.InvalidRequest)
         {
             throw new InvalidKeyException(response.Error ?? "invalid request");
@@ -221,6 +241,19 @@ public sealed class ActorClusterClient : IAsyncDisposable
         }
 
         var shardNumber = _ring.ShardOf(key);
+        using var span = StartSpan(kind switch { WriteKind.Put => "put", WriteKind.Delete => "delete", _ => "cas" }, shardNumber);
+        try
+        {
+            return await WriteInSessionAsync(kind, key, value, expectedVersion, shardNumber, cancellationToken);
+        }
+        catch (Exception e) when (Failed(span, e))
+        {
+            throw;
+        }
+    }
+
+    private async Task<KvResponse> WriteInSessionAsync(WriteKind kind, string key, byte[]? value, ulong expectedVersion, int shardNumber, CancellationToken cancellationToken)
+    {
         var shard = _shards(shardNumber);
         for (var renewed = false; ; renewed = true)
         {
@@ -303,6 +336,20 @@ public sealed class ActorClusterClient : IAsyncDisposable
         {
             _sessions.TryRemove(KeyValuePair.Create(shard, current));
         }
+    }
+
+    /// <summary>Marks <paramref name="span"/> failed with <paramref name="error"/>; never catches it.</summary>
+    private static bool Failed(Activity? span, Exception error)
+    {
+        span?.SetStatus(ActivityStatusCode.Error, error.Message).SetTag("error.type", error.GetType().FullName);
+        return false;
+    }
+
+    private static Activity? StartSpan(string operation, int shard)
+    {
+        var span = Source.StartActivity($"actorcluster {operation}", ActivityKind.Client);
+        span?.SetTag("db.system.name", "actorcluster").SetTag("db.operation.name", operation).SetTag("actorcluster.shard", shard);
+        return span;
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using ActorCluster.Grains.Interfaces;
 using ActorCluster.Grains.Interfaces.Kv;
 
@@ -122,6 +123,12 @@ internal sealed class OperationBatcher(Func<int, IShardGrain> shards, int callsP
 
     private async Task SendBatchAsync(int shard, Lane lane, List<Waiting> batch)
     {
+        // The call joins the trace of the batch's first operation; the others' are linked.
+        Activity.Current = batch[0].Span;
+        using var span = batch.Count > 1 && batch[0].Span is { } first
+            ? ActorClusterClient.Source.StartActivity("actorcluster batch", ActivityKind.Client, first.Context, links: batch.Skip(1).Take(32).Where(w => w.Span is not null).Select(w => new ActivityLink(w.Span!.Context)))
+            : null;
+        span?.SetTag("actorcluster.shard", shard).SetTag("actorcluster.operations", batch.Count);
         try
         {
             var grain = shards(shard);
@@ -169,6 +176,9 @@ internal sealed class OperationBatcher(Func<int, IShardGrain> shards, int callsP
         public KvOperation Operation { get; } = operation;
 
         public TaskCompletionSource<KvResponse> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The span of the operation's caller, when traced.</summary>
+        public Activity? Span { get; } = Activity.Current;
 
         public bool Abandoned(DateTime now) => now >= deadline || cancellationToken.IsCancellationRequested;
 

@@ -4,6 +4,7 @@ using ActorCluster.Grains.Replicas;
 using ActorCluster.Grains.Storage;
 using Microsoft.Extensions.Logging.Console;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 using OpenTelemetry;
 using Orleans.Configuration;
 using Orleans.Dashboard;
@@ -72,7 +73,6 @@ internal static class SiloHost
             }
 
             silo.AddActorCluster(configuration, store, identity, storage);
-            silo.AddActivityPropagation();
             if (settings.Dashboard)
             {
                 silo.AddDashboard();
@@ -92,7 +92,9 @@ internal static class SiloHost
             // Traces only when there is somewhere to send them: recording an activity for every
             // grain call costs CPU whether or not anyone reads it.
             telemetry
-                .WithTracing(tracing => tracing.AddSource("Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application", "ActorCluster.*"))
+                .WithTracing(tracing => tracing
+                    .AddSource("Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application", Tracing.SourceName)
+                    .SetSampler(new ParentBasedSampler(new BackgroundTrafficSampler())))
                 .UseOtlpExporter();
         }
 

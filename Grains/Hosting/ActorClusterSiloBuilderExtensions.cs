@@ -36,6 +36,7 @@ public static class ActorClusterSiloBuilderExtensions
         var raft = Bind<ReplicaOptions>(configuration, ReplicaOptions.Section, o => o.Validate());
         var shard = Bind<ShardOptions>(configuration, ShardOptions.Section, o => o.Validate());
         var keyValue = Bind<KeyValueOptions>(configuration, KeyValueOptions.Section, o => o.Validate());
+        var telemetry = Bind<TelemetryOptions>(configuration, TelemetryOptions.Section, o => o.Validate());
 
         var services = silo.Services;
         services.AddSingleton(Options.Create(ring));
@@ -43,6 +44,7 @@ public static class ActorClusterSiloBuilderExtensions
         services.AddSingleton(Options.Create(shard));
         services.AddSingleton(Options.Create(storage));
         services.AddSingleton(Options.Create(keyValue));
+        services.AddSingleton(Options.Create(telemetry));
         services.AdmitDatabaseErrors();
         services.TryAddSingleton<ShardDirectory>();
         services.TryAddSingleton<RingGate>();
@@ -76,6 +78,9 @@ public static class ActorClusterSiloBuilderExtensions
             silo.AddIncomingGrainCallFilter<NetworkFaultFilter>();
         }
 
+        // A client's trace continues through the router and the leader (W3C trace context in the
+        // request context); Raft traffic carries its own (see Tracing).
+        silo.AddActivityPropagation();
         return silo;
     }
 

@@ -22,6 +22,7 @@ public static class SettingsCheck
         [ReplicaOptions.Section] = typeof(ReplicaOptions),
         [ShardOptions.Section] = typeof(ShardOptions),
         [KeyValueOptions.Section] = typeof(KeyValueOptions),
+        [TelemetryOptions.Section] = typeof(TelemetryOptions),
         [TlsSettings.Section] = typeof(TlsSettings),
         ["ActorCluster:Silo"] = siloSettings,
     };

@@ -31,6 +31,7 @@ public sealed partial class RaftNode
             {
                 // §6.2 / thesis §3.6: a leader that cannot reach a quorum steps down, so clients
                 // stop waiting on it and a partitioned minority does not keep a leader.
+                QuorumLosses++;
                 BecomeFollower(_term, None);
                 return;
             }

@@ -128,6 +128,32 @@ public sealed partial class RaftNode
     /// <summary>Payload bytes of the entries in [<paramref name="from"/>, <paramref name="to"/>] still in the log.</summary>
     public long LogBytes(ulong from, ulong to) => _log.BytesBetween(from, to);
 
+    /// <summary>How many times this node stepped down as leader because a quorum of voters stopped answering (check-quorum).</summary>
+    public long QuorumLosses { get; private set; }
+
+    /// <summary>
+    /// On a leader, how many entries of its log the slowest voter has yet to store (its last index
+    /// less the lowest match index among the other voters); 0 elsewhere.
+    /// </summary>
+    public ulong VoterLag()
+    {
+        if (_role != RaftRole.Leader)
+        {
+            return 0;
+        }
+
+        var lowest = _log.LastIndex;
+        foreach (var voter in _log.Config.Voters)
+        {
+            if (voter != _id)
+            {
+                lowest = Math.Min(lowest, _progress.TryGetValue(voter, out var pr) ? pr.Match : 0);
+            }
+        }
+
+        return _log.LastIndex - lowest;
+    }
+
     /// <summary>
     /// The highest index to compact through that keeps, below <paramref name="applied"/>, at most
     /// <paramref name="retainEntries"/> entries and <paramref name="retainBytes"/> bytes (a tail for

@@ -89,10 +89,12 @@ public interface IRaftTraffic
 /// <summary>
 /// A batch of encoded Raft messages (see <see cref="RaftWireCodec"/>), with the endpoint of the
 /// sending silo so that fault injection can drop traffic between chosen silos, and the sender's
-/// store, so that a new replica that does not know its group's configuration yet can answer.
+/// store, so that a new replica that does not know its group's configuration yet can answer. When
+/// the batch carries entries of a traced write, <see cref="TraceParent"/> (W3C) names the leader's
+/// span, and the follower's span joins the write's trace.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("ac.RaftEnvelope")]
-public sealed record RaftEnvelope([property: Id(0)] byte[] Payload, [property: Id(1)] string? SenderSilo = null, [property: Id(2)] ulong SenderStore = 0) : IRaftTraffic;
+public sealed record RaftEnvelope([property: Id(0)] byte[] Payload, [property: Id(1)] string? SenderSilo = null, [property: Id(2)] ulong SenderStore = 0, [property: Id(3)] string? TraceParent = null) : IRaftTraffic;
 
 /// <summary>
 /// One piece of a snapshot on its way to a follower. A transfer is the chunks

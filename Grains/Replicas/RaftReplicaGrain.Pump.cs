@@ -13,7 +13,12 @@ public sealed partial class RaftReplicaGrain
         if (!_pumping && !_batching && _stoppedReason is null && _raft is not null)
         {
             _pumping = true;
+            // The pump serves every caller, not the one whose call started it: it runs outside the
+            // caller's span, so that its sends are not counted in that caller's trace.
+            var caller = System.Diagnostics.Activity.Current;
+            System.Diagnostics.Activity.Current = null;
             _ = PumpAsync();
+            System.Diagnostics.Activity.Current = caller;
         }
     }
 
@@ -45,6 +50,7 @@ public sealed partial class RaftReplicaGrain
 
                         _persistedHardState = ready.HardState ?? _persistedHardState;
                         _persistedLastIndex = ready.Entries.Length > 0 ? ready.Entries[^1].Index : ready.Snapshot?.Index ?? _persistedLastIndex;
+                        EndAppendSpans(_persistedLastIndex);
                     }
                 }
 
@@ -80,6 +86,7 @@ public sealed partial class RaftReplicaGrain
         {
             _pumping = false;
             AdjustTimer();
+            PublishGauges();
         }
     }
 
@@ -96,11 +103,13 @@ public sealed partial class RaftReplicaGrain
             var batch = group.Where(m => m.Type != MessageType.InstallSnapshot).ToList();
             if (batch.Count > 0)
             {
-                var envelope = new RaftEnvelope(RaftWireCodec.Encode(batch), _siloEndpoint, _store);
                 if (PeerOf(group.Key, onlyLive: true) is { } peer)
                 {
+                    var replicate = ReplicateSpan(batch, group.Key);
+                    var envelope = new RaftEnvelope(RaftWireCodec.Encode(batch), _siloEndpoint, _store, replicate?.Id);
                     ReplicaMetrics.MessageBatches.Add(1, new KeyValuePair<string, object?>("store", _storeHex));
                     peer.Deliver(envelope).Ignore();
+                    Tracing.StopDetached(replicate);
                 }
             }
 
@@ -122,26 +131,34 @@ public sealed partial class RaftReplicaGrain
         {
             _kv.Restore(snapshot.Data);
             _appliedBytesSinceSnapshot = 0;
-            ReplicaMetrics.SnapshotsInstalled.Add(1);
+            ReplicaMetrics.SnapshotsInstalled.Add(1, _metricTags);
         }
 
         foreach (var entry in ready.CommittedEntries)
         {
             _appliedBytesSinceSnapshot += entry.Size;
-            var response = ApplyEntry(entry);
-            if (_pendingWrites.Remove(entry.Index, out var pending))
+            _pendingWrites.Remove(entry.Index, out var pending);
+            var response = ApplyTraced(entry, pending);
+            if (pending is not null)
             {
                 // Same term: it is our proposal. Another term: a new leader overwrote it; the
                 // client's retry (same client id and sequence) will apply it at most once.
-                pending.Completion.TrySetResult(entry.Term == pending.Term && response is not null
-                    ? ReplicaReply.Done(response, Members)
+                var ours = entry.Term == pending.Term && response is not null;
+                pending.Completion.TrySetResult(ours
+                    ? ReplicaReply.Done(response!, Members)
                     : ReplicaReply.Retry("the entry was replaced by a new leader"));
+                if (ours)
+                {
+                    ReplicaMetrics.CommitLatency.Record(System.Diagnostics.Stopwatch.GetElapsedTime(pending.Proposed).TotalSeconds, _metricTags);
+                }
+
+                Tracing.StopDetached(pending.Span, ours ? null : "replaced by a new leader");
             }
         }
 
         if (ready.CommittedEntries.Length > 0)
         {
-            ReplicaMetrics.Applied.Add(ready.CommittedEntries.Length);
+            ReplicaMetrics.Applied.Add(ready.CommittedEntries.Length, _metricTags);
             ServeReadsUpTo(_kv.AppliedIndex);
         }
 
@@ -189,7 +206,7 @@ public sealed partial class RaftReplicaGrain
         _knownLeader = (soft.Leader, _raft.Term);
         if (soft.Role == RaftRole.Leader)
         {
-            ReplicaMetrics.LeaderChanges.Add(1);
+            ReplicaMetrics.LeaderChanges.Add(1, _metricTags);
             _inactiveSince.Clear();
         }
         else
@@ -205,6 +222,7 @@ public sealed partial class RaftReplicaGrain
         foreach (var pending in _pendingWrites.Values)
         {
             pending.Completion.TrySetResult(ReplicaReply.Retry(reason));
+            Tracing.StopDetached(pending.Span, reason);
         }
 
         _pendingWrites.Clear();

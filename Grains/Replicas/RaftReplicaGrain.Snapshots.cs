@@ -151,7 +151,7 @@ public sealed partial class RaftReplicaGrain
         if (sent)
         {
             // Every chunk was taken: the follower has the snapshot, whoever leads by now.
-            ReplicaMetrics.SnapshotsSent.Add(1);
+            ReplicaMetrics.SnapshotsSent.Add(1, _metricTags);
             LogSnapshotSent(_key, message.To, snapshot.Index, data.LongLength, count);
         }
 

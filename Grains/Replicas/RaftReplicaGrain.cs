@@ -27,6 +27,7 @@ public sealed partial class RaftReplicaGrain(
     RingGate ringGate,
     IOptions<KeyValueOptions> keyValueOptions,
     IOptions<RingOptions> ringOptions,
+    IOptions<TelemetryOptions> telemetryOptions,
     StoreDirectory stores,
     LocalStore localStore,
     LocalReplicas localReplicas,
@@ -56,6 +57,8 @@ public sealed partial class RaftReplicaGrain(
     private IGrainTimer? _timer;
     private string? _storeHex;
     private bool _slowTimer;
+    private KeyValuePair<string, object?>[] _metricTags = [];
+    private ReplicaGauge? _gauge;
 
     // When a message from the current leader last arrived (Stopwatch timestamp); from activation at first.
     private long _lastLeaderContact = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -167,6 +170,10 @@ public sealed partial class RaftReplicaGrain(
 
         _raft = RaftNode.Start(raftOptions, stored);
         _stoppedReason = null;
+        var tagged = telemetryOptions.Value.TagsShards(_shardCount);
+        _metricTags = ReplicaMetrics.ShardTags(_shard, tagged);
+        _gauge?.Dispose();
+        _gauge = ReplicaMetrics.Track(_shard, tagged);
         LogActivated(key, _claim.Epoch, stored.HardState.Term, stored.HardState.Commit, stored.Snapshot?.Index ?? 0, stored.Entries.Count);
         localReplicas.Add(key);
         _timer = this.RegisterGrainTimer(OnTickAsync, new GrainTimerCreationOptions(_options.Tick, _options.Tick) { Interleave = true, KeepAlive = true });
@@ -275,18 +282,22 @@ public sealed partial class RaftReplicaGrain(
 
         try
         {
+            ulong appended = 0;
             foreach (var message in RaftWireCodec.Decode(envelope.Payload))
             {
                 if (message.To == _id)
                 {
                     LearnStore(message.From, envelope.SenderStore);
                     _raft.Step(message);
+                    appended = message.Type == MessageType.Append && message.Entries.Length > 0 ? Math.Max(appended, message.Entries[^1].Index) : appended;
                     if (message.From == _raft.Leader)
                     {
                         _lastLeaderContact = System.Diagnostics.Stopwatch.GetTimestamp();
                     }
                 }
             }
+
+            StartAppendSpan(envelope, appended);
         }
         catch (FormatException e)
         {
@@ -330,9 +341,9 @@ public sealed partial class RaftReplicaGrain(
         switch (result.Status)
         {
             case ProposeStatus.Accepted:
-                var pending = new PendingWrite(result.Term);
+                var pending = new PendingWrite(result.Term, ProposeSpan(result.LastIndex, result.Term));
                 _pendingWrites[result.LastIndex] = pending;
-                ReplicaMetrics.Proposals.Add(1);
+                ReplicaMetrics.Proposals.Add(1, _metricTags);
                 SchedulePump();
                 return WithinWaitLimitAsync(pending.Completion.Task, "the write");
             case ProposeStatus.NotLeader:
@@ -502,6 +513,7 @@ public sealed partial class RaftReplicaGrain(
                 }
 
                 _raft.Tick();
+                CountQuorumLosses();
             }
             catch (Exception e)
             {
@@ -512,6 +524,7 @@ public sealed partial class RaftReplicaGrain(
             SchedulePump();
             MaybeReconcile();
             AdjustTimer();
+            PublishGauges();
         }
 
         return Task.CompletedTask;
@@ -601,6 +614,8 @@ public sealed partial class RaftReplicaGrain(
 
         _stoppedReason = reason;
         _timer?.Dispose();
+        _gauge?.Dispose();
+        EndAppendSpans();
         _installPersisted?.TrySetResult();
         FailPending($"replica stopped: {reason}");
         DeactivateOnIdle();
@@ -632,9 +647,15 @@ public sealed partial class RaftReplicaGrain(
         }
     }
 
-    private sealed class PendingWrite(ulong term)
+    private sealed class PendingWrite(ulong term, System.Diagnostics.Activity? span)
     {
         public ulong Term { get; } = term;
+
+        /// <summary>When it was proposed (a Stopwatch timestamp), for the commit latency.</summary>
+        public long Proposed { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
+
+        /// <summary>The leader's span of this write, while the write is traced.</summary>
+        public System.Diagnostics.Activity? Span { get; } = span;
 
         public TaskCompletionSource<ReplicaReply> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

@@ -73,6 +73,8 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
         // carrying whether an earlier attempt may have proposed it.
         var mayHaveProposed = new bool[operations.Length];
         var shard = Shard;
+        using var span = Tracing.Source.StartActivity("shard.batch");
+        span?.SetTag("actorcluster.shard", shard).SetTag("actorcluster.operations", operations.Length);
         var started = Stopwatch.StartNew();
         var target = directory.Of(shard) is { Leader: not 0 } known && known.StoreOf(known.Leader) != 0 ? known.Leader : 0UL;
         for (var round = 0; round < 3 && target != 0; round++)
@@ -242,6 +244,8 @@ public sealed class ShardGrain(ShardDirectory directory, RingGate ringGate, IOpt
     {
         var timeout = budget ?? _options.OperationTimeout;
         var shard = Shard;
+        using var span = Tracing.Source.StartActivity("shard.route");
+        span?.SetTag("actorcluster.shard", shard).SetTag("actorcluster.write", isWrite);
         var deadline = Stopwatch.StartNew();
         var attempt = 0;
         var turn = preferLeader ? 0 : Random.Shared.Next(16);

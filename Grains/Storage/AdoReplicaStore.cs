@@ -421,7 +421,9 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
 
         try
         {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             await CommitBatchAsync(session, batch).ConfigureAwait(false);
+            ReplicaMetrics.StoreSyncLatency.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
             return session;
         }
         catch (Exception e) when (batch.Count == 1)

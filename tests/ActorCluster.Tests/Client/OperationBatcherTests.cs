@@ -59,6 +59,47 @@ public sealed class OperationBatcherTests
     }
 
     [Fact]
+    public async Task A_batch_is_sent_in_the_trace_of_its_first_operation_and_linked_to_the_others()
+    {
+        var started = new List<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == ActorClusterClient.ActivitySourceName,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStarted = activity =>
+            {
+                lock (started)
+                {
+                    started.Add(activity);
+                }
+            },
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        var shard = new HeldShard();
+        await using var client = ClientOver(shard, callsPerShard: 1);
+        await client.PutAsync("warm", [0]);
+
+        shard.Hold();
+        var first = client.PutAsync("t0", [0]);
+        await shard.WaitForHeldAsync(1);
+        var second = client.PutAsync("t1", [1]);
+        var third = client.PutAsync("t2", [2]);
+        shard.Release();
+        await Task.WhenAll(first, second, third);
+
+        var puts = started.Where(a => a.OperationName == "actorcluster put").ToList();
+        Assert.Equal(4, puts.Count);
+        var batch = Assert.Single(shard.BatchSpans);
+        Assert.NotNull(batch);
+        Assert.Equal("actorcluster batch", batch.OperationName);
+        // A span of the client's own source, under the first waiting put, linked to the second:
+        // never one of the application's spans made to look like the client's.
+        Assert.Equal(ActorClusterClient.ActivitySourceName, batch.Source.Name);
+        Assert.Equal(puts[2].SpanId, batch.ParentSpanId);
+        Assert.Equal(puts[3].Context, Assert.Single(batch.Links).Context);
+    }
+
+    [Fact]
     public async Task A_batch_whose_call_failed_after_applying_is_retried_operation_by_operation_and_applies_each_once()
     {
         var shard = new HeldShard();
@@ -239,8 +280,16 @@ public sealed class OperationBatcherTests
             return State.Get(key);
         }
 
+        /// <summary>The span current when each batch was sent.</summary>
+        public List<System.Diagnostics.Activity?> BatchSpans { get; } = [];
+
         public async Task<KvResponse[]> Execute(KvOperation[] operations)
         {
+            lock (_lock)
+            {
+                BatchSpans.Add(System.Diagnostics.Activity.Current);
+            }
+
             await EnterAsync();
             lock (_lock)
             {

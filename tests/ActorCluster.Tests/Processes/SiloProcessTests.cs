@@ -92,7 +92,9 @@ public sealed class SiloProcessTests(ITestOutputHelper output)
             var siloPort = Programs.FreePortBlock(3);
             var gatewayPort = Programs.FreePortBlock(3);
             var httpPort = Programs.FreePortBlock(3);
-            await using var cluster = ChildProcess.Start(Programs.SiloDll, Programs.SiloArguments(dataDirectory, 3, siloPort, gatewayPort, httpPort, "--name", "east", "--dashboard", "true"));
+            // Traces on, to a collector that is not there: the silo must run as well (nothing is recorded for Raft's own traffic).
+            var tracing = new Dictionary<string, string> { ["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://127.0.0.1:{Programs.FreePorts(1)[0]}" };
+            await using var cluster = ChildProcess.Start(Programs.SiloDll, Programs.SiloArguments(dataDirectory, 3, siloPort, gatewayPort, httpPort, "--name", "east", "--dashboard", "true"), tracing);
             await cluster.WaitForOutputAsync("Press Ctrl+C", TimeSpan.FromSeconds(90));
             // Every silo serves the view of the whole cluster.
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort + 2}") };
@@ -132,6 +134,14 @@ public sealed class SiloProcessTests(ITestOutputHelper output)
             Assert.Contains("Raft view", page, StringComparison.Ordinal);
             var dashboard = await http.GetStringAsync(new Uri("/dashboard", UriKind.Relative));
             Assert.Contains("id=\"actorcluster-raft-view\"", dashboard, StringComparison.Ordinal);
+
+            // Prometheus sees the per-shard instruments (a ring of 8 shards is tagged by shard) and the store's sync latency.
+            var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+            foreach (var series in new[] { "actorcluster_raft_leader_changes_total{", "shard=\"0\"", "actorcluster_raft_replicas_without_leader", "actorcluster_raft_apply_lag", "actorcluster_store_sync_latency_seconds_bucket{" })
+            {
+                Assert.Contains(series, metrics, StringComparison.Ordinal);
+            }
+
         }
         finally
         {

@@ -113,6 +113,27 @@ public sealed class RaftPreVoteCheckQuorumTests
 
         Assert.Equal(RaftRole.Follower, leader.Role);
         Assert.Equal(RaftNode.None, leader.Leader);
+        // Operators alert on this: the step-down is counted, once.
+        Assert.Equal(1, leader.QuorumLosses);
+    }
+
+    [Fact]
+    public void A_leader_reports_how_far_its_slowest_voter_is_behind()
+    {
+        var net = TestNetwork.Of(3, checkQuorum: true);
+        var leader = net.Elect(1);
+        Assert.Equal(0UL, leader.VoterLag());
+        Assert.Equal(0UL, net[2].VoterLag());
+        net.Isolate(3);
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(ProposeStatus.Accepted, leader.Propose([1]).Status);
+        }
+
+        net.Stabilize();
+        // Node 2 stored all five; node 3 none: the lag is the slowest voter's, not the quorum's.
+        Assert.Equal(5UL, leader.VoterLag());
+        Assert.Equal(0, leader.QuorumLosses);
     }
 
     [Fact]

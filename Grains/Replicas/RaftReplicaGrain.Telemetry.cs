@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using ActorCluster.Grains.Interfaces.Kv;
+using ActorCluster.Grains.Raft;
+
+namespace ActorCluster.Grains.Replicas;
+
+/// <summary>
+/// What a replica reports: its gauges, the counters its core keeps, and the spans of traced
+/// writes (see <see cref="Tracing"/>).
+/// </summary>
+public sealed partial class RaftReplicaGrain
+{
+    /// <summary>Most spans a follower keeps open while it stores appends; older ones end unfinished.</summary>
+    private const int MaxAppendSpans = 256;
+
+    /// <summary>Most writes' traces one append batch links to.</summary>
+    private const int MaxReplicateLinks = 32;
+
+    private readonly Queue<(ulong LastIndex, Activity Span)> _appendSpans = new();
+    private long _quorumLossesCounted;
+
+    private void PublishGauges()
+    {
+        if (_gauge is null || _raft is not { } raft)
+        {
+            return;
+        }
+
+        var pendingReads = _readsWaitingForRound.Count;
+        foreach (var round in _readsInRound.Values)
+        {
+            pendingReads += round.Count;
+        }
+
+        foreach (var (_, reads) in _readsWaitingForApply)
+        {
+            pendingReads += reads.Count;
+        }
+
+        _gauge.Update(
+            applyLag: raft.CommitIndex - Math.Min(raft.CommitIndex, _kv.AppliedIndex),
+            voterLag: raft.VoterLag(),
+            pendingWrites: _pendingWrites.Count,
+            pendingReads: pendingReads,
+            leaderKnown: raft.Leader != RaftNode.None,
+            isLeader: raft.Role == RaftRole.Leader);
+    }
+
+    private void CountQuorumLosses()
+    {
+        var losses = _raft!.QuorumLosses;
+        if (losses != _quorumLossesCounted)
+        {
+            ReplicaMetrics.QuorumLost.Add(losses - _quorumLossesCounted, _metricTags);
+            _quorumLossesCounted = losses;
+        }
+    }
+
+    /// <summary>The leader's span of a write it just proposed, a child of the call's span.</summary>
+    private Activity? ProposeSpan(ulong index, ulong term)
+    {
+        var span = Tracing.StartDetached("raft.propose", ActivityKind.Internal);
+        span?.SetTag("actorcluster.shard", _shard).SetTag("actorcluster.replica", _id).SetTag("raft.index", index).SetTag("raft.term", term);
+        return span;
+    }
+
+    /// <summary>
+    /// The span under which an append batch to <paramref name="peer"/> travels: a child of the
+    /// first traced write it carries, linked to the others. Null when it carries none.
+    /// </summary>
+    private Activity? ReplicateSpan(IEnumerable<Message> batch, ulong peer)
+    {
+        if (_pendingWrites.Count == 0 || !Tracing.Source.HasListeners())
+        {
+            return null;
+        }
+
+        List<ActivityContext>? traced = null;
+        ulong first = 0, last = 0;
+        foreach (var message in batch)
+        {
+            if (message.Type != MessageType.Append)
+            {
+                continue;
+            }
+
+            foreach (var entry in message.Entries)
+            {
+                if (_pendingWrites.TryGetValue(entry.Index, out var pending) && pending.Span is { } span && (traced ??= []).Count <= MaxReplicateLinks)
+                {
+                    traced.Add(span.Context);
+                }
+
+                first = first == 0 ? entry.Index : first;
+                last = entry.Index;
+            }
+        }
+
+        if (traced is null)
+        {
+            return null;
+        }
+
+        var replicate = Tracing.StartDetached("raft.replicate", ActivityKind.Producer, traced[0], traced.Skip(1).Select(c => new ActivityLink(c)));
+        replicate?.SetTag("actorcluster.shard", _shard).SetTag("actorcluster.replica", _id).SetTag("raft.peer", peer)
+            .SetTag("raft.first_index", first).SetTag("raft.last_index", last);
+        return replicate;
+    }
+
+    /// <summary>
+    /// On a follower, a span for an append batch that came with a trace: it ends once the entries
+    /// are stored (and so acknowledged).
+    /// </summary>
+    private void StartAppendSpan(RaftEnvelope envelope, ulong lastIndex)
+    {
+        if (envelope.TraceParent is not { } parent || lastIndex == 0 || !ActivityContext.TryParse(parent, null, out var context))
+        {
+            return;
+        }
+
+        var span = Tracing.StartDetached("raft.append", ActivityKind.Consumer, context);
+        if (span is null)
+        {
+            return;
+        }
+
+        span.SetTag("actorcluster.shard", _shard).SetTag("actorcluster.replica", _id).SetTag("raft.last_index", lastIndex);
+        _appendSpans.Enqueue((lastIndex, span));
+        while (_appendSpans.Count > MaxAppendSpans)
+        {
+            Tracing.StopDetached(_appendSpans.Dequeue().Span, "not stored while its span was kept");
+        }
+    }
+
+    /// <summary>Ends the spans of appends stored up to <paramref name="persisted"/>.</summary>
+    private void EndAppendSpans(ulong persisted)
+    {
+        while (_appendSpans.TryPeek(out var oldest) && oldest.LastIndex <= persisted)
+        {
+            Tracing.StopDetached(_appendSpans.Dequeue().Span);
+        }
+    }
+
+    private void EndAppendSpans()
+    {
+        while (_appendSpans.TryDequeue(out var open))
+        {
+            Tracing.StopDetached(open.Span, "the replica stopped");
+        }
+    }
+
+    /// <summary>Applies <paramref name="entry"/>, under a span when it is a traced write of this leader.</summary>
+    private KvResponse? ApplyTraced(Entry entry, PendingWrite? pending)
+    {
+        if (pending?.Span is not { } propose)
+        {
+            return ApplyEntry(entry);
+        }
+
+        var apply = Tracing.StartDetached("raft.apply", ActivityKind.Internal, propose.Context);
+        apply?.SetTag("actorcluster.shard", _shard).SetTag("raft.index", entry.Index);
+        try
+        {
+            return ApplyEntry(entry);
+        }
+        finally
+        {
+            Tracing.StopDetached(apply);
+        }
+    }
+}
