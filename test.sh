@@ -5,8 +5,9 @@
 # (as root), unless ACTORCLUSTER_TEST_POSTGRES points at a server already; so does nftables,
 # with which the chaos runs cut packets between silos, libfaketime, with which they fake silo
 # clocks (they run as root: they also mount tmpfs disks for the disk faults), Chromium, in
-# which the browser test opens the Orleans Dashboard and the Raft view, and npm, whose
-# kubernetes-models package validates the Kubernetes manifests.
+# which the browser test opens the Orleans Dashboard and the Raft view, npm, whose
+# kubernetes-models package validates the Kubernetes manifests, and Prometheus, whose promtool
+# checks and unit-tests the alerting rules.
 set -euo pipefail
 cd "$(dirname "$0")"
 source deploy/scripts/ensure-postgres.sh
@@ -16,5 +17,6 @@ ensure_debian_package nftables "the chaos tests cut packets between silos with i
 ensure_debian_package faketime "the chaos tests fake silo clocks with it" compgen -G '/usr/lib/*/faketime/libfaketimeMT.so.1'
 ensure_debian_package chromium "the browser test drives the Orleans Dashboard and the Raft view in it" command -v chromium
 ensure_debian_package npm "the manifest test validates the Kubernetes manifests against the API schemas (kubernetes-models)" command -v npm
+ensure_debian_package prometheus "the alert rules are checked and unit-tested with its promtool" command -v promtool
 npm ci --prefix deploy/kubernetes/check --no-audit --no-fund --loglevel=error > /dev/null
 dotnet test ActorCluster.sln --nologo "$@"
