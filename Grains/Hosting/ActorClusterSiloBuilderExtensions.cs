@@ -45,6 +45,7 @@ public static class ActorClusterSiloBuilderExtensions
         services.AddSingleton(Options.Create(storage));
         services.AddSingleton(Options.Create(keyValue));
         services.AddSingleton(Options.Create(telemetry));
+        services.AddSingleton<ReplicaGauges>();
         services.AdmitDatabaseErrors();
         services.TryAddSingleton<ShardDirectory>();
         services.TryAddSingleton<RingGate>();

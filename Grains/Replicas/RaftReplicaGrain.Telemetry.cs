@@ -16,7 +16,7 @@ public sealed partial class RaftReplicaGrain
     /// <summary>Most writes' traces one append batch links to.</summary>
     private const int MaxReplicateLinks = 32;
 
-    private readonly Queue<(ulong LastIndex, Activity Span)> _appendSpans = new();
+    private readonly List<(ulong LastIndex, Activity Span)> _appendSpans = [];
     private long _quorumLossesCounted;
 
     private void PublishGauges()
@@ -86,7 +86,7 @@ public sealed partial class RaftReplicaGrain
 
             foreach (var entry in message.Entries)
             {
-                if (_pendingWrites.TryGetValue(entry.Index, out var pending) && pending.Span is { } span && (traced ??= []).Count <= MaxReplicateLinks)
+                if (_pendingWrites.TryGetValue(entry.Index, out var pending) && pending.Span is { } span && (traced ??= []).Count < MaxReplicateLinks)
                 {
                     traced.Add(span.Context);
                 }
@@ -108,12 +108,16 @@ public sealed partial class RaftReplicaGrain
     }
 
     /// <summary>
-    /// On a follower, a span for an append batch that came with a trace: it ends once the entries
-    /// are stored (and so acknowledged).
+    /// On a follower, a span for an append batch that came with a trace and that its log took
+    /// (its last entry, <paramref name="lastIndex"/> of <paramref name="lastTerm"/>, is in the log
+    /// now): it ends once the entries are stored, and so acknowledged. An append the core refused
+    /// (a stale leader's, one that does not follow the log) gets no span.
     /// </summary>
-    private void StartAppendSpan(RaftEnvelope envelope, ulong lastIndex)
+    private void StartAppendSpan(RaftEnvelope envelope, ulong lastIndex, ulong lastTerm)
     {
-        if (envelope.TraceParent is not { } parent || lastIndex == 0 || !ActivityContext.TryParse(parent, null, out var context))
+        if (envelope.TraceParent is not { } parent || lastIndex == 0
+            || !_raft!.TryGetTerm(lastIndex, out var term) || term != lastTerm
+            || !ActivityContext.TryParse(parent, null, out var context))
         {
             return;
         }
@@ -125,28 +129,45 @@ public sealed partial class RaftReplicaGrain
         }
 
         span.SetTag("actorcluster.shard", _shard).SetTag("actorcluster.replica", _id).SetTag("raft.last_index", lastIndex);
-        _appendSpans.Enqueue((lastIndex, span));
-        while (_appendSpans.Count > MaxAppendSpans)
+        _appendSpans.Add((lastIndex, span));
+        if (_appendSpans.Count > MaxAppendSpans)
         {
-            Tracing.StopDetached(_appendSpans.Dequeue().Span, "not stored while its span was kept");
+            Tracing.StopDetached(_appendSpans[0].Span, "not stored while its span was kept");
+            _appendSpans.RemoveAt(0);
         }
+
+        // Entries it held already (a resend after a lost answer) are stored: nothing will be written for them.
+        EndAppendSpans(_persistedLastIndex);
     }
 
-    /// <summary>Ends the spans of appends stored up to <paramref name="persisted"/>.</summary>
+    /// <summary>Ends the spans of appends stored up to <paramref name="persisted"/>, in whatever order they came.</summary>
     private void EndAppendSpans(ulong persisted)
     {
-        while (_appendSpans.TryPeek(out var oldest) && oldest.LastIndex <= persisted)
+        if (_appendSpans.Count == 0)
         {
-            Tracing.StopDetached(_appendSpans.Dequeue().Span);
+            return;
         }
+
+        _appendSpans.RemoveAll(open =>
+        {
+            if (open.LastIndex > persisted)
+            {
+                return false;
+            }
+
+            Tracing.StopDetached(open.Span);
+            return true;
+        });
     }
 
     private void EndAppendSpans()
     {
-        while (_appendSpans.TryDequeue(out var open))
+        foreach (var open in _appendSpans)
         {
             Tracing.StopDetached(open.Span, "the replica stopped");
         }
+
+        _appendSpans.Clear();
     }
 
     /// <summary>Applies <paramref name="entry"/>, under a span when it is a traced write of this leader.</summary>

@@ -28,6 +28,7 @@ public sealed partial class RaftReplicaGrain(
     IOptions<KeyValueOptions> keyValueOptions,
     IOptions<RingOptions> ringOptions,
     IOptions<TelemetryOptions> telemetryOptions,
+    ReplicaGauges gauges,
     StoreDirectory stores,
     LocalStore localStore,
     LocalReplicas localReplicas,
@@ -172,8 +173,12 @@ public sealed partial class RaftReplicaGrain(
         _stoppedReason = null;
         var tagged = telemetryOptions.Value.TagsShards(_shardCount);
         _metricTags = ReplicaMetrics.ShardTags(_shard, tagged);
+        // Counters exist from the start, at zero: an alert on their increase sees the first event.
+        ReplicaMetrics.LeaderChanges.Add(0, _metricTags);
+        ReplicaMetrics.QuorumLost.Add(0, _metricTags);
+        ReplicaMetrics.SnapshotsSent.Add(0, _metricTags);
         _gauge?.Dispose();
-        _gauge = ReplicaMetrics.Track(_shard, tagged);
+        _gauge = gauges.Track(_shard, tagged);
         LogActivated(key, _claim.Epoch, stored.HardState.Term, stored.HardState.Commit, stored.Snapshot?.Index ?? 0, stored.Entries.Count);
         localReplicas.Add(key);
         _timer = this.RegisterGrainTimer(OnTickAsync, new GrainTimerCreationOptions(_options.Tick, _options.Tick) { Interleave = true, KeepAlive = true });
@@ -209,13 +214,19 @@ public sealed partial class RaftReplicaGrain(
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         localReplicas.Remove(_key);
-        if (_stoppedReason is null)
+        try
         {
-            // Hand leadership over before going, so the shard does not wait out an election timeout.
-            await HandOverLeadershipAsync(TimeSpan.FromMilliseconds(500), cancellationToken);
+            if (_stoppedReason is null)
+            {
+                // Hand leadership over before going, so the shard does not wait out an election timeout.
+                await HandOverLeadershipAsync(TimeSpan.FromMilliseconds(500), cancellationToken);
+            }
         }
-
-        Stop($"deactivated ({reason.ReasonCode})");
+        finally
+        {
+            // Even when the hand-over is cut short: waiters are failed, the timer and gauges go.
+            Stop($"deactivated ({reason.ReasonCode})");
+        }
     }
 
     public async Task PrepareToStop(bool handOver)
@@ -282,14 +293,18 @@ public sealed partial class RaftReplicaGrain(
 
         try
         {
-            ulong appended = 0;
+            ulong appended = 0, appendedTerm = 0;
             foreach (var message in RaftWireCodec.Decode(envelope.Payload))
             {
                 if (message.To == _id)
                 {
                     LearnStore(message.From, envelope.SenderStore);
                     _raft.Step(message);
-                    appended = message.Type == MessageType.Append && message.Entries.Length > 0 ? Math.Max(appended, message.Entries[^1].Index) : appended;
+                    if (message.Type == MessageType.Append && message.Entries.Length > 0 && message.Entries[^1].Index > appended)
+                    {
+                        (appended, appendedTerm) = (message.Entries[^1].Index, message.Entries[^1].Term);
+                    }
+
                     if (message.From == _raft.Leader)
                     {
                         _lastLeaderContact = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -297,7 +312,7 @@ public sealed partial class RaftReplicaGrain(
                 }
             }
 
-            StartAppendSpan(envelope, appended);
+            StartAppendSpan(envelope, appended, appendedTerm);
         }
         catch (FormatException e)
         {

@@ -18,7 +18,7 @@ public static class ReplicaMetrics
 
     private static readonly Meter Meter = new(MeterName);
 
-    private static readonly ConcurrentDictionary<ReplicaGauge, byte> Gauges = new();
+    private static readonly ConcurrentDictionary<ReplicaGauges, byte> Silos = new();
 
     public static readonly Counter<long> Proposals = Meter.CreateCounter<long>("actorcluster.raft.proposals", description: "Writes proposed by leaders (tag shard)");
 
@@ -82,15 +82,9 @@ public static class ReplicaMetrics
     /// <summary>The tags a replica of shard <paramref name="shard"/> puts on its per-shard instruments.</summary>
     public static KeyValuePair<string, object?>[] ShardTags(int shard, bool tagged) => tagged ? [new(ShardTag, shard)] : [];
 
-    /// <summary>Starts reporting a replica's gauges; dispose of the answer when the replica stops.</summary>
-    public static ReplicaGauge Track(int shard, bool tagged)
-    {
-        var gauge = new ReplicaGauge(shard, tagged);
-        Gauges[gauge] = 0;
-        return gauge;
-    }
+    internal static void Add(ReplicaGauges silo) => Silos[silo] = 0;
 
-    internal static void Untrack(ReplicaGauge gauge) => Gauges.TryRemove(gauge, out _);
+    internal static void Remove(ReplicaGauges silo) => Silos.TryRemove(silo, out _);
 
     /// <summary>
     /// One measurement per shard for the tagged replicas (their sum, or the largest value), and
@@ -101,7 +95,7 @@ public static class ReplicaMetrics
     {
         var byShard = new Dictionary<int, long>();
         long? untagged = null;
-        foreach (var gauge in Gauges.Keys)
+        foreach (var gauge in Silos.Keys.SelectMany(silo => silo.Replicas))
         {
             if (leadersOnly && !gauge.IsLeader)
             {
@@ -174,5 +168,37 @@ public sealed class ReplicaGauge : IDisposable
         Volatile.Write(ref _flags, (leaderKnown ? 1 : 0) | (isLeader ? 2 : 0));
     }
 
-    public void Dispose() => ReplicaMetrics.Untrack(this);
+    internal ReplicaGauges? Owner { get; init; }
+
+    public void Dispose() => Owner?.Untrack(this);
+}
+
+/// <summary>
+/// The gauges of one silo's replicas. A silo's service (disposed with the silo): the replicas of a
+/// silo that stopped without deactivating them (killed within a process that hosts several, as
+/// tests do) stop counting with it.
+/// </summary>
+public sealed class ReplicaGauges : IDisposable
+{
+    private readonly ConcurrentDictionary<ReplicaGauge, byte> _replicas = new();
+
+    public ReplicaGauges() => ReplicaMetrics.Add(this);
+
+    internal IEnumerable<ReplicaGauge> Replicas => _replicas.Keys;
+
+    /// <summary>Starts reporting a replica's gauges; dispose of the answer when the replica stops.</summary>
+    public ReplicaGauge Track(int shard, bool tagged)
+    {
+        var gauge = new ReplicaGauge(shard, tagged) { Owner = this };
+        _replicas[gauge] = 0;
+        return gauge;
+    }
+
+    internal void Untrack(ReplicaGauge gauge) => _replicas.TryRemove(gauge, out _);
+
+    public void Dispose()
+    {
+        ReplicaMetrics.Remove(this);
+        _replicas.Clear();
+    }
 }

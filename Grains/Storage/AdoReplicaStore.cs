@@ -44,6 +44,9 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
     private AdoReplicaStore(SqlDialect dialect, int writers, StorageOptions options, StoreFaults? faults, Func<string, long>? freeBytes)
     {
         _dialect = dialect;
+        // The counters exist from the start, at zero: an alert on their increase sees the first refusal.
+        ReplicaMetrics.StoreWritesRefused.Add(0);
+        ReplicaMetrics.StoreWritesFailed.Add(0);
         // The reserve is about the silo's own disk: SQLite's directory (PostgreSQL minds its own).
         _diskPath = options.Provider == StorageProvider.Sqlite && options.MinFreeBytes > 0 ? Path.GetFullPath(options.DataDirectory) : null;
         _minFreeBytes = options.MinFreeBytes;

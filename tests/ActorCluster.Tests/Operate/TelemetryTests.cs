@@ -127,6 +127,19 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         }
 
         Assert.Equal(0, Gauge(metrics, "actorcluster.raft.replicas_without_leader", shard: 0));
+        // Counters an alert watches for an increase exist at zero before their first event:
+        // Prometheus's increase() never sees a series that appears at 1.
+        foreach (var counter in new[] { "actorcluster.raft.quorum_lost", "actorcluster.raft.snapshots_sent" })
+        {
+            Assert.True(Of(metrics, counter, 0).Count > 0, $"{counter} is exported for shard 0 before anything happened");
+            Assert.Equal(0, Sum(metrics, counter, shard: 0));
+        }
+
+        foreach (var counter in new[] { "actorcluster.store.writes_refused", "actorcluster.store.writes_failed" })
+        {
+            Assert.True(Of(metrics, counter, null).Count > 0, $"{counter} is exported before anything happened");
+        }
+
         Assert.True(Gauge(metrics, "actorcluster.raft.leaders") >= 2, "the silos lead both shards");
 
         // Cut the leader's silo off: it loses its quorum and steps down, the others elect a leader
