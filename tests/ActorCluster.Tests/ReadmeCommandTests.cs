@@ -107,7 +107,7 @@ public sealed partial class ReadmeCommandTests(ITestOutputHelper output)
                 return $"{words[0]} does not exist";
             }
 
-            var (code, _, errors) = await RunInAsync(root, "bash", ["-n", script], CheckOnly);
+            var (code, _, errors) = await Processes.Commands.RunAsync(root, "bash", ["-n", script], CheckOnly);
             return code == 0 ? null : $"bash -n: {errors}";
         }
 
@@ -118,7 +118,7 @@ public sealed partial class ReadmeCommandTests(ITestOutputHelper output)
 
         if (words.Count > 1 && words[1] == "build")
         {
-            var (code, standardOutput, errors) = await RunInAsync(root, "dotnet", [.. words.Skip(1), "--nologo", "-v", "quiet"], null, TimeSpan.FromMinutes(10));
+            var (code, standardOutput, errors) = await Processes.Commands.RunAsync(root, "dotnet", [.. words.Skip(1), "--nologo", "-v", "quiet"], null, TimeSpan.FromMinutes(10));
             return code == 0 ? null : $"exit {code}: {standardOutput} {errors}".Trim();
         }
 
@@ -135,7 +135,7 @@ public sealed partial class ReadmeCommandTests(ITestOutputHelper output)
             var directory = Directory.CreateTempSubdirectory("actorcluster-pack-").FullName;
             try
             {
-                var (code, standardOutput, errors) = await RunInAsync(root, "dotnet", [.. arguments, "-o", directory, "--nologo", "-v", "quiet"], null, TimeSpan.FromMinutes(10));
+                var (code, standardOutput, errors) = await Processes.Commands.RunAsync(root, "dotnet", [.. arguments, "-o", directory, "--nologo", "-v", "quiet"], null, TimeSpan.FromMinutes(10));
                 return code == 0 ? null : $"exit {code}: {standardOutput} {errors}".Trim();
             }
             finally
@@ -156,41 +156,11 @@ public sealed partial class ReadmeCommandTests(ITestOutputHelper output)
                 runOptions.RemoveRange(configuration, 2);
             }
 
-            var (code, _, errors) = await RunInAsync(root, "dotnet", ["run", "--no-build", "-c", Programs.Configuration, .. runOptions, "--", .. programArguments], CheckOnly);
+            var (code, _, errors) = await Processes.Commands.RunAsync(root, "dotnet", ["run", "--no-build", "-c", Programs.Configuration, .. runOptions, "--", .. programArguments], CheckOnly);
             return code == 0 ? null : $"exit {code}: {errors}";
         }
 
         return $"not a dotnet command this test knows how to check: {command}";
-    }
-
-    private static async Task<(int Code, string Output, string Errors)> RunInAsync(string directory, string program, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment, TimeSpan? timeout = null)
-    {
-        var info = new System.Diagnostics.ProcessStartInfo(program) { WorkingDirectory = directory, RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
-        {
-            info.Environment[name] = value;
-        }
-
-        using var process = System.Diagnostics.Process.Start(info)!;
-        var standardOutput = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
-        using var cancel = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(2));
-        try
-        {
-            await process.WaitForExitAsync(cancel.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            return (-1, await standardOutput, "timed out");
-        }
-
-        return (process.ExitCode, (await standardOutput).Trim(), (await errors).Trim());
     }
 
     /// <summary>Splits a command line into words the way a shell would, for the quoting the docs use.</summary>

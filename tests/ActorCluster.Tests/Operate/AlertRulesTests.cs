@@ -1,8 +1,8 @@
-using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Reflection;
 using System.Text.RegularExpressions;
 using ActorCluster.Grains.Replicas;
+using ActorCluster.Tests.Processes;
 
 namespace ActorCluster.Tests.Operate;
 
@@ -32,11 +32,11 @@ public sealed partial class AlertRulesTests
     [Fact]
     public async Task Promtool_finds_the_rules_valid_and_their_tests_pass()
     {
-        Assert.True(OnPath("promtool"), "promtool is missing: ./test.sh installs it (Debian package prometheus)");
-        var (check, checkOutput) = await RunAsync("promtool", "check", "rules", "actorcluster-alerts.yaml");
-        Assert.True(check == 0, checkOutput);
-        var (test, testOutput) = await RunAsync("promtool", "test", "rules", "actorcluster-alerts.test.yaml");
-        Assert.True(test == 0, testOutput);
+        Assert.True(Commands.OnPath("promtool"), "promtool is missing: ./test.sh installs it (Debian package prometheus)");
+        var (check, checkOutput, checkErrors) = await Commands.RunAsync(Directory, "promtool", ["check", "rules", "actorcluster-alerts.yaml"]);
+        Assert.True(check == 0, $"{checkOutput}\n{checkErrors}");
+        var (test, testOutput, testErrors) = await Commands.RunAsync(Directory, "promtool", ["test", "rules", "actorcluster-alerts.test.yaml"]);
+        Assert.True(test == 0, $"{testOutput}\n{testErrors}");
     }
 
     /// <summary>
@@ -70,24 +70,6 @@ public sealed partial class AlertRulesTests
         }
 
         return names;
-    }
-
-    private static bool OnPath(string program) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator).Any(dir => dir.Length > 0 && File.Exists(Path.Combine(dir, program)));
-
-    private static async Task<(int ExitCode, string Output)> RunAsync(string program, params string[] arguments)
-    {
-        var start = new ProcessStartInfo(program) { WorkingDirectory = Directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        return (process.ExitCode, await output + await errors);
     }
 
     [GeneratedRegex("actorcluster_[a-z_]+")]

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
@@ -19,19 +18,7 @@ public sealed class ManifestTests
     {
         var check = Path.Combine(Root, "deploy", "kubernetes", "check");
         Assert.True(Directory.Exists(Path.Combine(check, "node_modules", "kubernetes-models")), "kubernetes-models is not installed: test.sh runs `npm ci --prefix deploy/kubernetes/check`");
-        var info = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = check };
-        info.ArgumentList.Add("validate.mjs");
-        info.ArgumentList.Add(manifest);
-        if (objects is not null)
-        {
-            info.ArgumentList.Add(objects);
-        }
-
-        using var node = Process.Start(info)!;
-        var output = node.StandardOutput.ReadToEndAsync();
-        var errors = node.StandardError.ReadToEndAsync();
-        await node.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
-        return (node.ExitCode, await output, await errors);
+        return await Processes.Commands.RunAsync(check, "node", objects is null ? ["validate.mjs", manifest] : ["validate.mjs", manifest, objects]);
     }
 
     private static async Task<List<JsonElement>> ObjectsAsync()

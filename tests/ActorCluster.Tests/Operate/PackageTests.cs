@@ -37,17 +37,9 @@ public sealed class PackageTests
         var output = Directory.CreateTempSubdirectory("actorcluster-pack-").FullName;
         try
         {
-            var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var argument in new[] { "pack", Path.Combine(PurityTests.RepositoryRoot(), project), "-c", Programs.Configuration, "--no-build", "-o", output, "--nologo" })
-            {
-                info.ArgumentList.Add(argument);
-            }
-
-            using var pack = System.Diagnostics.Process.Start(info)!;
-            var standardOutput = pack.StandardOutput.ReadToEndAsync();
-            var errors = pack.StandardError.ReadToEndAsync();
-            await pack.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(5));
-            Assert.True(pack.ExitCode == 0, $"dotnet pack {project}: {await standardOutput} {await errors}");
+            var (code, standardOutput, errors) = await Processes.Commands.RunAsync(
+                PurityTests.RepositoryRoot(), "dotnet", ["pack", Path.Combine(PurityTests.RepositoryRoot(), project), "-c", Programs.Configuration, "--no-build", "-o", output, "--nologo"], timeout: TimeSpan.FromMinutes(5));
+            Assert.True(code == 0, $"dotnet pack {project}: {standardOutput} {errors}");
             var package = Assert.Single(Directory.GetFiles(output, "*.nupkg"));
             using var zip = ZipFile.OpenRead(package);
             var files = zip.Entries.Select(e => e.FullName).ToList();
