@@ -43,10 +43,11 @@ public sealed partial class RaftReplicaGrain
         {
             // Under a lease no other leader can exist: answer from the applied state at once.
             ReplicaMetrics.LeaseReads.Add(1);
+            Tracing.StopDetached(ReadSpan(lease: true));
             return Task.FromResult(ReplicaReply.Done(_kv.Get(key), Members));
         }
 
-        var read = new PendingRead(key);
+        var read = new PendingRead(key, ReadSpan(lease: false));
         _readsWaitingForRound.Add(read);
         if (_readsInRound.Count == 0 && !_batching)
         {
@@ -126,6 +127,7 @@ public sealed partial class RaftReplicaGrain
         foreach (var read in reads)
         {
             read.Completion.TrySetResult(ReplicaReply.Done(_kv.Get(read.Key), Members));
+            Tracing.StopDetached(read.Span);
         }
     }
 
@@ -135,6 +137,7 @@ public sealed partial class RaftReplicaGrain
         foreach (var read in _readsWaitingForRound)
         {
             read.Completion.TrySetResult(reply);
+            Tracing.StopDetached(read.Span, reason);
         }
 
         foreach (var reads in _readsInRound.Values.Concat(_readsWaitingForApply.Select(w => w.Reads)))
@@ -142,6 +145,7 @@ public sealed partial class RaftReplicaGrain
             foreach (var read in reads)
             {
                 read.Completion.TrySetResult(reply);
+                Tracing.StopDetached(read.Span, reason);
             }
         }
 
@@ -150,9 +154,19 @@ public sealed partial class RaftReplicaGrain
         _readsWaitingForApply.Clear();
     }
 
-    private sealed class PendingRead(string key)
+    /// <summary>The leader's span of a linearizable read: at once under a lease, else until the read is served.</summary>
+    private System.Diagnostics.Activity? ReadSpan(bool lease)
+    {
+        var span = Tracing.StartDetached("raft.read", System.Diagnostics.ActivityKind.Internal);
+        span?.SetTag("actorcluster.shard", _shard).SetTag("actorcluster.replica", _id).SetTag("raft.read.lease", lease);
+        return span;
+    }
+
+    private sealed class PendingRead(string key, System.Diagnostics.Activity? span)
     {
         public string Key { get; } = key;
+
+        public System.Diagnostics.Activity? Span { get; } = span;
 
         public TaskCompletionSource<ReplicaReply> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

@@ -29,7 +29,8 @@ public sealed class TelemetryTests(ITestOutputHelper output)
             .SetSampler(new AlwaysOnSampler())
             .AddInMemoryExporter(spans)
             .Build();
-        await using var test = await TestCluster.StartAsync(silos: 3, shards: 2);
+        // Reads take a ReadIndex round, whose span lasts until the read is served (exported only once ended).
+        await using var test = await TestCluster.StartAsync(silos: 3, shards: 2, settings: new Dictionary<string, string?> { ["ActorCluster:Raft:LeaseReads"] = "false" });
         var client = test.Client;
         var shard = client.ShardOf("traced");
         await client.PutAsync("traced", [0]);
@@ -40,6 +41,7 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         {
             trace = root!.TraceId;
             await client.PutAsync("traced", [1]);
+            Assert.Equal(new byte[] { 1 }, (await client.GetAsync("traced"))!.Value.Value);
         }
 
         // The followers' spans end once they have stored the entry, which may be after the answer.
@@ -68,7 +70,7 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         var put = Assert.Single(inTrace, s => s.OperationName == "actorcluster put");
         Assert.Equal(ActivityKind.Client, put.Kind);
         Assert.Equal(shard, put.GetTagItem("actorcluster.shard"));
-        var route = Assert.Single(inTrace, s => s.OperationName == "shard.route");
+        var route = Assert.Single(inTrace, s => s.OperationName == "shard.route" && Descends(s, put));
         Assert.True(Descends(route, put), "the shard router's span is under the client's");
         var propose = Assert.Single(inTrace, s => s.OperationName == "raft.propose");
         Assert.True(Descends(propose, route), "the leader's proposal is under the router's span");
@@ -89,6 +91,14 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         var followers = status.Replicas.Where(r => r.Replica != status.Leader).Select(r => (object?)r.Replica).ToHashSet();
         Assert.Equal(followers, appends.Select(a => a.GetTagItem("actorcluster.replica")).ToHashSet());
         Assert.All(appends, a => Assert.True((ulong)a.GetTagItem("raft.last_index")! >= (ulong)propose.GetTagItem("raft.index")!));
+
+        // The read: the client's span, the router's, and the leader's, under a lease or after a ReadIndex round.
+        var get = Assert.Single(inTrace, s => s.OperationName == "actorcluster get");
+        var read = Assert.Single(inTrace, s => s.OperationName == "raft.read");
+        Assert.True(Descends(read, get), "the leader's read is under the client's get");
+        Assert.Equal(status.Leader, read.GetTagItem("actorcluster.replica"));
+        Assert.Equal(false, read.GetTagItem("raft.read.lease"));
+        Assert.Equal(ActivityStatusCode.Unset, read.Status);
     }
 
     [Fact]
