@@ -150,6 +150,10 @@ public sealed partial class RaftReplicaGrain
                 if (ours)
                 {
                     ReplicaMetrics.CommitLatency.Record(System.Diagnostics.Stopwatch.GetElapsedTime(pending.Proposed).TotalSeconds, _metricTags);
+                    if (pending.Span is { } span)
+                    {
+                        RememberAnsweredTrace(entry.Index, span);
+                    }
                 }
 
                 Tracing.StopDetached(pending.Span, ours ? null : "replaced by a new leader");

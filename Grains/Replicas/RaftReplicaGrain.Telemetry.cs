@@ -16,7 +16,17 @@ public sealed partial class RaftReplicaGrain
     /// <summary>Most writes' traces one append batch links to.</summary>
     private const int MaxReplicateLinks = 32;
 
+    /// <summary>Most answered writes whose trace a leader keeps for followers yet to store them.</summary>
+    private const int MaxAnsweredTraces = 256;
+
     private readonly List<(ulong LastIndex, Activity Span)> _appendSpans = [];
+
+    /// <summary>
+    /// Traced writes this leader has answered, by index, oldest first: a follower that stores one
+    /// after the quorum did (slow, paused, or cut off for a while) still does it under the
+    /// write's trace. Dropped once every voter holds them, or beyond <see cref="MaxAnsweredTraces"/>.
+    /// </summary>
+    private readonly Queue<(ulong Index, ActivityContext Context)> _answeredTraces = new();
     private long _quorumLossesCounted;
 
     private void PublishGauges()
@@ -70,7 +80,8 @@ public sealed partial class RaftReplicaGrain
     /// </summary>
     private Activity? ReplicateSpan(IEnumerable<Message> batch, ulong peer)
     {
-        if (_pendingWrites.Count == 0 || !Tracing.Source.HasListeners())
+        ForgetTracesAllVotersHold();
+        if ((_pendingWrites.Count == 0 && _answeredTraces.Count == 0) || !Tracing.Source.HasListeners())
         {
             return null;
         }
@@ -86,9 +97,9 @@ public sealed partial class RaftReplicaGrain
 
             foreach (var entry in message.Entries)
             {
-                if (_pendingWrites.TryGetValue(entry.Index, out var pending) && pending.Span is { } span && (traced ??= []).Count < MaxReplicateLinks)
+                if (TraceOf(entry.Index) is { } context && (traced ??= []).Count < MaxReplicateLinks)
                 {
-                    traced.Add(span.Context);
+                    traced.Add(context);
                 }
 
                 first = first == 0 ? entry.Index : first;
@@ -105,6 +116,58 @@ public sealed partial class RaftReplicaGrain
         replicate?.SetTag("actorcluster.shard", _shard).SetTag("actorcluster.replica", _id).SetTag("raft.peer", peer)
             .SetTag("raft.first_index", first).SetTag("raft.last_index", last);
         return replicate;
+    }
+
+    /// <summary>The trace of the write at <paramref name="index"/>: pending, or answered and remembered.</summary>
+    private ActivityContext? TraceOf(ulong index)
+    {
+        if (_pendingWrites.TryGetValue(index, out var pending))
+        {
+            return pending.Span?.Context;
+        }
+
+        if (_answeredTraces.Count > 0 && index >= _answeredTraces.Peek().Index)
+        {
+            foreach (var (answered, context) in _answeredTraces)
+            {
+                if (answered == index)
+                {
+                    return context;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Remembers the trace of a write just answered, for the followers yet to store it.</summary>
+    private void RememberAnsweredTrace(ulong index, Activity span)
+    {
+        _answeredTraces.Enqueue((index, span.Context));
+        while (_answeredTraces.Count > MaxAnsweredTraces)
+        {
+            _answeredTraces.Dequeue();
+        }
+    }
+
+    private void ForgetTracesAllVotersHold()
+    {
+        if (_answeredTraces.Count == 0)
+        {
+            return;
+        }
+
+        if (_raft is not { Role: RaftRole.Leader } raft)
+        {
+            _answeredTraces.Clear();
+            return;
+        }
+
+        var heldByAll = raft.LastIndex - raft.VoterLag();
+        while (_answeredTraces.Count > 0 && _answeredTraces.Peek().Index <= heldByAll)
+        {
+            _answeredTraces.Dequeue();
+        }
     }
 
     /// <summary>
