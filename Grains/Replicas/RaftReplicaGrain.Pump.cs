@@ -218,6 +218,7 @@ public sealed partial class RaftReplicaGrain
             // Whatever this node was waiting for as leader may still commit under the next one:
             // the outcome is unknown, so callers retry (deduplicated by client session).
             FailPending("leadership changed");
+            _answeredTraces.Clear();
         }
     }
 

@@ -24,7 +24,8 @@ public sealed partial class RaftReplicaGrain
     /// <summary>
     /// Traced writes this leader has answered, by index, oldest first: a follower that stores one
     /// after the quorum did (slow, paused, or cut off for a while) still does it under the
-    /// write's trace. Dropped once every voter holds them, or beyond <see cref="MaxAnsweredTraces"/>.
+    /// write's trace. Dropped once every voter holds them, beyond <see cref="MaxAnsweredTraces"/>,
+    /// and all when leadership is lost (a later term may put other entries at those indexes).
     /// </summary>
     private readonly Queue<(ulong Index, ActivityContext Context)> _answeredTraces = new();
     private long _quorumLossesCounted;
@@ -157,13 +158,7 @@ public sealed partial class RaftReplicaGrain
             return;
         }
 
-        if (_raft is not { Role: RaftRole.Leader } raft)
-        {
-            _answeredTraces.Clear();
-            return;
-        }
-
-        var heldByAll = raft.LastIndex - raft.VoterLag();
+        var heldByAll = _raft!.LastIndex - _raft.VoterLag();
         while (_answeredTraces.Count > 0 && _answeredTraces.Peek().Index <= heldByAll)
         {
             _answeredTraces.Dequeue();
