@@ -261,7 +261,7 @@ public sealed class ActorClusterClient : IAsyncDisposable
             var (sequence, completedBelow) = session.Begin();
             try
             {
-                var request = new WriteRequest(kind, key, value, expectedVersion, session.Id, sequence, completedBelow);
+                var request = new WriteRequest(kind, key, value, expectedVersion, session.Id, sequence, completedBelow, session.Token);
                 var (response, attempts) = await WithRetriesAsync(
                     (attempt, deadline) => attempt == 1 && _batcher is { } batcher ? batcher.Write(shardNumber, request, deadline, cancellationToken) : shard.Write(request),
                     isWrite: true,
@@ -279,6 +279,12 @@ public sealed class ActorClusterClient : IAsyncDisposable
 
                         throw new SessionExpiredException(
                             $"The session on shard {shardNumber} is gone ({response.Error}); " + (attempts > 1 ? "an earlier attempt of this write may have been applied." : "the write was not applied."),
+                            outcomeUnknown: attempts > 1);
+                    case KvStatus.SessionNotOwned:
+                        // Never for a session this client opened: its token is the session's.
+                        ForgetSession(shardNumber, session);
+                        throw new SessionExpiredException(
+                            $"Shard {shardNumber} refused this client's session token ({response.Error}); " + (attempts > 1 ? "an earlier attempt of this write may have been applied." : "the write was not applied."),
                             outcomeUnknown: attempts > 1);
                     case KvStatus.InvalidRequest:
                         throw new InvalidKeyException(response.Error ?? "invalid request");
@@ -321,13 +327,14 @@ public sealed class ActorClusterClient : IAsyncDisposable
         var grain = _shards(shard);
         // An open whose answer was lost leaves a session nobody uses; it expires. So opening is
         // retried like a read, and its failure says nothing about the write that needed it.
-        var (response, _) = await WithRetriesAsync((_, _) => grain.Write(WriteRequest.OpenSession()), isWrite: false, CancellationToken.None);
+        var token = SessionTokens.Create();
+        var (response, _) = await WithRetriesAsync((_, _) => grain.Write(WriteRequest.OpenSession(token)), isWrite: false, CancellationToken.None);
         if (response.Status != KvStatus.Ok || response.Version == 0)
         {
             throw new ClusterUnavailableException($"Shard {shard} did not open a session: {response.Status} {response.Error}");
         }
 
-        return new ShardSession(response.Version);
+        return new ShardSession(response.Version, token);
     }
 
     private void ForgetSession(int shard, ShardSession session)

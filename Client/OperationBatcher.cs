@@ -39,22 +39,57 @@ internal sealed class OperationBatcher(Func<int, IShardGrain> shards, int callsP
     private long _calls;
     private long _operations;
 
+    /// <summary>Operations waiting in <paramref name="shard"/>'s lane now (for tests).</summary>
+    internal int WaitingIn(int shard)
+    {
+        if (!_lanes.TryGetValue(shard, out var lane))
+        {
+            return 0;
+        }
+
+        lock (lane)
+        {
+            return lane.Queue.Count;
+        }
+    }
+
     private Task<KvResponse> Submit(int shard, KvOperation operation, DateTime deadline, CancellationToken cancellationToken)
     {
         var lane = _lanes.GetOrAdd(shard, static _ => new Lane());
+        Waiting waiting;
         lock (lane)
         {
-            if (lane.InFlight >= callsPerShard)
+            if (lane.InFlight < callsPerShard)
             {
-                var waiting = new Waiting(operation, deadline, cancellationToken);
-                lane.Queue.Enqueue(waiting);
-                return waiting.Answer.Task;
+                lane.InFlight++;
+                return SendAloneAsync(shard, lane, operation);
             }
 
-            lane.InFlight++;
+            waiting = new Waiting(operation, deadline, cancellationToken);
+            waiting.Node = lane.Queue.AddLast(waiting);
         }
 
-        return SendAloneAsync(shard, lane, operation);
+        // When its caller gives up, it leaves the lane at once, payload and all, though every call
+        // the lane has out may hang for long yet.
+        waiting.OnAbandon(() => Abandon(lane, waiting));
+        return waiting.Answer.Task;
+    }
+
+    private static void Abandon(Lane lane, Waiting waiting)
+    {
+        lock (lane)
+        {
+            if (waiting.Node is not { } node)
+            {
+                // Already on its way.
+                return;
+            }
+
+            lane.Queue.Remove(node);
+            waiting.Node = null;
+        }
+
+        waiting.Drop();
     }
 
     private async Task<KvResponse> SendAloneAsync(int shard, Lane lane, KvOperation operation)
@@ -90,35 +125,39 @@ internal sealed class OperationBatcher(Func<int, IShardGrain> shards, int callsP
 
             // Operations whose callers gave up while they waited are dropped, never sent: sending
             // them now could only make an abandoned write apply long after its caller was told.
+            // (Each leaves by itself when its caller gives up; this catches one that just did.)
             var now = DateTime.UtcNow;
-            while (lane.Queue.TryPeek(out var first) && first.Abandoned(now))
+            batch = [];
+            List<Waiting>? dropped = null;
+            long bytes = 0;
+            while (batch.Count < maxBatchOperations && lane.Queue.First is { } node && (batch.Count == 0 || bytes + node.Value.Operation.Bytes <= maxBatchBytes))
             {
-                lane.Queue.Dequeue().Drop();
-            }
-
-            if (lane.Queue.Count == 0)
-            {
-                lane.InFlight--;
-                return;
-            }
-
-            batch = [lane.Queue.Dequeue()];
-            var bytes = batch[0].Operation.Bytes;
-            while (batch.Count < maxBatchOperations && lane.Queue.TryPeek(out var next) && bytes + next.Operation.Bytes <= maxBatchBytes)
-            {
-                lane.Queue.Dequeue();
+                lane.Queue.RemoveFirst();
+                var next = node.Value;
+                next.Node = null;
                 if (next.Abandoned(now))
                 {
-                    next.Drop();
+                    (dropped ??= []).Add(next);
                     continue;
                 }
 
                 bytes += next.Operation.Bytes;
                 batch.Add(next);
             }
+
+            if (batch.Count == 0)
+            {
+                lane.InFlight--;
+            }
+
+            dropped?.ForEach(w => w.Drop());
         }
 
-        _ = SendBatchAsync(shard, lane, batch);
+        batch.ForEach(w => w.StopWatching());
+        if (batch.Count > 0)
+        {
+            _ = SendBatchAsync(shard, lane, batch);
+        }
     }
 
     private async Task SendBatchAsync(int shard, Lane lane, List<Waiting> batch)
@@ -168,11 +207,16 @@ internal sealed class OperationBatcher(Func<int, IShardGrain> shards, int callsP
     {
         public int InFlight;
 
-        public Queue<Waiting> Queue { get; } = new();
+        /// <summary>What waits, oldest first; guarded by the lane's lock.</summary>
+        public LinkedList<Waiting> Queue { get; } = new();
     }
 
     private sealed class Waiting(KvOperation operation, DateTime deadline, CancellationToken cancellationToken)
     {
+        private CancellationTokenSource? _giveUp;
+        private CancellationTokenRegistration _registration;
+        private bool _watching = true;
+
         public KvOperation Operation { get; } = operation;
 
         public TaskCompletionSource<KvResponse> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -180,9 +224,63 @@ internal sealed class OperationBatcher(Func<int, IShardGrain> shards, int callsP
         /// <summary>The span of the operation's caller, when traced.</summary>
         public Activity? Span { get; } = Activity.Current;
 
+        /// <summary>Its place in the lane while it waits; null once it left (sent or dropped). Guarded by the lane's lock.</summary>
+        public LinkedListNode<Waiting>? Node { get; set; }
+
         public bool Abandoned(DateTime now) => now >= deadline || cancellationToken.IsCancellationRequested;
 
+        /// <summary>Runs <paramref name="abandon"/> when the caller's deadline passes or its token is cancelled.</summary>
+        public void OnAbandon(Action abandon)
+        {
+            var giveUp = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var left = deadline - DateTime.UtcNow;
+            giveUp.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+            lock (this)
+            {
+                if (!_watching)
+                {
+                    // It left the lane before the watch began.
+                    giveUp.Dispose();
+                    return;
+                }
+
+                _giveUp = giveUp;
+            }
+
+            var registration = giveUp.Token.Register(static state => ((Action)state!)(), abandon);
+            lock (this)
+            {
+                if (_watching)
+                {
+                    _registration = registration;
+                    return;
+                }
+            }
+
+            registration.Dispose();
+        }
+
+        /// <summary>It left the lane (on its way, or dropped): its deadline no longer concerns the lane.</summary>
+        public void StopWatching()
+        {
+            CancellationTokenSource? giveUp;
+            CancellationTokenRegistration registration;
+            lock (this)
+            {
+                _watching = false;
+                (giveUp, _giveUp) = (_giveUp, null);
+                (registration, _registration) = (_registration, default);
+            }
+
+            registration.Dispose();
+            giveUp?.Dispose();
+        }
+
         /// <summary>Never sent: its caller, who gave up on it, is told nothing was.</summary>
-        public void Drop() => Answer.TrySetException(new TimeoutException("dropped unsent: its caller stopped waiting"));
+        public void Drop()
+        {
+            Answer.TrySetException(new TimeoutException("dropped unsent: its caller stopped waiting"));
+            StopWatching();
+        }
     }
 }

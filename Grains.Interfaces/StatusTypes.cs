@@ -73,12 +73,41 @@ public sealed record ClusterStatus(
 public sealed record RingFounders([property: Id(0)] ulong[][] Stores);
 
 /// <summary>
-/// A shard's members as a replica knows them: the configuration's log index, and each member's id,
-/// store and whether it votes. The newest committed one a leader reported is kept by the ring.
+/// A shard's members as a replica knows them: the configuration's log index, each member's id,
+/// store and whether it votes, and the lowest replica id the group has never used
+/// (<see cref="NextId"/>; 0 when not known). Ids are never reused, so an id below it that is not a
+/// member, or is a member on another store, was removed (or never added there) for good. The newest
+/// committed one a leader reported is kept by the ring.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("ac.ShardMembers")]
 public sealed record ShardMembers(
     [property: Id(0)] ulong ConfigIndex,
     [property: Id(1)] ulong[] Ids,
     [property: Id(2)] ulong[] Stores,
-    [property: Id(3)] bool[] Voters);
+    [property: Id(3)] bool[] Voters,
+    [property: Id(4)] ulong NextId = 0)
+{
+    /// <summary>
+    /// Whether replica <paramref name="id"/> on <paramref name="store"/> is, by this configuration,
+    /// gone from the group for good: its id was used (below <see cref="NextId"/>) and it is not a
+    /// member there. False when the configuration cannot tell (no <see cref="NextId"/>, or an id
+    /// not used yet: a replica created for an addition that has not happened).
+    /// </summary>
+    public bool Excludes(ulong id, ulong store)
+    {
+        if (NextId == 0 || id >= NextId)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < Ids.Length; i++)
+        {
+            if (Ids[i] == id && Stores[i] == store)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

@@ -43,12 +43,13 @@ try
     ActorClusterSiloBuilderExtensions.Bind<ActorCluster.Grains.Replicas.ReplicaOptions>(configuration, ActorCluster.Grains.Replicas.ReplicaOptions.Section, r => r.Validate());
     ActorClusterSiloBuilderExtensions.Bind<ActorCluster.Grains.Shards.ShardOptions>(configuration, ActorCluster.Grains.Shards.ShardOptions.Section, s => s.Validate());
     ActorClusterSiloBuilderExtensions.Bind<ActorCluster.Grains.Replicas.KeyValueOptions>(configuration, ActorCluster.Grains.Replicas.KeyValueOptions.Section, k => k.Validate());
-    // A certificate that cannot be loaded stops the silo here, by its setting's name.
+    // A certificate that cannot be loaded, or a gateway no client could pass, stops the silo here, by the setting's name.
     ActorClusterSiloBuilderExtensions.Bind<ActorCluster.Grains.Interfaces.Configuration.TlsSettings>(configuration, ActorCluster.Grains.Interfaces.Configuration.TlsSettings.Section, t =>
     {
         if (t.Enabled)
         {
-            t.LoadCertificate().Dispose();
+            using var certificate = t.LoadCertificate();
+            _ = t.TrustedClients(certificate);
         }
     });
 }
@@ -68,7 +69,9 @@ if (Environment.GetEnvironmentVariable("ACTORCLUSTER_CHECK_ARGS") == "1")
 // the silos share only cluster metadata (the ring's record, and membership on PostgreSQL).
 var count = settings.Mode == SiloMode.Local ? settings.LocalSilos : 1;
 var clusterId = configuration["ActorCluster:ClusterId"] ?? "actorcluster";
-var stores = new List<(AdoReplicaStore Store, StoreIdentity Identity)>();
+var stores = new List<StoreIncarnation>();
+using var startupLogs = LoggerFactory.Create(logging => logging.AddSimpleConsole(o => o.SingleLine = true));
+var startupLogger = startupLogs.CreateLogger("ActorCluster.Silo");
 try
 {
     await AdoReplicaStore.PrepareMetadataAsync(storage);
@@ -83,17 +86,17 @@ try
             MinFreeBytes = storage.MinFreeBytes,
             SnapshotChunkBytes = storage.SnapshotChunkBytes,
         };
-        // Fault tests may make the store's writes fail or stall (never outside them).
-        var store = await AdoReplicaStore.OpenAsync(own, settings.FaultInjection ? new StoreFaults() : null);
-        stores.Add((store, await store.IdentifyAsync(clusterId)));
+        // Fault tests may make the store's writes fail or stall (never outside them). A store
+        // behind the cluster's record of it (restored from a backup) is set aside for a new one.
+        stores.Add(await StoreIncarnation.OpenAsync(own, storage, clusterId, settings.FaultInjection ? new StoreFaults() : null, startupLogger));
     }
 }
 catch (Exception e) when (e is System.Data.Common.DbException or IOException or UnauthorizedAccessException or ArgumentException or StoreFormatException or StoreIdentityException)
 {
     Console.Error.WriteLine($"Cannot open storage: {e.Message}");
-    foreach (var (opened, _) in stores)
+    foreach (var opened in stores)
     {
-        await opened.DisposeAsync();
+        await opened.Store.DisposeAsync();
     }
 
     return 3;
@@ -112,7 +115,7 @@ try
             settings.GatewayPort + i,
             settings.HttpPort == 0 ? 0 : settings.HttpPort + i,
             settings.Mode == SiloMode.Local ? settings.SiloPort : settings.PrimarySiloPort);
-        silos.Add(SiloHost.Build(configuration, settings, storage, endpoints, stores[i].Store, stores[i].Identity));
+        silos.Add(SiloHost.Build(configuration, settings, storage, endpoints, stores[i]));
     }
 
     // The first silo of a local cluster is the primary: it must be up before the others join.
@@ -139,7 +142,8 @@ try
         $"{ring["Shards"]} shards x {ring["ReplicationFactor"]} replicas");
     for (var i = 0; i < count; i++)
     {
-        Console.WriteLine($"  store {stores[i].Identity.StoreHex}{(stores[i].Identity.IsNew ? " (new)" : string.Empty)}: {stores[i].Store.Description}");
+        Console.WriteLine($"  store {stores[i].Identity.StoreHex}{(stores[i].Identity.IsNew ? " (new)" : string.Empty)}: {stores[i].Store.Description}"
+            + (stores[i].SetAside is { } aside ? $" (its predecessor was not current and is set aside in {aside})" : string.Empty));
     }
     Console.WriteLine($"  gateways:  {string.Join(", ", Enumerable.Range(0, count).Select(i => $"localhost:{settings.GatewayPort + i}"))}");
     if (settings.HttpPort > 0)
@@ -195,9 +199,9 @@ try
 }
 finally
 {
-    foreach (var (store, _) in stores)
+    foreach (var opened in stores)
     {
-        await store.DisposeAsync();
+        await opened.Store.DisposeAsync();
     }
 }
 

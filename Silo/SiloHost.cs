@@ -17,8 +17,11 @@ internal static class SiloHost
     /// <summary>The endpoints a silo listens on.</summary>
     public sealed record Endpoints(string Name, int SiloPort, int GatewayPort, int HttpPort, int PrimarySiloPort);
 
-    public static WebApplication Build(IConfiguration configuration, SiloSettings settings, StorageOptions storage, Endpoints endpoints, IReplicaStore store, StoreIdentity identity)
+    public static WebApplication Build(IConfiguration configuration, SiloSettings settings, StorageOptions storage, Endpoints endpoints, StoreIncarnation incarnation)
     {
+        ArgumentNullException.ThrowIfNull(incarnation);
+        var store = incarnation.Store;
+        var identity = incarnation.Identity;
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         // A copy, not a chain: settings written into one silo's configuration must not leak into another's.
         builder.Configuration.AddInMemoryCollection(configuration.AsEnumerable());
@@ -79,6 +82,9 @@ internal static class SiloHost
             }
         });
 
+        // The store's incarnation is raised while the silo runs: a backup of it restored later is told apart.
+        builder.Services.AddSingleton(incarnation);
+        builder.Services.AddHostedService<ActorCluster.Grains.Hosting.StoreIncarnationRenewal>();
         builder.Services.AddSingleton<RaftViewSource>();
         builder.Services.AddSingleton<SiloReadiness>();
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<SiloReadiness>());

@@ -90,6 +90,8 @@ public sealed class SiloSettings
         ["--http-token"] = $"{Section}:HttpToken",
         ["--tls-certificate"] = "ActorCluster:Tls:CertificatePath",
         ["--tls-password"] = "ActorCluster:Tls:CertificatePassword",
+        ["--tls-trust"] = "ActorCluster:Tls:TrustedThumbprints",
+        ["--tls-clients"] = "ActorCluster:Tls:ClientThumbprints",
     };
 
     /// <summary>What <c>--help</c> prints.</summary>

@@ -37,7 +37,8 @@ internal static class Commands
         connection (default: the local development cluster):
           --gateway host:port        a gateway; repeat for several
           --postgres <connection>    find gateways in PostgreSQL membership instead
-          --tls-certificate <pfx>    connect over mutual TLS with the cluster's certificate (--tls-password <p>)
+          --tls-certificate <pfx>    connect over mutual TLS with a client certificate (--tls-password <p>)
+          --tls-trust <sha256,...>   the silos' certificate thumbprints to accept (with --tls-certificate)
           --cluster-id <id>          Orleans cluster id (default: actorcluster)
           --timeout 10s              per operation, retries included
 
@@ -46,7 +47,7 @@ internal static class Commands
                     7 the key's shard is full (nothing applied)
         """;
 
-    private static readonly string[] ConnectionOptions = ["--gateway", "--postgres", "--cluster-id", "--timeout", "--json", "--tls-certificate", "--tls-password"];
+    private static readonly string[] ConnectionOptions = ["--gateway", "--postgres", "--cluster-id", "--timeout", "--json", "--tls-certificate", "--tls-password", "--tls-trust"];
 
     /// <summary>The options each command takes, besides <see cref="ConnectionOptions"/> (chaos takes only its own).</summary>
     private static readonly Dictionary<string, (int Positional, string[] Options)> CommandShapes = new(StringComparer.Ordinal)
@@ -162,9 +163,10 @@ internal static class Commands
         configuration.GetSection(ActorCluster.Grains.Interfaces.Configuration.TlsSettings.Section).Bind(tls);
         tls.CertificatePath = line.Value("--tls-certificate") ?? tls.CertificatePath;
         tls.CertificatePassword = line.Value("--tls-password") ?? tls.CertificatePassword;
+        tls.TrustedThumbprints = line.Value("--tls-trust") ?? tls.TrustedThumbprints;
         if (tls.Enabled)
         {
-            // The gateways ask for the cluster's certificate: present it, and trust only it.
+            // The gateways ask for a client certificate and present the silos': trust only that.
             options.ConfigureClient = ClientTls.Configure(tls);
         }
 

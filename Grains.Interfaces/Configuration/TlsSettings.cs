@@ -5,11 +5,14 @@ using System.Security.Cryptography.X509Certificates;
 namespace ActorCluster.Grains.Interfaces.Configuration;
 
 /// <summary>
-/// Transport security for silo-to-silo and client-to-gateway connections (configuration section
-/// <c>ActorCluster:Tls</c>). Both ends present a certificate (mutual TLS) and accept only the
-/// certificates they trust: their own (a cluster whose silos and clients share one certificate, a
-/// Kubernetes secret say) and those named by SHA-256 thumbprint in <see cref="TrustedThumbprints"/>.
-/// Off when <see cref="CertificatePath"/> is not set.
+/// Transport security (configuration section <c>ActorCluster:Tls</c>): mutual TLS with pinned
+/// certificates, and two kinds of them. Silos hold the silos' certificate; on the silo port they
+/// present it and accept only silo certificates (their own and <see cref="TrustedThumbprints"/>).
+/// Clients hold client certificates; a silo's gateway presents the silo certificate and accepts
+/// only the client certificates named in <see cref="ClientThumbprints"/>. A client presents its
+/// own certificate and accepts only the silo certificates named in its
+/// <see cref="TrustedThumbprints"/>. So a client certificate never opens the silo port, and a
+/// silo certificate never needs to leave the silos. Off when <see cref="CertificatePath"/> is not set.
 /// </summary>
 public sealed class TlsSettings
 {
@@ -22,8 +25,15 @@ public sealed class TlsSettings
     /// <summary>The password of <see cref="CertificatePath"/>, if it has one.</summary>
     public string? CertificatePassword { get; set; }
 
-    /// <summary>More certificates to accept, by SHA-256 thumbprint (hex), comma-separated.</summary>
+    /// <summary>
+    /// On a silo: more silo certificates to accept on the silo port (besides its own, which its
+    /// peers share), by SHA-256 thumbprint (hex), comma-separated. On a client: the silo
+    /// certificates it accepts from gateways.
+    /// </summary>
     public string? TrustedThumbprints { get; set; }
+
+    /// <summary>On a silo: the client certificates its gateway accepts, by SHA-256 thumbprint (hex), comma-separated.</summary>
+    public string? ClientThumbprints { get; set; }
 
     /// <summary>Whether TLS is on.</summary>
     public bool Enabled => !string.IsNullOrEmpty(CertificatePath);
@@ -55,17 +65,69 @@ public sealed class TlsSettings
         return certificate;
     }
 
-    /// <summary>The SHA-256 thumbprints accepted from the other end: <paramref name="own"/>'s and <see cref="TrustedThumbprints"/>.</summary>
-    public IReadOnlySet<string> Trusted(X509Certificate2 own)
+    /// <summary>The silo certificates a silo accepts on its silo port: its own, <paramref name="own"/>, and <see cref="TrustedThumbprints"/>.</summary>
+    public IReadOnlySet<string> TrustedSilos(X509Certificate2 own)
     {
         ArgumentNullException.ThrowIfNull(own);
-        var trusted = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { Thumbprint(own) };
-        foreach (var thumbprint in (TrustedThumbprints ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        var trusted = Parse(TrustedThumbprints, nameof(TrustedThumbprints));
+        trusted.Add(Thumbprint(own));
+        return trusted;
+    }
+
+    /// <summary>
+    /// The client certificates a silo's gateway accepts (<see cref="ClientThumbprints"/>). Throws
+    /// <see cref="ArgumentException"/> naming the setting when there are none (no client could
+    /// connect) or when one of them is a silo certificate (a client holding it could open the silo port).
+    /// </summary>
+    public IReadOnlySet<string> TrustedClients(X509Certificate2 own)
+    {
+        ArgumentNullException.ThrowIfNull(own);
+        var clients = Parse(ClientThumbprints, nameof(ClientThumbprints));
+        if (clients.Count == 0)
         {
-            trusted.Add(thumbprint.Replace(":", string.Empty, StringComparison.Ordinal));
+            throw new ArgumentException($"{Section}:ClientThumbprints is empty: with TLS on, the gateway accepts only the client certificates named there (SHA-256 thumbprints), so no client could connect.");
         }
 
-        return trusted;
+        if (TrustedSilos(own).FirstOrDefault(clients.Contains) is { } silo)
+        {
+            throw new ArgumentException($"{Section}:ClientThumbprints names {silo}, a silo certificate: a client holding it could connect to the silo port as a silo. Give clients certificates of their own.");
+        }
+
+        return clients;
+    }
+
+    /// <summary>
+    /// The silo certificates a client accepts from gateways (<see cref="TrustedThumbprints"/>).
+    /// Throws <see cref="ArgumentException"/> naming the setting when there are none.
+    /// </summary>
+    public IReadOnlySet<string> TrustedGateways()
+    {
+        var silos = Parse(TrustedThumbprints, nameof(TrustedThumbprints));
+        if (silos.Count == 0)
+        {
+            throw new ArgumentException($"{Section}:TrustedThumbprints is empty: a client accepts only the silo certificates named there (SHA-256 thumbprints), so it could connect to no gateway.");
+        }
+
+        return silos;
+    }
+
+    /// <summary>Thumbprints as a set, colons dropped; throws <see cref="ArgumentException"/> for one that is not a SHA-256 thumbprint.</summary>
+    private static HashSet<string> Parse(string? thumbprints, string setting)
+    {
+        var set = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var entry in (thumbprints ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var thumbprint = entry.Replace(":", string.Empty, StringComparison.Ordinal);
+            if (thumbprint.Length != 64 || !thumbprint.All(char.IsAsciiHexDigit))
+            {
+                // A mistyped thumbprint would silently keep out the certificate it meant to let in.
+                throw new ArgumentException($"{Section}:{setting} holds '{entry}', which is not a SHA-256 thumbprint (64 hex digits, colons allowed).");
+            }
+
+            set.Add(thumbprint);
+        }
+
+        return set;
     }
 
     /// <summary>A certificate's SHA-256 thumbprint, hex.</summary>

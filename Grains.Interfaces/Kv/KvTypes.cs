@@ -64,13 +64,23 @@ public enum KvStatus : byte
 
     /// <summary>The shard's data would grow past its storage quota; nothing changed. Deletes still work.</summary>
     NoSpace = 6,
+
+    /// <summary>
+    /// The write named a session another client opened: its session token is not the one the session
+    /// was opened with. Nothing was applied, nothing remembered, and the session is untouched.
+    /// </summary>
+    SessionNotOwned = 7,
 }
 
 /// <summary>
 /// A write as the client sends it. <see cref="SessionId"/> (from <see cref="WriteKind.OpenSession"/>
 /// on this shard) and <see cref="Sequence"/> make a retried write apply at most once (Raft thesis
 /// §6.3); <see cref="CompletedBelow"/> tells the shard that the client holds every answer below
-/// that sequence, so their records can go.
+/// that sequence, so their records can go. <see cref="SessionToken"/> is the secret the client drew
+/// when it opened the session (<see cref="SessionTokens"/>): every write in the session carries it,
+/// and a write whose token is not the session's is refused (<see cref="KvStatus.SessionNotOwned"/>),
+/// so one client cannot write in another's session, nor be answered from its remembered results.
+/// The shard keeps only the token's hash.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("ac.WriteRequest")]
 public sealed record WriteRequest(
@@ -80,10 +90,25 @@ public sealed record WriteRequest(
     [property: Id(3)] ulong ExpectedVersion,
     [property: Id(4)] ulong SessionId,
     [property: Id(5)] ulong Sequence,
-    [property: Id(6)] ulong CompletedBelow)
+    [property: Id(6)] ulong CompletedBelow,
+    [property: Id(7)] byte[]? SessionToken = null)
 {
-    /// <summary>The request that opens a session.</summary>
-    public static WriteRequest OpenSession() => new(WriteKind.OpenSession, string.Empty, null, 0, 0, 0, 0);
+    /// <summary>The request that opens a session bound to <paramref name="token"/> (from <see cref="SessionTokens.Create"/>).</summary>
+    public static WriteRequest OpenSession(byte[] token) => new(WriteKind.OpenSession, string.Empty, null, 0, 0, 0, 0, token);
+
+    /// <summary>The token in a form safe for logs: never the token itself.</summary>
+    public override string ToString() =>
+        $"WriteRequest {{ Kind = {Kind}, Key = {Key}, Value = {Value?.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"} bytes, ExpectedVersion = {ExpectedVersion}, SessionId = {SessionId}, Sequence = {Sequence}, CompletedBelow = {CompletedBelow} }}";
+}
+
+/// <summary>Session tokens: the secret that binds a session to the client that opened it.</summary>
+public static class SessionTokens
+{
+    /// <summary>A token's length: 128 bits.</summary>
+    public const int Bytes = 16;
+
+    /// <summary>A new token from a cryptographic random source.</summary>
+    public static byte[] Create() => System.Security.Cryptography.RandomNumberGenerator.GetBytes(Bytes);
 }
 
 /// <summary>

@@ -70,8 +70,10 @@ public static class ActorClusterSiloBuilderExtensions
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<LocalReplicas>());
         services.AddSingleton<StoreLiveness>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<StoreLiveness>());
-        services.AddSingleton<ReplicaCallerFilter>();
-        services.AddSingleton<IIncomingGrainCallFilter>(sp => sp.GetRequiredService<ReplicaCallerFilter>());
+        // Clients reach only what ClientAccess lists; a gateway connection speaks for its client only.
+        services.AddSingleton<ClientAccessFilter>();
+        services.AddSingleton<IIncomingGrainCallFilter>(sp => sp.GetRequiredService<ClientAccessFilter>());
+        GatewaySourceCheck.Register(services);
         if (configuration.GetValue<bool>("ActorCluster:Silo:FaultInjection"))
         {
             // For fault tests only: lets a test harness cut Raft traffic between chosen silos.

@@ -6,7 +6,9 @@ namespace ActorCluster.Grains.Kv;
 /// <summary>
 /// Client sessions (Raft thesis §6.3). A client opens a session with a command of its own; the
 /// session's id is that command's log index, so an id is never handed out twice and a session
-/// that is gone can never come back. Each session remembers the answer to every write sequence
+/// that is gone can never come back. A session is bound to the hash of a secret token its client
+/// drew: a write whose token hash differs is refused untouched, so a session id, which anyone can
+/// guess, is not enough to write in it. Each session remembers the answer to every write sequence
 /// its client may still retry, so a retry gets the first answer instead of applying again.
 /// Sessions expire by log time (leaders' timestamps in the commands) and are evicted, least
 /// recently active first, beyond a count and a byte bound. A write whose session is gone is
@@ -31,9 +33,9 @@ public sealed partial class KvStateMachine
     /// <summary>Whether session <paramref name="id"/> is open.</summary>
     public bool HasSession(ulong id) => _sessions.ContainsKey(id);
 
-    private KvResponse OpenSession(ulong index)
+    private KvResponse OpenSession(ulong index, byte[] tokenHash)
     {
-        var session = new ClientSession(index) { LastActiveMs = ClockMs, Bytes = SessionOverheadBytes };
+        var session = new ClientSession(index, tokenHash) { LastActiveMs = ClockMs, Bytes = SessionOverheadBytes };
         _sessions[index] = session;
         _sessionsByActivity.Add((session.LastActiveMs, index));
         SessionBytes += session.Bytes;
@@ -109,9 +111,14 @@ public sealed partial class KvStateMachine
     private static long ResultBytes(KvResponse result) =>
         ResultOverheadBytes + (result.Error is null ? 0 : Encoding.UTF8.GetByteCount(result.Error));
 
-    private sealed class ClientSession(ulong id)
+    private sealed class ClientSession(ulong id, byte[] tokenHash)
     {
         public ulong Id { get; } = id;
+
+        /// <summary>The hash of the token the session was opened with (all zeros for a session from before tokens).</summary>
+        public byte[] TokenHash { get; } = tokenHash;
+
+        public bool IsOwnedBy(byte[] tokenHash) => System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(TokenHash, tokenHash);
 
         public SortedDictionary<ulong, KvResponse> Results { get; } = [];
 

@@ -8,7 +8,8 @@ namespace ActorCluster.Grains.Kv;
 /// <summary>Snapshots: the whole state in a canonical binary form (keys in ordinal order).</summary>
 public sealed partial class KvStateMachine
 {
-    private const uint SnapshotMagic = 0x4B56_5332; // "KVS2"
+    private const uint SnapshotMagic = 0x4B56_5333; // "KVS3": sessions carry their token hash
+    private const uint SnapshotMagicWithoutTokens = 0x4B56_5332; // "KVS2", still read
 
     /// <summary>
     /// The whole state (keys, values, versions, sessions, the log's clock and the applied index) as
@@ -24,6 +25,7 @@ public sealed partial class KvStateMachine
         foreach (var (id, session) in _sessions.OrderBy(s => s.Key))
         {
             WriteUInt64(writer, id);
+            writer.Write(session.TokenHash);
             WriteUInt64(writer, session.LastActiveMs);
             WriteUInt64(writer, session.CompletedBelow);
             WriteInt32(writer, session.Results.Count);
@@ -66,7 +68,8 @@ public sealed partial class KvStateMachine
         }
 
         var reader = new SpanReader(snapshot);
-        if (reader.UInt32() != SnapshotMagic)
+        var magic = reader.UInt32();
+        if (magic is not SnapshotMagic and not SnapshotMagicWithoutTokens)
         {
             throw new FormatException("Not a key-value snapshot.");
         }
@@ -76,7 +79,9 @@ public sealed partial class KvStateMachine
         var sessions = reader.Count();
         for (var i = 0; i < sessions; i++)
         {
-            var session = new ClientSession(reader.UInt64()) { LastActiveMs = reader.UInt64(), CompletedBelow = reader.UInt64(), Bytes = SessionOverheadBytes };
+            var id = reader.UInt64();
+            var tokenHash = magic == SnapshotMagic ? reader.Bytes(KvCommand.TokenHashBytes).ToArray() : new byte[KvCommand.TokenHashBytes];
+            var session = new ClientSession(id, tokenHash) { LastActiveMs = reader.UInt64(), CompletedBelow = reader.UInt64(), Bytes = SessionOverheadBytes };
             var results = reader.Count();
             for (var j = 0; j < results; j++)
             {

@@ -43,16 +43,23 @@ public sealed partial class KvStateMachine
     {
         ArgumentNullException.ThrowIfNull(command);
         Advance(index);
-        ClockMs = Math.Max(ClockMs, command.TimestampMs);
+        AdvanceClock(command.TimestampMs, command.SessionTtlMs);
         ExpireSessions(command.SessionTtlMs);
         if (command.Kind == WriteKind.OpenSession)
         {
-            return OpenSession(index);
+            return OpenSession(index, command.SessionTokenHash);
         }
 
         if (!_sessions.TryGetValue(command.SessionId, out var session))
         {
             return new KvResponse(KvStatus.SessionExpired, 0, null, $"session {command.SessionId} does not exist (expired, evicted or never opened)");
+        }
+
+        if (!session.IsOwnedBy(command.SessionTokenHash))
+        {
+            // Another client's session: refused before anything of it is used or changed (its
+            // remembered answers, its activity, its horizon).
+            return new KvResponse(KvStatus.SessionNotOwned, 0, null, $"session {command.SessionId} was opened with another token: the write is not its client's");
         }
 
         Touch(session);
@@ -136,6 +143,29 @@ public sealed partial class KvStateMachine
         _data.Remove(key);
         DataBytes -= Encoding.UTF8.GetByteCount(key) + KeyOverheadBytes + current.Value.Length;
         return new KvResponse(KvStatus.Ok, index);
+    }
+
+    /// <summary>
+    /// Moves the log's time to <paramref name="timestampMs"/>, never back, and by at most half the
+    /// session ttl stamped with it: a leader stamping a time far ahead (a wall clock stepped, an
+    /// old leader that stamped wall time) cannot expire at once the sessions that were active at
+    /// the previous entry. Leaders stamp from a monotonic clock (<see cref="LogClock"/>); this is
+    /// the state machine's own guard, the same on every replica.
+    /// </summary>
+    private void AdvanceClock(ulong timestampMs, ulong sessionTtlMs)
+    {
+        if (timestampMs <= ClockMs)
+        {
+            return;
+        }
+
+        var step = timestampMs - ClockMs;
+        if (sessionTtlMs > 0 && ClockMs > 0)
+        {
+            step = Math.Min(step, Math.Max(1, sessionTtlMs / 2));
+        }
+
+        ClockMs += step;
     }
 
     private void Advance(ulong index)

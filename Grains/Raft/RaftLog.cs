@@ -337,17 +337,23 @@ internal sealed class RaftLog
     public void SetLatestSnapshot(Snapshot snapshot) => LatestSnapshot = snapshot;
 
     /// <summary>The configuration in force at <paramref name="index"/> (at or after the offset).</summary>
-    public ClusterConfig ConfigAt(ulong index)
+    public ClusterConfig ConfigAt(ulong index) => ConfigEntryAt(index).Config;
+
+    /// <summary>
+    /// The configuration in force at <paramref name="index"/> (at or after the offset) and the index
+    /// of the entry that set it; the offset for the compaction point's configuration.
+    /// </summary>
+    public (ClusterConfig Config, ulong Index) ConfigEntryAt(ulong index)
     {
         for (var i = _configs.Count - 1; i >= 0; i--)
         {
             if (_configs[i].Index <= index)
             {
-                return _configs[i].Config;
+                return (_configs[i].Config, _configs[i].Index);
             }
         }
 
-        return _offsetConfig;
+        return (_offsetConfig, OffsetIndex);
     }
 
     /// <summary>Discards entries up to and including <paramref name="index"/>.</summary>

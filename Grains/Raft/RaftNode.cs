@@ -110,6 +110,13 @@ public sealed partial class RaftNode
     /// <summary>The log index of the configuration in effect (the newest configuration entry, or the snapshot's).</summary>
     public ulong ConfigIndex => _log.ConfigIndex;
 
+    /// <summary>
+    /// The newest configuration that is committed, and the index of the entry that set it (or of
+    /// the snapshot that holds it). Unlike <see cref="Config"/>, it can never be undone: this is the
+    /// one to tell anyone outside the group, who keeps whichever has the highest index.
+    /// </summary>
+    public (ClusterConfig Config, ulong Index) CommittedConfig => _log.ConfigEntryAt(_log.Committed);
+
     /// <summary>The highest committed index this node knows.</summary>
     public ulong CommitIndex => _log.Committed;
 

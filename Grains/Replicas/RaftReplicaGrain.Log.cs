@@ -40,6 +40,9 @@ public sealed partial class RaftReplicaGrain
     [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Replica} was removed from its group: its state is deleted and its id tombstoned")]
     private partial void LogTombstoned(string replica);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {Replica} heard no leader for long and is not in its group's configuration {ConfigIndex} the ring recorded (ids below {NextId} used): it was removed, and leaves")]
+    private partial void LogRemovedPerRing(string replica, ulong configIndex, ulong nextId);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Leader {Replica}: {Kind} replica {Target} on store {Store:x16} ({Reason})")]
     private partial void LogPlan(string replica, Ring.PlanKind kind, ulong target, ulong store, string reason);
 

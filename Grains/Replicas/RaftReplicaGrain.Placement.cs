@@ -23,6 +23,8 @@ public sealed partial class RaftReplicaGrain
     private readonly Dictionary<ulong, ulong> _removing = [];
     private bool _reconciling;
     private ulong _reportedConfigIndex;
+    private bool _checkingRemoval;
+    private DateTime _nextRemovalCheck;
 
     private void MaybeReconcile()
     {
@@ -50,6 +52,61 @@ public sealed partial class RaftReplicaGrain
         {
             _reconciling = true;
             ReconcileAsync().Ignore();
+        }
+        else if (raft.Role != RaftRole.Leader)
+        {
+            MaybeCheckRemoval(raft, now);
+        }
+    }
+
+    /// <summary>
+    /// How long a replica goes without a word from a leader before it asks the ring whether it is
+    /// still a member: twenty election timeouts (10 s with the defaults), at least 2 s.
+    /// </summary>
+    private TimeSpan RemovalSuspicion => TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(2).Ticks, _options.Tick.Ticks * _options.ElectionTicks * 20));
+
+    /// <summary>
+    /// A replica that hears from no leader for <see cref="RemovalSuspicion"/> (awake: a quiesced
+    /// follower with a leader is only idle), or that has never been given a configuration, may
+    /// have been removed while it could not hear it: its leader stops sending to a member the moment
+    /// it appends the removal, its peers drop its messages, and the removal notice is best-effort
+    /// (its store may have been down). It asks the ring for the group's newest committed
+    /// configuration, and tombstones itself if that configuration has used its id and does not
+    /// have it on this store (ids are never reused). Otherwise it asks again later. A replica
+    /// created for an addition that never happened goes the same way once the group has given its
+    /// id to another replica.
+    /// </summary>
+    private void MaybeCheckRemoval(RaftNode raft, DateTime now)
+    {
+        if (_checkingRemoval || now < _nextRemovalCheck || (raft.Quiesced && raft.Leader != RaftNode.None)
+            || System.Diagnostics.Stopwatch.GetElapsedTime(_lastLeaderContact) < RemovalSuspicion)
+        {
+            return;
+        }
+
+        _nextRemovalCheck = now + RemovalSuspicion + TimeSpan.FromMilliseconds(Random.Shared.Next(1000));
+        _checkingRemoval = true;
+        CheckRemovedAsync().Ignore();
+    }
+
+    private async Task CheckRemovedAsync()
+    {
+        try
+        {
+            var recorded = await GrainFactory.GetGrain<IRingGrain>(IRingGrain.DefaultKey).GetMembers(_shard).WaitAsync(TimeSpan.FromSeconds(5));
+            if (recorded is not null && recorded.Excludes(_id, _store) && _raft is { Role: not RaftRole.Leader } && _stoppedReason is null)
+            {
+                LogRemovedPerRing(_key, recorded.ConfigIndex, recorded.NextId);
+                await TombstoneAsync();
+            }
+        }
+        catch (Exception e) when (e is TimeoutException or OrleansException)
+        {
+            // The ring is out of reach: asked again later.
+        }
+        finally
+        {
+            _checkingRemoval = false;
         }
     }
 
@@ -95,8 +152,7 @@ public sealed partial class RaftReplicaGrain
     /// </summary>
     private async Task ReportMembersAsync()
     {
-        var raft = Raft;
-        if (raft.ConfigIndex == 0 || raft.ConfigIndex > raft.CommitIndex || raft.ConfigIndex <= _reportedConfigIndex || Members is not { } members)
+        if (Members is not { ConfigIndex: > 0 } members || members.ConfigIndex <= _reportedConfigIndex)
         {
             return;
         }

@@ -38,6 +38,7 @@ public sealed partial class RaftReplicaGrain(
     private readonly ReplicaOptions _options = replicaOptions.Value;
     private readonly KeyValueOptions _keyValue = keyValueOptions.Value;
     private readonly KvStateMachine _kv = new();
+    private readonly LogClock _logClock = new(System.Diagnostics.Stopwatch.Frequency);
     private static readonly TimeSpan PendingWaitLimit = TimeSpan.FromSeconds(5);
     private readonly Dictionary<ulong, PendingWrite> _pendingWrites = [];
     private int _replicationFactor;
@@ -345,10 +346,11 @@ public sealed partial class RaftReplicaGrain(
             return Task.FromResult(ReplicaReply.Done(new KvResponse(KvStatus.InvalidRequest, 0, null, error)));
         }
 
-        // The leader stamps the log's time and the shard's limits: every replica applies the same bytes.
+        // The leader stamps the log's time (from its monotonic clock, see LogClock) and the shard's
+        // limits: every replica applies the same bytes.
         var command = KvCommand.From(request) with
         {
-            TimestampMs = (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+            TimestampMs = _logClock.Stamp(Raft.Term, System.Diagnostics.Stopwatch.GetTimestamp(), _kv.ClockMs),
             SessionTtlMs = (ulong)_keyValue.SessionTtlSeconds * 1000,
             QuotaBytes = (ulong)_keyValue.QuotaBytesPerShard,
         };
@@ -477,20 +479,31 @@ public sealed partial class RaftReplicaGrain(
         return Task.FromResult(accepted);
     }
 
-    /// <summary>This replica's view of its group, for routers (null before it has one); built once per configuration.</summary>
+    /// <summary>
+    /// This replica's view of its group for routers and the ring: its newest committed
+    /// configuration (null before it has one), built once per configuration. Never one that is
+    /// only appended: a leader deposed before its change committed would leave routers keeping, by
+    /// its higher index, a group the log then dropped (one without the new leader, say).
+    /// </summary>
     private ShardMembers? Members
     {
         get
         {
-            if (_raft is not { } raft || !raft.Config.Members.Any())
+            if (_raft is not { } raft)
             {
                 return null;
             }
 
-            if (_members is null || _members.ConfigIndex != raft.ConfigIndex || !ReferenceEquals(_membersOf, raft.Config))
+            var (config, index) = raft.CommittedConfig;
+            if (!config.Members.Any())
             {
-                _members = MembersOf(raft.Config, raft.ConfigIndex);
-                _membersOf = raft.Config;
+                return null;
+            }
+
+            if (_members is null || _members.ConfigIndex != index || !ReferenceEquals(_membersOf, config))
+            {
+                _members = MembersOf(config, index);
+                _membersOf = config;
             }
 
             return _members;
@@ -501,11 +514,17 @@ public sealed partial class RaftReplicaGrain(
     internal static ShardMembers MembersOf(ClusterConfig config, ulong configIndex)
     {
         var ids = config.Members.ToArray();
-        return new ShardMembers(configIndex, ids, [.. ids.Select(config.StoreOf)], [.. ids.Select(config.IsVoter)]);
+        return new ShardMembers(configIndex, ids, [.. ids.Select(config.StoreOf)], [.. ids.Select(config.IsVoter)], config.NextId);
     }
 
-    private static string? RequestError(WriteRequest request) =>
-        request.Kind switch
+    private static string? RequestError(WriteRequest request)
+    {
+        if (request.SessionToken is not { Length: SessionTokens.Bytes })
+        {
+            return $"a write carries its session's token of {SessionTokens.Bytes} bytes (this one has {request.SessionToken?.Length ?? 0})";
+        }
+
+        return request.Kind switch
         {
             WriteKind.OpenSession => null,
             < WriteKind.Put or > WriteKind.OpenSession => $"unknown write kind {request.Kind}",
@@ -513,6 +532,7 @@ public sealed partial class RaftReplicaGrain(
                 ?? (request.Value is { } value ? KeyRules.ValidateValue(value) : null)
                 ?? (request.Kind == WriteKind.Put && request.Value is null ? "a put needs a value" : null),
         };
+    }
 
     private Task OnTickAsync(CancellationToken cancellationToken)
     {
@@ -582,15 +602,18 @@ public sealed partial class RaftReplicaGrain(
         _raft.Unquiesce(ticks);
     }
 
-    /// <summary>A quiesced replica's timer fires rarely (housekeeping only); an awake one every tick.</summary>
+    /// <summary>A quiesced or unconfigured replica's timer fires rarely (housekeeping only); an awake one every tick.</summary>
     private void AdjustTimer()
     {
-        if (_timer is null || _raft is null || _stoppedReason is not null || _raft.Quiesced == _slowTimer)
+        // A replica with no configuration yet (a learner its leader has not reached, or one whose
+        // addition never happened) has nothing to time: messages, not ticks, move it.
+        var slow = _raft is not null && (_raft.Quiesced || !_raft.Config.Members.Any());
+        if (_timer is null || _raft is null || _stoppedReason is not null || slow == _slowTimer)
         {
             return;
         }
 
-        _slowTimer = _raft.Quiesced;
+        _slowTimer = slow;
         var period = _slowTimer ? TimeSpan.FromMilliseconds(_options.QuiescedTickMilliseconds) : _options.Tick;
         _timer.Change(period, period);
     }

@@ -79,8 +79,7 @@ public sealed class ReplicaOptions
     /// leader stops heartbeating and replicas stop ticking (every <see cref="QuiescedTickMilliseconds"/>
     /// only, for housekeeping), until a write, a read or a message wakes them. Followers of a
     /// leader whose silo stops answering store liveness pulses are woken to elect a new one.
-    /// Off by default for now: with it on, the leader balancer was seen handing leadership of a
-    /// shard back and forth in some test runs, a cause not yet found.
+    /// On by default; false keeps every group ticking and heartbeating while idle.
     /// </summary>
     public bool Quiesce { get; set; } = true;
 

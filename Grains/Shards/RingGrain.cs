@@ -99,7 +99,7 @@ public sealed class RingGrain(
 
         var stores = founders[shard];
         var ids = Enumerable.Range(1, stores.Length).Select(i => (ulong)i).ToArray();
-        return new ShardMembers(0, ids, stores, [.. ids.Select(_ => true)]);
+        return new ShardMembers(0, ids, stores, [.. ids.Select(_ => true)], (ulong)ids.Length + 1);
     }
 
     public Task<IReadOnlyDictionary<ulong, string>> GetStores() =>

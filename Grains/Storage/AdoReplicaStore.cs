@@ -23,6 +23,7 @@ namespace ActorCluster.Grains.Storage;
 public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
 {
     private readonly SqlDialect _dialect;
+    private readonly DataDirectoryLock? _directoryLock;
     private readonly int _maxBatch;
     private readonly int _maxBatchBytes;
     private readonly int _snapshotChunkBytes;
@@ -41,9 +42,10 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
     private long _lastFree = long.MaxValue;
     private string? _lastWriteError;
 
-    private AdoReplicaStore(SqlDialect dialect, int writers, StorageOptions options, StoreFaults? faults, Func<string, long>? freeBytes)
+    private AdoReplicaStore(SqlDialect dialect, DataDirectoryLock? directoryLock, int writers, StorageOptions options, StoreFaults? faults, Func<string, long>? freeBytes)
     {
         _dialect = dialect;
+        _directoryLock = directoryLock;
         // The counters exist from the start, at zero: an alert on their increase sees the first refusal.
         ReplicaMetrics.StoreWritesRefused.Add(0);
         ReplicaMetrics.StoreWritesFailed.Add(0);
@@ -103,6 +105,8 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        // A silo's own data directory is held for as long as its store is open (see DataDirectoryLock).
+        var directoryLock = options.Provider == StorageProvider.Sqlite ? DataDirectoryLock.Acquire(options.DataDirectory) : null;
         SqlDialect dialect = options.Provider == StorageProvider.Sqlite
             ? new SqliteDialect(options.SqlitePath)
             : new PostgresDialect(options.ConnectionString!);
@@ -113,11 +117,12 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
         catch
         {
             await dialect.DisposeAsync().ConfigureAwait(false);
+            directoryLock?.Dispose();
             throw;
         }
 
         var writers = options.Provider == StorageProvider.Sqlite ? 1 : options.PostgreSqlWriters;
-        return new AdoReplicaStore(dialect, writers, options, faults, freeBytes);
+        return new AdoReplicaStore(dialect, directoryLock, writers, options, faults, freeBytes);
     }
 
     /// <summary>
@@ -284,6 +289,7 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
 
         await Task.WhenAll(_writers).ConfigureAwait(false);
         await _dialect.DisposeAsync().ConfigureAwait(false);
+        _directoryLock?.Dispose();
     }
 
     private int ChunkCount(long bytes) => (int)Math.Max(1, (bytes + _snapshotChunkBytes - 1) / _snapshotChunkBytes);

@@ -15,6 +15,19 @@ internal static class PostgresSchema
             store_id BIGINT NOT NULL,
             created_at TEXT NOT NULL
         );
+        -- The store's incarnation: raised at every start and every so often while running, here
+        -- first and then in the cluster's record (ac_cluster_store). A store whose incarnation is
+        -- behind the record was restored from a backup, or copied: its state is not current.
+        CREATE TABLE IF NOT EXISTS ac_store_incarnation (
+            incarnation BIGINT NOT NULL
+        );
+        -- Cluster metadata (in the database the silos share): the newest incarnation each store
+        -- reached, as far as the cluster heard.
+        CREATE TABLE IF NOT EXISTS ac_cluster_store (
+            store_id BIGINT NOT NULL PRIMARY KEY,
+            incarnation BIGINT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
         -- Which replicas this store holds (created by a founder bootstrap or for a new learner),
         -- and which it held once (tombstones: their ids are never used again). A replica that has
         -- stored anything is "initialized": finding its state empty later means it was lost.

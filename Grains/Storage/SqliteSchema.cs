@@ -10,6 +10,19 @@ internal static class SqliteSchema
             store_id INTEGER NOT NULL,
             created_at TEXT NOT NULL
         );
+        -- The store's incarnation: raised at every start and every so often while running, here
+        -- first and then in the cluster's record (ac_cluster_store). A store whose incarnation is
+        -- behind the record was restored from a backup, or copied: its state is not current.
+        CREATE TABLE IF NOT EXISTS ac_store_incarnation (
+            incarnation INTEGER NOT NULL
+        );
+        -- Cluster metadata (in the database the silos share): the newest incarnation each store
+        -- reached, as far as the cluster heard.
+        CREATE TABLE IF NOT EXISTS ac_cluster_store (
+            store_id INTEGER NOT NULL PRIMARY KEY,
+            incarnation INTEGER NOT NULL,
+            updated_at TEXT NOT NULL
+        );
         -- Which replicas this store holds (created by a founder bootstrap or for a new learner),
         -- and which it held once (tombstones: their ids are never used again). A replica that has
         -- stored anything is "initialized": finding its state empty later means it was lost.

@@ -17,6 +17,8 @@ public sealed partial class Simulation
     // Index -> applied hash chain after applying that index.
     private readonly List<ulong> _appliedChain = [0];
     private ulong _maxCommitSeen;
+    // Index -> the configuration some node told the world was set there (encoded).
+    private readonly Dictionary<ulong, byte[]> _reportedConfigs = [];
 
     private void CheckInvariants()
     {
@@ -28,6 +30,7 @@ public sealed partial class Simulation
             }
 
             ObserveCommit(node, raft);
+            ObserveReportedConfig(node, raft);
         }
 
         CheckCommittedEntryCannotBeLost();
@@ -125,6 +128,32 @@ public sealed partial class Simulation
         {
             CheckNewCommits(node, raft, node.SeenCommit, commit);
             node.SeenCommit = commit;
+        }
+    }
+
+    /// <summary>
+    /// What a replica tells routers and the ring of its group (<see cref="RaftNode.CommittedConfig"/>)
+    /// is never taken back: whatever any node reports as set at an index, every node that reports
+    /// that index reports the same. Routers keep the configuration with the highest index; one that
+    /// a later leader truncated would stick with them and hide members that lead.
+    /// </summary>
+    private void ObserveReportedConfig(SimNode node, RaftNode raft)
+    {
+        var (config, index) = raft.CommittedConfig;
+        if (!config.Members.Any())
+        {
+            // A node that knows no configuration yet tells nobody anything.
+            return;
+        }
+
+        var encoded = config.Encode();
+        if (!_reportedConfigs.TryGetValue(index, out var seen))
+        {
+            _reportedConfigs[index] = encoded;
+        }
+        else if (!seen.AsSpan().SequenceEqual(encoded))
+        {
+            Violation($"n{node.Id} reports configuration {config} as set at {index}, where another was reported before");
         }
     }
 

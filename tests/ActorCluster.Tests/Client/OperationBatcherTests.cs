@@ -207,6 +207,37 @@ public sealed class OperationBatcherTests
         Assert.Equal(22, shard.Calls);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_operation_whose_caller_gives_up_leaves_the_lane_at_once_though_every_call_hangs(bool byCancellation)
+    {
+        var shard = new HeldShard();
+        var batcher = new OperationBatcher(_ => shard, callsPerShard: 1, maxBatchOperations: 16, maxBatchBytes: 4 << 20);
+        shard.Hold();
+        var hung = batcher.Write(0, new WriteRequest(WriteKind.Put, "hung", [1], 0, 1, 1, 0), DateTime.UtcNow.AddMinutes(5));
+        await shard.WaitForHeldAsync(1);
+
+        // The lane's only call hangs: what waits behind it must not wait for it, payload and all.
+        using var cancel = new CancellationTokenSource();
+        var deadline = byCancellation ? DateTime.UtcNow.AddMinutes(5) : DateTime.UtcNow.AddMilliseconds(200);
+        var late = batcher.Write(0, new WriteRequest(WriteKind.Put, "late", new byte[1 << 20], 0, 1, 2, 0), deadline, cancel.Token);
+        Assert.Equal(1, batcher.WaitingIn(0));
+        if (byCancellation)
+        {
+            cancel.Cancel();
+        }
+
+        await Assert.ThrowsAsync<TimeoutException>(() => late.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(0, batcher.WaitingIn(0));
+        Assert.False(hung.IsCompleted);
+
+        shard.Release();
+        await hung;
+        Assert.Equal(KvStatus.NotFound, shard.State.Get("late").Status);
+        Assert.Equal(0, batcher.WaitingIn(0));
+    }
+
     [Fact]
     public void Batching_settings_out_of_range_are_refused_by_name()
     {

@@ -27,18 +27,19 @@ public sealed class BatchClusterTests
         directories.ForEach(d => d.RememberLeader(0, follower));
 
         var shard = test.Cluster.Client.GetGrain<IShardGrain>(0);
-        var session = (await shard.Write(WriteRequest.OpenSession())).Version;
+        var token = SessionTokens.Create();
+        var session = (await shard.Write(WriteRequest.OpenSession(token))).Version;
         directories.ForEach(d => d.RememberLeader(0, follower));
         const int Puts = 40;
         KvOperation[] operations =
         [
-            .. Enumerable.Range(0, Puts).Select(i => KvOperation.Of(new WriteRequest(WriteKind.Put, $"b{i}", [(byte)i], 0, session, (ulong)i + 1, 0))),
-            KvOperation.Of(new WriteRequest(WriteKind.CompareAndSwap, "seen", [8], 999, session, Puts + 1, 0)),
-            KvOperation.Of(new WriteRequest(WriteKind.Put, string.Empty, [1], 0, session, Puts + 2, 0)),
+            .. Enumerable.Range(0, Puts).Select(i => KvOperation.Of(new WriteRequest(WriteKind.Put, $"b{i}", [(byte)i], 0, session, (ulong)i + 1, 0, token))),
+            KvOperation.Of(new WriteRequest(WriteKind.CompareAndSwap, "seen", [8], 999, session, Puts + 1, 0, token)),
+            KvOperation.Of(new WriteRequest(WriteKind.Put, string.Empty, [1], 0, session, Puts + 2, 0, token)),
             new KvOperation(null),
             KvOperation.OfRead("seen", ReadConsistency.Linearizable),
             KvOperation.OfRead("missing", ReadConsistency.Stale),
-            KvOperation.Of(new WriteRequest(WriteKind.Delete, "nothing", null, 0, session, Puts + 3, 0)),
+            KvOperation.Of(new WriteRequest(WriteKind.Delete, "nothing", null, 0, session, Puts + 3, 0, token)),
         ];
 
         var answers = await shard.Execute(operations);
@@ -77,7 +78,7 @@ public sealed class BatchClusterTests
         await using var test = await TestCluster.StartAsync(shards: 1);
         var shard = test.Cluster.Client.GetGrain<IShardGrain>(0);
         var operations = Enumerable.Range(0, ShardGrain.MaxBatchOperations + 1)
-            .Select(i => KvOperation.Of(new WriteRequest(WriteKind.Put, $"over{i}", [1], 0, 0, 0, 0)))
+            .Select(i => KvOperation.Of(new WriteRequest(WriteKind.Put, $"over{i}", [1], 0, 0, 0, 0, SessionTokens.Create())))
             .ToArray();
         var answers = await shard.Execute(operations);
         Assert.All(answers, a => Assert.Equal(KvStatus.InvalidRequest, a.Status));

@@ -37,6 +37,19 @@ internal static class ClusterAssertions
     public static string Describe(ShardStatus? status) => status is null ? "no status yet" :
         $"leader {status.Leader}; " + string.Join("; ", status.Replicas.Select(r => $"{r.Replica}@{r.Store} on {r.Silo}: {r.Role}{(r.Quiesced ? " (quiesced)" : "")} term {r.Term} commit {r.CommitIndex} [{string.Join(",", r.Members ?? [])}]"));
 
+    /// <summary>Writes <paramref name="count"/> new keys named after <paramref name="prefix"/>; returns each with its acknowledged version.</summary>
+    public static async Task<Dictionary<string, ulong>> WriteAsync(ActorClusterClient client, string prefix, int count)
+    {
+        var acknowledged = new Dictionary<string, ulong>();
+        for (var i = 0; i < count; i++)
+        {
+            var key = $"{prefix}-{Guid.NewGuid():N}";
+            acknowledged[key] = await client.PutAsync(key, System.Text.Encoding.UTF8.GetBytes(key));
+        }
+
+        return acknowledged;
+    }
+
     public static Task<ShardStatus> StatusOf(ActorClusterClient client, int shard) =>
         client.Cluster.GetGrain<IShardGrain>(shard).GetStatus();
 

@@ -46,9 +46,9 @@ public sealed class ConsistencyClusterTests
 
         // The silo checks again: a request that bypasses the client library is refused the same way.
         var shard = test.Cluster.Client.GetGrain<Grains.Interfaces.IShardGrain>(0);
-        var response = await shard.Write(new WriteRequest(WriteKind.Put, "", [1], 0, 1, 1, 0));
+        var response = await shard.Write(new WriteRequest(WriteKind.Put, "", [1], 0, 1, 1, 0, SessionTokens.Create()));
         Assert.Equal(KvStatus.InvalidRequest, response.Status);
-        var noValue = await shard.Write(new WriteRequest(WriteKind.Put, "x", null, 0, 1, 2, 0));
+        var noValue = await shard.Write(new WriteRequest(WriteKind.Put, "x", null, 0, 1, 2, 0, SessionTokens.Create()));
         Assert.Equal(KvStatus.InvalidRequest, noValue.Status);
 
         Assert.Null(await client.GetAsync("x"));
@@ -61,7 +61,7 @@ public sealed class ConsistencyClusterTests
         foreach (var phantom in new long[] { 4, 99, -1 })
         {
             var shard = test.Cluster.Client.GetGrain<Grains.Interfaces.IShardGrain>(phantom);
-            var write = await shard.Write(WriteRequest.OpenSession());
+            var write = await shard.Write(WriteRequest.OpenSession(SessionTokens.Create()));
             Assert.Equal(KvStatus.InvalidRequest, write.Status);
             Assert.Contains("does not exist", write.Error, StringComparison.Ordinal);
             Assert.Equal(KvStatus.InvalidRequest, (await shard.Read("k", ReadConsistency.Linearizable)).Status);

@@ -54,20 +54,21 @@ public sealed class KeyValueClusterTests
     {
         await using var test = await TestCluster.StartAsync(shards: 1, settings: new Dictionary<string, string?> { ["ActorCluster:KeyValue:SessionTtlSeconds"] = "1" });
         var shard = test.Cluster.Client.GetGrain<Grains.Interfaces.IShardGrain>(0);
-        var opened = await shard.Write(WriteRequest.OpenSession());
+        var token = SessionTokens.Create();
+        var opened = await shard.Write(WriteRequest.OpenSession(token));
         Assert.Equal(KvStatus.Ok, opened.Status);
         var session = opened.Version;
-        var first = await shard.Write(new WriteRequest(WriteKind.Put, "once", [1], 0, session, 1, 0));
+        var first = await shard.Write(new WriteRequest(WriteKind.Put, "once", [1], 0, session, 1, 0, token));
         Assert.Equal(KvStatus.Ok, first.Status);
         // A retry within the session gets the first answer.
-        Assert.Equal(first, await shard.Write(new WriteRequest(WriteKind.Put, "once", [1], 0, session, 1, 0)));
+        Assert.Equal(first, await shard.Write(new WriteRequest(WriteKind.Put, "once", [1], 0, session, 1, 0, token)));
 
         // Another client keeps the log's clock moving for longer than the ttl.
         var busy = test.Client;
         await KeepTheClockMovingAsync(busy);
 
         await busy.DeleteAsync("once");
-        var stale = await shard.Write(new WriteRequest(WriteKind.Put, "once", [1], 0, session, 1, 0));
+        var stale = await shard.Write(new WriteRequest(WriteKind.Put, "once", [1], 0, session, 1, 0, token));
         Assert.Equal(KvStatus.SessionExpired, stale.Status);
         Assert.Null(await busy.GetAsync("once"));
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ActorCluster.Grains.Hosting;
 using ActorCluster.Grains.Placement;
 using ActorCluster.Grains.Storage;
 using Microsoft.Extensions.DependencyInjection;
@@ -184,6 +185,12 @@ public sealed class StorePlacementClusterTests(ITestOutputHelper output)
             }
 
             silo.AddActorCluster(configuration, shared, identity, storage);
+            // The test's client calls its probe grain, and Orleans' test cluster its test hooks.
+            silo.Services.Configure<ClientAccessOptions>(o =>
+            {
+                o.OpenInterfaces.Add(typeof(IStoreProbeGrain).FullName!);
+                o.OpenInterfaces.Add("Orleans.Runtime.TestHooks.ITestHooks");
+            });
             silo.Configure<Orleans.Configuration.ClusterMembershipOptions>(configuration.GetSection("Orleans:ClusterMembership"));
         });
         var cluster = builder.Build();

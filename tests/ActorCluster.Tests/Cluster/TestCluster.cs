@@ -15,8 +15,9 @@ internal sealed class TestCluster : IAsyncDisposable
 {
     private readonly Dictionary<string, (AdoReplicaStore Store, StoreIdentity Identity, StorageOptions Options)> _stores;
 
-    private TestCluster(InProcessTestCluster cluster, Dictionary<string, (AdoReplicaStore, StoreIdentity, StorageOptions)> stores, FaultPlan faults, StorageOptions storage, ActorClusterClient client)
+    private TestCluster(InProcessTestCluster cluster, Dictionary<string, (AdoReplicaStore, StoreIdentity, StorageOptions)> stores, System.Collections.Concurrent.ConcurrentDictionary<string, StoreIncarnation> incarnations, FaultPlan faults, StorageOptions storage, ActorClusterClient client)
     {
+        Incarnations = incarnations;
         Cluster = cluster;
         _stores = stores;
         Faults = faults;
@@ -73,9 +74,10 @@ internal sealed class TestCluster : IAsyncDisposable
     /// <summary>
     /// Starts a cluster; <paramref name="settings"/> override the test defaults (same keys as
     /// appsettings.json). Silos keep their stores under <paramref name="storage"/>'s data directory,
-    /// by silo name, so a cluster started again on the same storage finds them.
+    /// by silo name, so a cluster started again on the same storage finds them;
+    /// <paramref name="configureClient"/> adds to the test client's configuration.
     /// </summary>
-    public static async Task<TestCluster> StartAsync(int silos = 3, int shards = 4, StorageProvider provider = StorageProvider.Sqlite, StorageOptions? storage = null, IReadOnlyDictionary<string, string?>? settings = null)
+    public static async Task<TestCluster> StartAsync(int silos = 3, int shards = 4, StorageProvider provider = StorageProvider.Sqlite, StorageOptions? storage = null, IReadOnlyDictionary<string, string?>? settings = null, Action<IClientBuilder>? configureClient = null)
     {
         storage ??= await StorageFixture.FreshAsync(provider);
         if (storage.Provider == StorageProvider.PostgreSql && storage.DataDirectory == "data")
@@ -94,11 +96,14 @@ internal sealed class TestCluster : IAsyncDisposable
         builder.Options.ServiceId = "actorcluster";
         var faults = new FaultPlan();
         var stores = new Dictionary<string, (AdoReplicaStore, StoreIdentity, StorageOptions)>();
+        var incarnations = new System.Collections.Concurrent.ConcurrentDictionary<string, StoreIncarnation>();
         var metadata = storage;
         builder.ConfigureSilo((options, silo) =>
         {
-            var (store, identity, _) = OpenStore(stores, metadata, options.SiloName);
+            var (store, identity, _) = OpenStore(stores, incarnations, metadata, options.SiloName);
             silo.AddActorCluster(configuration, new FaultyReplicaStore(store, faults), identity, metadata);
+            // Orleans' test cluster asks its silos' test hooks, from its client, which silos are up.
+            silo.Configure<Grains.Hosting.ClientAccessOptions>(o => o.OpenInterfaces.Add("Orleans.Runtime.TestHooks.ITestHooks"));
             silo.Configure<Orleans.Configuration.ClusterMembershipOptions>(configuration.GetSection("Orleans:ClusterMembership"));
             silo.Configure<Orleans.Configuration.SiloMessagingOptions>(configuration.GetSection("Orleans:Messaging"));
             if (Environment.GetEnvironmentVariable("ACTORCLUSTER_TEST_DEBUG") == "1")
@@ -111,14 +116,18 @@ internal sealed class TestCluster : IAsyncDisposable
                 });
             }
         });
-        builder.ConfigureClient(client => client.AddActivityPropagation());
+        builder.ConfigureClient(client =>
+        {
+            client.AddActivityPropagation();
+            configureClient?.Invoke(client);
+        });
         var cluster = builder.Build();
         await cluster.DeployAsync();
         var client = await ActorClusterClient.FromClusterClientAsync(cluster.Client, new ActorClusterClientOptions { TimeoutMilliseconds = 30_000, Retries = 10 });
-        return new TestCluster(cluster, stores, faults, storage, client);
+        return new TestCluster(cluster, stores, incarnations, faults, storage, client);
     }
 
-    private static (AdoReplicaStore, StoreIdentity, StorageOptions) OpenStore(Dictionary<string, (AdoReplicaStore, StoreIdentity, StorageOptions)> stores, StorageOptions metadata, string siloName)
+    private static (AdoReplicaStore, StoreIdentity, StorageOptions) OpenStore(Dictionary<string, (AdoReplicaStore, StoreIdentity, StorageOptions)> stores, System.Collections.Concurrent.ConcurrentDictionary<string, StoreIncarnation> incarnations, StorageOptions metadata, string siloName)
     {
         lock (stores)
         {
@@ -128,13 +137,17 @@ internal sealed class TestCluster : IAsyncDisposable
             }
 
             var options = new StorageOptions { Provider = StorageProvider.Sqlite, DataDirectory = Path.Combine(metadata.DataDirectory, siloName) };
-            var store = AdoReplicaStore.OpenAsync(options).GetAwaiter().GetResult();
-            var identity = store.IdentifyAsync("test").GetAwaiter().GetResult();
-            return stores[siloName] = (store, identity, options);
+            // As a silo process opens its store: checked against the cluster's record of it.
+            var incarnation = StoreIncarnation.OpenAsync(options, metadata, "test", faults: null, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance).GetAwaiter().GetResult();
+            incarnations[siloName] = incarnation;
+            return stores[siloName] = (incarnation.Store, incarnation.Identity, options);
         }
     }
 
     private readonly List<InProcessSiloHandle> _restarted = [];
+
+    /// <summary>Each silo's store as last opened, with its incarnation (by silo name).</summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<string, StoreIncarnation> Incarnations { get; }
 
     /// <summary>Starts a killed silo again under its old name (its store, unless wiped, is the one it had).</summary>
     public async Task<InProcessSiloHandle> StartAgainAsync(InProcessSiloHandle killed)
@@ -176,6 +189,39 @@ internal sealed class TestCluster : IAsyncDisposable
         await entry.Store.DisposeAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         Directory.Delete(entry.Options.DataDirectory, recursive: true);
+    }
+
+    /// <summary>A consistent copy of a running silo's store (SQLite's VACUUM INTO), as a backup tool takes one.</summary>
+    public async Task<string> BackUpStoreAsync(string siloName)
+    {
+        var backup = Path.Combine(Path.GetTempPath(), $"actorcluster-backup-{Guid.NewGuid():N}.db");
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_stores[siloName].Options.SqlitePath};Pooling=False");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "VACUUM INTO @backup";
+        command.Parameters.AddWithValue("@backup", backup);
+        await command.ExecuteNonQueryAsync();
+        return backup;
+    }
+
+    /// <summary>Puts a backup in place of a stopped silo's store: started again, it opens the backup.</summary>
+    public async Task RestoreStoreAsync(string siloName, string backup)
+    {
+        (AdoReplicaStore Store, StoreIdentity Identity, StorageOptions Options) entry;
+        lock (_stores)
+        {
+            entry = _stores[siloName];
+            _stores.Remove(siloName);
+        }
+
+        await entry.Store.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        foreach (var file in Directory.EnumerateFiles(entry.Options.DataDirectory, "replicas.db*"))
+        {
+            File.Delete(file);
+        }
+
+        File.Copy(backup, entry.Options.SqlitePath);
     }
 
     /// <summary>Deletes one replica's stored state (not its registration) from a stopped silo's store.</summary>

@@ -184,6 +184,128 @@ public sealed class KvSessionTests
         Assert.Equal([false, false, false, false, false, true, true, true, true, true], sessions.Select(kv.HasSession));
     }
 
+    [Fact]
+    public void A_write_with_another_clients_token_is_refused_untouched_and_never_answered_from_the_sessions_memory()
+    {
+        var kv = new KvStateMachine(new KvLimits(MaxSessions: 10, MaxSessionBytes: 1 << 20, MaxResultsPerSession: 8));
+        var owner = KvCommand.HashToken([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+        var thief = KvCommand.HashToken([16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+        var session = kv.Apply(++_index, Open(atMs: 1_000) with { SessionTokenHash = owner }).Version;
+
+        // Before the owner's first write: the thief's sequence 1 applies nothing and is not remembered.
+        var stolen = kv.Apply(++_index, Put("k", "thief", session, sequence: 1, atMs: 9_000) with { SessionTokenHash = thief, CompletedBelow = 5 });
+        Assert.Equal(KvStatus.SessionNotOwned, stolen.Status);
+        Assert.Equal(KvStatus.NotFound, kv.Get("k").Status);
+        var mine = kv.Apply(++_index, Put("k", "owner", session, sequence: 1, atMs: 9_000) with { SessionTokenHash = owner });
+        Assert.Equal(KvStatus.Ok, mine.Status);
+        Assert.Equal("owner", Encoding.UTF8.GetString(kv.Get("k").Value!));
+
+        // After it: the thief's replay of sequence 1 is not handed the owner's remembered answer.
+        var replay = kv.Apply(++_index, Put("k", "thief", session, sequence: 1) with { SessionTokenHash = thief });
+        Assert.Equal(KvStatus.SessionNotOwned, replay.Status);
+        Assert.NotEqual(mine.Version, replay.Version);
+        // The owner's own retry still gets its answer: the thief moved no horizon.
+        Assert.Equal(mine, kv.Apply(++_index, Put("k", "owner", session, sequence: 1) with { SessionTokenHash = owner }));
+        // A write without a token (zeros) is no better than a wrong one.
+        Assert.Equal(KvStatus.SessionNotOwned, kv.Apply(++_index, Put("k", "none", session, sequence: 2)).Status);
+
+        // The binding survives a snapshot.
+        var copy = Restored(kv);
+        Assert.Equal(KvStatus.SessionNotOwned, copy.Apply(++_index, Put("k", "thief", session, sequence: 2) with { SessionTokenHash = thief }).Status);
+        Assert.Equal(KvStatus.Ok, copy.Apply(++_index, Put("k", "owner", session, sequence: 2) with { SessionTokenHash = owner }).Status);
+    }
+
+    [Fact]
+    public void A_thief_does_not_keep_a_session_alive()
+    {
+        var kv = new KvStateMachine();
+        var owner = KvCommand.HashToken([7]);
+        var session = kv.Apply(++_index, Open(atMs: 1_000) with { SessionTokenHash = owner }).Version;
+        var other = OpenIn(kv, atMs: 1_000);
+        for (ulong at = 2_000; at <= 6_000; at += 1_000)
+        {
+            kv.Apply(++_index, Put("t", "x", session, sequence: 1, atMs: at, ttlMs: 3_000) with { SessionTokenHash = KvCommand.HashToken([8]) });
+            kv.Apply(++_index, Put("o", "x", other, sequence: at, atMs: at, ttlMs: 3_000));
+        }
+
+        Assert.False(kv.HasSession(session));
+    }
+
+    [Fact]
+    public void A_snapshot_from_before_session_tokens_restores_with_sessions_that_take_no_token()
+    {
+        // Format "KVS2": magic, applied index, clock, sessions (id, last active, horizon, answers), keys.
+        var bytes = new List<byte>();
+        void U32(uint v) => bytes.AddRange(BitConverter.GetBytes(v));
+        void U64(ulong v) => bytes.AddRange(BitConverter.GetBytes(v));
+        U32(0x4B56_5332);
+        U64(10);
+        U64(5_000);
+        U32(1);
+        U64(3);
+        U64(5_000);
+        U64(0);
+        U32(0);
+        U32(1);
+        U32(1);
+        bytes.Add((byte)'a');
+        U64(7);
+        U32(1);
+        bytes.Add(42);
+        var kv = new KvStateMachine();
+        kv.Restore(bytes.ToArray());
+        Assert.True(kv.HasSession(3));
+        Assert.Equal(new KvResponse(KvStatus.Ok, 7, [42]), kv.Get("a"), new ResponseComparer());
+        // Commands of the old format carry no token hash either: they apply as they did when written.
+        Assert.Equal(KvStatus.Ok, kv.Apply(11, Put("b", "1", session: 3, sequence: 1)).Status);
+        Assert.Equal(KvStatus.SessionNotOwned, kv.Apply(12, Put("b", "2", session: 3, sequence: 2) with { SessionTokenHash = KvCommand.HashToken([1]) }).Status);
+    }
+
+    private sealed class ResponseComparer : IEqualityComparer<KvResponse>
+    {
+        public bool Equals(KvResponse? x, KvResponse? y) => x?.Status == y?.Status && x?.Version == y?.Version && (x?.Value ?? []).SequenceEqual(y?.Value ?? []);
+
+        public int GetHashCode(KvResponse obj) => obj.Version.GetHashCode();
+    }
+
+    [Fact]
+    public void A_leader_stamping_a_time_far_ahead_does_not_expire_the_sessions_active_at_the_previous_entry()
+    {
+        var kv = new KvStateMachine();
+        const ulong Ttl = 60_000;
+        var quiet = OpenIn(kv, atMs: 1_000);
+        var active = OpenIn(kv, atMs: 1_000);
+        kv.Apply(++_index, Put("a", "1", active, sequence: 1, atMs: 20_000, ttlMs: Ttl));
+        Assert.Equal(20_000UL, kv.ClockMs);
+
+        // A leader whose wall clock jumped ten hours ahead: the log's time moves half a ttl, no more.
+        kv.Apply(++_index, Put("a", "2", active, sequence: 2, atMs: 20_000 + (10 * 3_600_000), ttlMs: Ttl));
+        Assert.Equal(20_000 + (Ttl / 2), kv.ClockMs);
+        Assert.True(kv.HasSession(active));
+        Assert.True(kv.HasSession(quiet));
+
+        // Entry by entry it still gets there: a session idle for longer than its ttl expires.
+        kv.Apply(++_index, Put("a", "3", active, sequence: 3, atMs: 20_000 + (10 * 3_600_000), ttlMs: Ttl));
+        Assert.Equal(20_000 + Ttl, kv.ClockMs);
+        Assert.False(kv.HasSession(quiet));
+        Assert.True(kv.HasSession(active));
+    }
+
+    [Fact]
+    public void The_log_clock_runs_on_the_leaders_monotonic_time_from_where_the_log_stood()
+    {
+        var clock = new LogClock(ticksPerSecond: 1_000);
+        // Term 3's leader takes over with the log at 50 s: it counts on from there.
+        Assert.Equal(50_000UL, clock.Stamp(term: 3, nowTicks: 7_000, appliedClockMs: 50_000));
+        Assert.Equal(52_500UL, clock.Stamp(term: 3, nowTicks: 9_500, appliedClockMs: 50_000));
+        // Its monotonic time cannot go back, and nor do its stamps.
+        Assert.Equal(52_500UL, clock.Stamp(term: 3, nowTicks: 8_000, appliedClockMs: 50_000));
+        // Leading again in a later term it starts from the newer of its last stamp and the log.
+        Assert.Equal(52_500UL, clock.Stamp(term: 5, nowTicks: 100_000, appliedClockMs: 51_000));
+        Assert.Equal(53_500UL, clock.Stamp(term: 5, nowTicks: 101_000, appliedClockMs: 51_000));
+        Assert.Equal(90_000UL, clock.Stamp(term: 6, nowTicks: 200_000, appliedClockMs: 90_000));
+    }
+
     private ulong OpenIn(KvStateMachine kv, ulong atMs = 0) => kv.Apply(++_index, Open(atMs)).Version;
 
     private static KvCommand Open(ulong atMs = 0) => new(WriteKind.OpenSession, string.Empty, null, 0, 0, 0, 0) { TimestampMs = atMs };

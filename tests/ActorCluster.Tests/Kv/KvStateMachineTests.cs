@@ -157,14 +157,25 @@ public sealed class KvStateMachineTests
     [Fact]
     public void Commands_round_trip_through_their_log_form()
     {
-        var command = new KvCommand(WriteKind.CompareAndSwap, "ключ", [1, 2, 3], 17, 0xABCDEF, 99, 12) { TimestampMs = 1_700_000_000_123, SessionTtlMs = 60_000, QuotaBytes = 1 << 30 };
-        var decoded = KvCommand.Decode(command.Encode());
-        Assert.Equal(command with { Value = null }, decoded with { Value = null });
+        var token = new byte[] { 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6 };
+        var command = KvCommand.From(new WriteRequest(WriteKind.CompareAndSwap, "ключ", [1, 2, 3], 17, 0xABCDEF, 99, 12, token)) with { TimestampMs = 1_700_000_000_123, SessionTtlMs = 60_000, QuotaBytes = 1 << 30 };
+        var encoded = command.Encode();
+        var decoded = KvCommand.Decode(encoded);
+        Assert.Equal(command with { Value = null, SessionTokenHash = [] }, decoded with { Value = null, SessionTokenHash = [] });
         Assert.Equal(command.Value, decoded.Value);
+        Assert.Equal(System.Security.Cryptography.SHA256.HashData(token)[..16], decoded.SessionTokenHash);
+        // The log holds the token's hash, never the token.
+        Assert.Equal(-1, encoded.AsSpan().IndexOf(token));
         var deletion = new KvCommand(WriteKind.Delete, "k", null, 0, 1, 1, 0);
         Assert.Null(KvCommand.Decode(deletion.Encode()).Value);
         Assert.Equal(WriteKind.OpenSession, KvCommand.Decode(new KvCommand(WriteKind.OpenSession, string.Empty, null, 0, 0, 0, 0).Encode()).Kind);
-        Assert.Equal(336, new KvCommand(WriteKind.Put, new string('k', 16), new byte[256], 0, 1, 1, 0).Encode().Length);
+        Assert.Equal(352, new KvCommand(WriteKind.Put, new string('k', 16), new byte[256], 0, 1, 1, 0).Encode().Length);
+
+        // Format 2, from before session tokens (the same bytes without the hash), is still read.
+        byte[] old = [2, .. encoded.AsSpan(1, 63), .. encoded.AsSpan(80)];
+        var legacy = KvCommand.Decode(old);
+        Assert.Equal(command with { Value = null, SessionTokenHash = [] }, legacy with { Value = null, SessionTokenHash = [] });
+        Assert.Equal(new byte[16], legacy.SessionTokenHash);
     }
 
     [Theory]

@@ -111,10 +111,11 @@ public sealed class ManifestTests
             // Secrets and pod fields get stand-ins; the certificate is a generated one at a local path.
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             using var certificate = new CertificateRequest("CN=actorcluster", key, HashAlgorithmName.SHA256).CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
-            var pfx = Path.Combine(directory, "cluster.pfx");
+            var pfx = Path.Combine(directory, "silo.pfx");
             await File.WriteAllBytesAsync(pfx, certificate.Export(X509ContentType.Pkcs12, "secret"));
             var environment = Environment(container).ToDictionary(e => e.Key, e => e.Value ?? "secret");
             environment["ACTORCLUSTER_TLS__CERTIFICATEPATH"] = pfx;
+            environment["ACTORCLUSTER_TLS__CLIENTTHUMBPRINTS"] = new string('a', 64);
             environment["ACTORCLUSTER_STORAGE__CONNECTIONSTRING"] = "Host=db;Database=actorcluster";
             environment["ACTORCLUSTER_CHECK_ARGS"] = "1";
             var (code, output, errors) = await ChildProcess.RunAsync(Programs.SiloDll, [], TimeSpan.FromSeconds(60), environment);

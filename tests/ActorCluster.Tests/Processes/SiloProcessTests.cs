@@ -248,6 +248,26 @@ public sealed class SiloProcessTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_data_directory_another_process_holds_exits_with_3_naming_the_holder()
+    {
+        var cluster = await Storage.StorageFixture.FreshAsync(ActorCluster.Grains.Storage.StorageProvider.Sqlite);
+        var options = new ActorCluster.Grains.Storage.StorageOptions { DataDirectory = Path.Combine(cluster.DataDirectory, "silo-0") };
+        // This test process holds the store the silo would open (as a silo still running would).
+        await using (var held = await ActorCluster.Grains.Storage.AdoReplicaStore.OpenAsync(options))
+        {
+            var ports = Programs.FreePorts(2);
+            var (exitCode, _, errors) = await ChildProcess.RunAsync(Programs.SiloDll, Programs.SiloArguments(cluster.DataDirectory, 1, ports[0], ports[1]), TimeSpan.FromSeconds(60));
+            Assert.Equal(3, exitCode);
+            Assert.Contains($"in use by process {Environment.ProcessId} on {Environment.MachineName}", errors, StringComparison.Ordinal);
+        }
+
+        // Released with the store: the silo starts on it.
+        var free = Programs.FreePorts(2);
+        await using var silo = ChildProcess.Start(Programs.SiloDll, Programs.SiloArguments(cluster.DataDirectory, 1, free[0], free[1]));
+        await silo.WaitForOutputAsync("Press Ctrl+C", TimeSpan.FromSeconds(90));
+    }
+
+    [Fact]
     public async Task A_data_directory_of_another_cluster_exits_with_3_and_is_left_as_it_was()
     {
         var cluster = await Storage.StorageFixture.FreshAsync(ActorCluster.Grains.Storage.StorageProvider.Sqlite);

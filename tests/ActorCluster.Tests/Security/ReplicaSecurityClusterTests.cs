@@ -1,10 +1,12 @@
+using ActorCluster.Grains.Hosting;
 using ActorCluster.Grains.Interfaces.Kv;
 using ActorCluster.Grains.Raft;
 using ActorCluster.Grains.Replicas;
+using ActorCluster.Tests.Cluster;
 using Microsoft.Extensions.DependencyInjection;
 using static ActorCluster.Tests.Cluster.ClusterAssertions;
 
-namespace ActorCluster.Tests.Cluster;
+namespace ActorCluster.Tests.Security;
 
 /// <summary>Only silos may call replica grains: a client connected to a gateway cannot forge Raft traffic.</summary>
 public sealed class ReplicaSecurityClusterTests
@@ -31,7 +33,7 @@ public sealed class ReplicaSecurityClusterTests
         await grains.GetGrain<IRaftReplicaGrain>(TestCluster.KeyOf(follower)).Deliver(new RaftEnvelope(RaftWireCodec.Encode([forged])));
 
         await EventuallyAsync(
-            () => Task.FromResult(test.Cluster.Silos.Sum(s => s.ServiceProvider.GetRequiredService<ReplicaCallerFilter>().Refused) >= 5),
+            () => Task.FromResult(test.Cluster.Silos.Sum(s => s.ServiceProvider.GetRequiredService<ClientAccessFilter>().Refused) >= 5),
             TimeSpan.FromSeconds(10), "the filter refused all five calls");
         await Task.Delay(500);
         var after = await StatusOf(client, 0);

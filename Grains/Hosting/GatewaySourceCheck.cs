@@ -1,0 +1,279 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+
+namespace ActorCluster.Grains.Hosting;
+
+/// <summary>
+/// Keeps the gateway port for clients: every message that arrives on a gateway connection must come
+/// from the client that opened it (its client id, or one of its observers), never from a grain, a
+/// system target or a silo's hosted client. Orleans' gateway forwards whatever source a message
+/// names, and a grain call filter sees only that name, not the connection it came on; so this is
+/// enforced here, on the connection, before Orleans reads the message: the first message that
+/// claims another source closes the connection. With TLS on it runs inside TLS, on the decrypted
+/// bytes; with TLS off it runs all the same.
+/// </summary>
+public sealed partial class GatewaySourceCheck(ILogger<GatewaySourceCheck> logger)
+{
+    private long _refused;
+
+    /// <summary>Gateway connections closed for a message that claimed a source other than their client.</summary>
+    public long Refused => Interlocked.Read(ref _refused);
+
+    /// <summary>Puts the check on every gateway connection of the silo, innermost (after TLS, if any).</summary>
+    public static void Register(IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddSingleton<GatewaySourceCheck>();
+        // PostConfigure runs after every Configure, so the check sits inside TLS's decryption.
+        services.PostConfigure<SiloConnectionOptions>(options => options.ConfigureGatewayInboundConnection(builder =>
+        {
+            var check = builder.ApplicationServices.GetRequiredService<GatewaySourceCheck>();
+            builder.Use(next => context =>
+            {
+                context.Transport = new CheckedTransport(context.Transport, new GatewayInputCheck(context.Transport.Input, check, context.RemoteEndPoint?.ToString() ?? "an unknown peer"));
+                return next(context);
+            });
+        }));
+    }
+
+    internal void Refuse(string remote, string reason)
+    {
+        Interlocked.Increment(ref _refused);
+        LogRefused(remote, reason);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Closed the gateway connection from {Remote}: {Reason}. Only clients connect to gateways")]
+    private partial void LogRefused(string remote, string reason);
+
+    private sealed class CheckedTransport(IDuplexPipe inner, PipeReader input) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = input;
+
+        public PipeWriter Output { get; } = inner.Output;
+    }
+}
+
+/// <summary>A message on a gateway connection claimed a source other than the client that connected.</summary>
+public sealed class GatewaySourceException(string message) : Exception(message);
+
+/// <summary>
+/// The input of one gateway connection, checked as Orleans reads it: the connection preamble, then
+/// frames of [header length][body length][header][body], where a header begins with its flags, the
+/// message id and the sending grain (its type, then its key). Every header that is whole in a buffer
+/// is checked before Orleans sees the buffer, so no message is read unchecked.
+/// </summary>
+internal sealed class GatewayInputCheck(PipeReader inner, GatewaySourceCheck owner, string remote) : PipeReader
+{
+    private const int MaxPreambleBytes = 1024;
+    private static readonly byte[] ClientType = "sys.client"u8.ToArray();
+    private static readonly byte[] HostedPrefix = System.Text.Encoding.UTF8.GetBytes(ClientAccess.HostedClientPrefix);
+
+    private ReadOnlySequence<byte> _lastBuffer;
+    private long _bufferStart;
+    private long _next;
+    private bool _preambleRead;
+    private byte[]? _client;
+
+    public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        var result = await inner.ReadAsync(cancellationToken);
+        Check(result.Buffer);
+        return result;
+    }
+
+    public override bool TryRead(out ReadResult result)
+    {
+        if (!inner.TryRead(out result))
+        {
+            return false;
+        }
+
+        Check(result.Buffer);
+        return true;
+    }
+
+    public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+    {
+        _bufferStart += _lastBuffer.Slice(_lastBuffer.Start, consumed).Length;
+        _lastBuffer = default;
+        inner.AdvanceTo(consumed, examined);
+    }
+
+    public override void CancelPendingRead() => inner.CancelPendingRead();
+
+    public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+    private void Check(ReadOnlySequence<byte> buffer)
+    {
+        _lastBuffer = buffer;
+        while (true)
+        {
+            var at = _next - _bufferStart;
+            if (at < 0)
+            {
+                // Orleans consumed bytes this check never saw whole: never expected; fail closed.
+                throw Refused("the connection's framing was lost");
+            }
+
+            if (!_preambleRead)
+            {
+                if (at + 4 > buffer.Length)
+                {
+                    return;
+                }
+
+                var length = Int32At(buffer, at);
+                if (length is < 0 or > MaxPreambleBytes)
+                {
+                    throw Refused($"a preamble of {length} bytes");
+                }
+
+                _next += 4 + length;
+                _preambleRead = true;
+                continue;
+            }
+
+            if (at + 8 > buffer.Length)
+            {
+                return;
+            }
+
+            var headerBytes = Int32At(buffer, at);
+            var bodyBytes = Int32At(buffer, at + 4);
+            if (headerBytes <= 0 || bodyBytes < 0)
+            {
+                throw Refused($"a frame of {headerBytes} header and {bodyBytes} body bytes");
+            }
+
+            if (at + 8 + headerBytes > buffer.Length)
+            {
+                return;
+            }
+
+            CheckSender(buffer.Slice(at + 8, headerBytes));
+            _next += 8L + headerBytes + bodyBytes;
+        }
+    }
+
+    private void CheckSender(ReadOnlySequence<byte> header)
+    {
+        var reader = new SequenceReader<byte>(header);
+        // Flags (4 bytes) and the message id (8).
+        if (reader.Remaining < 12)
+        {
+            throw Refused("a message header too short to name its sender");
+        }
+
+        reader.Advance(12);
+        if (!TryReadIdSpan(ref reader, out var type) || !TryReadIdSpan(ref reader, out var key))
+        {
+            throw Refused("a message header too short to name its sender");
+        }
+
+        if (!type.AsSpan().SequenceEqual(ClientType))
+        {
+            throw Refused($"a message from {Describe(type, key)}");
+        }
+
+        if (key.AsSpan().StartsWith(HostedPrefix))
+        {
+            throw Refused($"a message from a silo's hosted client ({Describe(type, key)})");
+        }
+
+        // An observer's key is the client's key, '+', the observer's.
+        var separator = key.AsSpan().IndexOf((byte)'+');
+        var client = separator < 0 ? key : key[..separator];
+        if (client.Length == 0)
+        {
+            throw Refused("a message from a client without an id");
+        }
+
+        if (_client is null)
+        {
+            _client = client;
+        }
+        else if (!client.AsSpan().SequenceEqual(_client))
+        {
+            throw Refused($"a message from client {Utf8(client)} on the connection of client {Utf8(_client)}");
+        }
+    }
+
+    /// <summary>Orleans' raw id span: a prefix varint length, then (if not empty) a 32-bit hash and the bytes.</summary>
+    private static bool TryReadIdSpan(ref SequenceReader<byte> reader, out byte[] value)
+    {
+        value = [];
+        if (!TryReadVarUInt32(ref reader, out var length))
+        {
+            return false;
+        }
+
+        if (length == 0)
+        {
+            return true;
+        }
+
+        if (length > 4096 || reader.Remaining < 4L + length)
+        {
+            return false;
+        }
+
+        reader.Advance(4);
+
+        value = new byte[length];
+        reader.TryCopyTo(value);
+        reader.Advance(length);
+        return true;
+    }
+
+    /// <summary>Orleans' prefix varint: the first byte's trailing zeros say how many more bytes follow.</summary>
+    private static bool TryReadVarUInt32(ref SequenceReader<byte> reader, out uint value)
+    {
+        value = 0;
+        if (!reader.TryPeek(out var first))
+        {
+            return false;
+        }
+
+        var count = System.Numerics.BitOperations.TrailingZeroCount(first | 0x100) + 1;
+        if (count > 5 || reader.Remaining < count)
+        {
+            return false;
+        }
+
+        Span<byte> bytes = stackalloc byte[8];
+        bytes.Clear();
+        reader.TryCopyTo(bytes[..count]);
+        reader.Advance(count);
+        var raw = BinaryPrimitives.ReadUInt64LittleEndian(bytes) >> count;
+        if (raw > uint.MaxValue)
+        {
+            return false;
+        }
+
+        value = (uint)raw;
+        return true;
+    }
+
+    private static int Int32At(ReadOnlySequence<byte> buffer, long offset)
+    {
+        Span<byte> bytes = stackalloc byte[4];
+        buffer.Slice(offset, 4).CopyTo(bytes);
+        return BinaryPrimitives.ReadInt32LittleEndian(bytes);
+    }
+
+    private static string Utf8(byte[] bytes) => System.Text.Encoding.UTF8.GetString(bytes);
+
+    private static string Describe(byte[] type, byte[] key) => type.Length == 0 ? "no sender" : $"{Utf8(type)}/{Utf8(key)}";
+
+    private GatewaySourceException Refused(string reason)
+    {
+        owner.Refuse(remote, reason);
+        return new GatewaySourceException($"The gateway connection from {remote} carried {reason}; only clients connect to gateways, and the connection is closed.");
+    }
+}
