@@ -115,6 +115,7 @@ internal sealed class OperationBatcher(Func<int, IShardGrain> shards, int callsP
     private void Release(int shard, Lane lane)
     {
         List<Waiting> batch;
+        List<Waiting>? dropped = null;
         lock (lane)
         {
             if (lane.Queue.Count == 0)
@@ -128,7 +129,6 @@ internal sealed class OperationBatcher(Func<int, IShardGrain> shards, int callsP
             // (Each leaves by itself when its caller gives up; this catches one that just did.)
             var now = DateTime.UtcNow;
             batch = [];
-            List<Waiting>? dropped = null;
             long bytes = 0;
             while (batch.Count < maxBatchOperations && lane.Queue.First is { } node && (batch.Count == 0 || bytes + node.Value.Operation.Bytes <= maxBatchBytes))
             {
@@ -149,10 +149,10 @@ internal sealed class OperationBatcher(Func<int, IShardGrain> shards, int callsP
             {
                 lane.InFlight--;
             }
-
-            dropped?.ForEach(w => w.Drop());
         }
 
+        // Outside the lane's lock: a caller's give-up may be running right now, waiting for it.
+        dropped?.ForEach(w => w.Drop());
         batch.ForEach(w => w.StopWatching());
         if (batch.Count > 0)
         {
@@ -257,7 +257,7 @@ internal sealed class OperationBatcher(Func<int, IShardGrain> shards, int callsP
                 }
             }
 
-            registration.Dispose();
+            registration.Unregister();
         }
 
         /// <summary>It left the lane (on its way, or dropped): its deadline no longer concerns the lane.</summary>
@@ -272,7 +272,9 @@ internal sealed class OperationBatcher(Func<int, IShardGrain> shards, int callsP
                 (registration, _registration) = (_registration, default);
             }
 
-            registration.Dispose();
+            // Unregister, not Dispose: never wait for a give-up that is running (it may be
+            // waiting for the lane's lock this thread holds, or be this very call).
+            registration.Unregister();
             giveUp?.Dispose();
         }
 

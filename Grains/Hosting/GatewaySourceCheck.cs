@@ -8,13 +8,16 @@ using Orleans.Configuration;
 namespace ActorCluster.Grains.Hosting;
 
 /// <summary>
-/// Keeps the gateway port for clients: every message that arrives on a gateway connection must come
-/// from the client that opened it (its client id, or one of its observers), never from a grain, a
-/// system target or a silo's hosted client. Orleans' gateway forwards whatever source a message
-/// names, and a grain call filter sees only that name, not the connection it came on; so this is
-/// enforced here, on the connection, before Orleans reads the message: the first message that
-/// claims another source closes the connection. With TLS on it runs inside TLS, on the decrypted
-/// bytes; with TLS off it runs all the same.
+/// Keeps the gateway port for clients. A connection must open as an application's client (never a
+/// silo's hosted client), and every message on it must be a request or a one-way call from that
+/// client (its client id, or one of its observers) to a grain or a system target: never a message
+/// that claims to come from a grain, a system target, a hosted client or another client, never a
+/// response (a forged answer to a call a silo is waiting on), never one that carries directory
+/// cache updates, never one addressed to another client. Orleans' gateway forwards whatever sender
+/// a message names, and a grain call filter sees only that name and only requests, never the
+/// connection; so this is enforced here, on the connection, before Orleans reads anything: the
+/// first preamble or message that breaks the rule closes the connection. With TLS on it runs
+/// inside TLS, on the decrypted bytes; with TLS off it runs all the same.
 /// </summary>
 public sealed partial class GatewaySourceCheck(ILogger<GatewaySourceCheck> logger)
 {
@@ -32,9 +35,10 @@ public sealed partial class GatewaySourceCheck(ILogger<GatewaySourceCheck> logge
         services.PostConfigure<SiloConnectionOptions>(options => options.ConfigureGatewayInboundConnection(builder =>
         {
             var check = builder.ApplicationServices.GetRequiredService<GatewaySourceCheck>();
+            var preambles = builder.ApplicationServices.GetRequiredService<Orleans.Serialization.Serializer<GatewayPreamble>>();
             builder.Use(next => context =>
             {
-                context.Transport = new CheckedTransport(context.Transport, new GatewayInputCheck(context.Transport.Input, check, context.RemoteEndPoint?.ToString() ?? "an unknown peer"));
+                context.Transport = new CheckedTransport(context.Transport, new GatewayInputCheck(context.Transport.Input, check, preambles, context.RemoteEndPoint?.ToString() ?? "an unknown peer"));
                 return next(context);
             });
         }));
@@ -66,8 +70,12 @@ public sealed class GatewaySourceException(string message) : Exception(message);
 /// message id and the sending grain (its type, then its key). Every header that is whole in a buffer
 /// is checked before Orleans sees the buffer, so no message is read unchecked.
 /// </summary>
-internal sealed class GatewayInputCheck(PipeReader inner, GatewaySourceCheck owner, string remote) : PipeReader
+internal sealed class GatewayInputCheck(PipeReader inner, GatewaySourceCheck owner, Orleans.Serialization.Serializer<GatewayPreamble> preambles, string remote) : PipeReader
 {
+    private const uint DirectionRequest = 1;
+    private const uint DirectionOneWay = 3;
+    private const uint HasCacheInvalidationHeader = 1 << 7;
+
     private const int MaxPreambleBytes = 1024;
     private static readonly byte[] ClientType = "sys.client"u8.ToArray();
     private static readonly byte[] HostedPrefix = System.Text.Encoding.UTF8.GetBytes(ClientAccess.HostedClientPrefix);
@@ -134,6 +142,12 @@ internal sealed class GatewayInputCheck(PipeReader inner, GatewaySourceCheck own
                     throw Refused($"a preamble of {length} bytes");
                 }
 
+                if (at + 4 + length > buffer.Length)
+                {
+                    return;
+                }
+
+                CheckPreamble(buffer.Slice(at + 4, length));
                 _next += 4 + length;
                 _preambleRead = true;
                 continue;
@@ -156,24 +170,69 @@ internal sealed class GatewayInputCheck(PipeReader inner, GatewaySourceCheck own
                 return;
             }
 
-            CheckSender(buffer.Slice(at + 8, headerBytes));
+            CheckHeader(buffer.Slice(at + 8, headerBytes));
             _next += 8L + headerBytes + bodyBytes;
         }
     }
 
-    private void CheckSender(ReadOnlySequence<byte> header)
+    /// <summary>The connection opens as an application's client: its identity is the one every message must name.</summary>
+    private void CheckPreamble(ReadOnlySequence<byte> payload)
+    {
+        GrainId identity;
+        try
+        {
+            identity = preambles.Deserialize(payload)?.NodeIdentity ?? default;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw Refused($"a preamble that does not read ({e.GetType().Name})");
+        }
+
+        var type = identity.Type.Value.AsSpan();
+        var key = identity.Key.AsSpan();
+        if (!type.SequenceEqual(ClientType) || key.IsEmpty || key.StartsWith(HostedPrefix) || key.IndexOf((byte)'+') >= 0)
+        {
+            throw Refused($"a connection opened as {identity}");
+        }
+
+        _client = key.ToArray();
+    }
+
+    /// <summary>
+    /// A request or one-way call from the connection's client (or one of its observers), to
+    /// anything but a client, carrying no directory cache updates.
+    /// </summary>
+    private void CheckHeader(ReadOnlySequence<byte> header)
     {
         var reader = new SequenceReader<byte>(header);
-        // Flags (4 bytes) and the message id (8).
-        if (reader.Remaining < 12)
+        if (!reader.TryReadLittleEndian(out int packed))
+        {
+            throw Refused("a message header too short to read");
+        }
+
+        var flags = (uint)packed;
+        var direction = (flags >> 16) & 0xF;
+        if (direction is not DirectionRequest and not DirectionOneWay)
+        {
+            throw Refused(direction == 2 ? "a response (clients here answer no calls)" : $"a message of direction {direction}");
+        }
+
+        if ((flags & HasCacheInvalidationHeader) != 0)
+        {
+            throw Refused("directory cache updates");
+        }
+
+        // The message id (8 bytes), then the sending grain and the target grain.
+        if (reader.Remaining < 8)
         {
             throw Refused("a message header too short to name its sender");
         }
 
-        reader.Advance(12);
-        if (!TryReadIdSpan(ref reader, out var type) || !TryReadIdSpan(ref reader, out var key))
+        reader.Advance(8);
+        if (!TryReadIdSpan(ref reader, out var type) || !TryReadIdSpan(ref reader, out var key)
+            || !TryReadIdSpan(ref reader, out var targetType) || !TryReadIdSpan(ref reader, out _))
         {
-            throw Refused("a message header too short to name its sender");
+            throw Refused("a message header too short to name its sender and target");
         }
 
         if (!type.AsSpan().SequenceEqual(ClientType))
@@ -181,26 +240,17 @@ internal sealed class GatewayInputCheck(PipeReader inner, GatewaySourceCheck own
             throw Refused($"a message from {Describe(type, key)}");
         }
 
-        if (key.AsSpan().StartsWith(HostedPrefix))
-        {
-            throw Refused($"a message from a silo's hosted client ({Describe(type, key)})");
-        }
-
         // An observer's key is the client's key, '+', the observer's.
         var separator = key.AsSpan().IndexOf((byte)'+');
         var client = separator < 0 ? key : key[..separator];
-        if (client.Length == 0)
+        if (_client is null || !client.AsSpan().SequenceEqual(_client))
         {
-            throw Refused("a message from a client without an id");
+            throw Refused($"a message from {Describe(type, key)} on the connection of client {(_client is null ? "(none)" : Utf8(_client))}");
         }
 
-        if (_client is null)
+        if (targetType.AsSpan().SequenceEqual(ClientType))
         {
-            _client = client;
-        }
-        else if (!client.AsSpan().SequenceEqual(_client))
-        {
-            throw Refused($"a message from client {Utf8(client)} on the connection of client {Utf8(_client)}");
+            throw Refused("a message to another client");
         }
     }
 

@@ -39,6 +39,13 @@ public sealed record KvCommand(
     /// </summary>
     public byte[] SessionTokenHash { get; init; } = new byte[TokenHashBytes];
 
+    /// <summary>
+    /// A command of format 2, written before session tokens and the bound on the log's clock: it is
+    /// applied by the rules of its time (no token to check, the clock moved to its stamp), so that a
+    /// replica replaying it now reaches the state the others reached then.
+    /// </summary>
+    public bool IsFormat2 { get; init; }
+
     /// <summary>The proposing leader's clock (milliseconds since the Unix epoch): the log's time.</summary>
     public ulong TimestampMs { get; init; }
 
@@ -123,6 +130,7 @@ public sealed record KvCommand(
             SessionTtlMs = BinaryPrimitives.ReadUInt64LittleEndian(data[42..]),
             QuotaBytes = BinaryPrimitives.ReadUInt64LittleEndian(data[50..]),
             SessionTokenHash = header == HeaderBytes ? data.Slice(HeaderBytesWithoutToken, TokenHashBytes).ToArray() : new byte[TokenHashBytes],
+            IsFormat2 = header == HeaderBytesWithoutToken,
         };
     }
 }

@@ -43,7 +43,7 @@ public sealed partial class KvStateMachine
     {
         ArgumentNullException.ThrowIfNull(command);
         Advance(index);
-        AdvanceClock(command.TimestampMs, command.SessionTtlMs);
+        AdvanceClock(command.TimestampMs, command.IsFormat2 ? 0 : command.SessionTtlMs);
         ExpireSessions(command.SessionTtlMs);
         if (command.Kind == WriteKind.OpenSession)
         {
@@ -150,7 +150,8 @@ public sealed partial class KvStateMachine
     /// session ttl stamped with it: a leader stamping a time far ahead (a wall clock stepped, an
     /// old leader that stamped wall time) cannot expire at once the sessions that were active at
     /// the previous entry. Leaders stamp from a monotonic clock (<see cref="LogClock"/>); this is
-    /// the state machine's own guard, the same on every replica.
+    /// the state machine's own guard, the same on every replica. (Commands of format 2 pass no ttl
+    /// here: they move the clock as they did when they were first applied.)
     /// </summary>
     private void AdvanceClock(ulong timestampMs, ulong sessionTtlMs)
     {

@@ -67,7 +67,7 @@ public sealed partial class StoreIncarnation
         }
 
         string? setAside = null;
-        var store = await AdoReplicaStore.OpenAsync(own, faults, cancellationToken).ConfigureAwait(false);
+        AdoReplicaStore? store = await AdoReplicaStore.OpenAsync(own, faults, cancellationToken).ConfigureAwait(false);
         try
         {
             var identity = await store.IdentifyAsync(clusterId, cancellationToken).ConfigureAwait(false);
@@ -75,7 +75,9 @@ public sealed partial class StoreIncarnation
             var recorded = await AdoReplicaStore.RecordedIncarnationAsync(metadata, identity.StoreId, cancellationToken).ConfigureAwait(false);
             if (recorded is { } known && known > local)
             {
-                await store.DisposeAsync().ConfigureAwait(false);
+                var behind = store;
+                store = null;
+                await behind.DisposeAsync().ConfigureAwait(false);
                 setAside = SetAsideData(own.DataDirectory);
                 LogNotCurrent(logger, identity.StoreHex, local, known, setAside);
                 store = await AdoReplicaStore.OpenAsync(own, faults, cancellationToken).ConfigureAwait(false);
@@ -91,7 +93,11 @@ public sealed partial class StoreIncarnation
         }
         catch
         {
-            await store.DisposeAsync().ConfigureAwait(false);
+            if (store is not null)
+            {
+                await store.DisposeAsync().ConfigureAwait(false);
+            }
+
             throw;
         }
     }
@@ -111,7 +117,9 @@ public sealed partial class StoreIncarnation
         var aside = Path.Combine(full, $"restored-{DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture)}");
         Directory.CreateDirectory(aside);
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        foreach (var file in Directory.EnumerateFiles(full, "replicas.db*"))
+        // The database itself goes last: should a move fail, the silo stops (exit 3) with the old
+        // database still whole where it was, never a new one beside the old one's journal.
+        foreach (var file in Directory.EnumerateFiles(full, "replicas.db*").OrderBy(f => Path.GetFileName(f) == "replicas.db" ? 1 : 0))
         {
             File.Move(file, Path.Combine(aside, Path.GetFileName(file)));
         }

@@ -122,9 +122,23 @@ internal sealed class TestCluster : IAsyncDisposable
             configureClient?.Invoke(client);
         });
         var cluster = builder.Build();
-        await cluster.DeployAsync();
-        var client = await ActorClusterClient.FromClusterClientAsync(cluster.Client, new ActorClusterClientOptions { TimeoutMilliseconds = 30_000, Retries = 10 });
-        return new TestCluster(cluster, stores, incarnations, faults, storage, client);
+        try
+        {
+            await cluster.DeployAsync();
+            var client = await ActorClusterClient.FromClusterClientAsync(cluster.Client, new ActorClusterClientOptions { TimeoutMilliseconds = 30_000, Retries = 10 });
+            return new TestCluster(cluster, stores, incarnations, faults, storage, client);
+        }
+        catch
+        {
+            // A cluster that did not start lets go of its stores (each holds its directory's lock).
+            await cluster.DisposeAsync();
+            foreach (var (store, _, _) in stores.Values)
+            {
+                await store.DisposeAsync();
+            }
+
+            throw;
+        }
     }
 
     private static (AdoReplicaStore, StoreIdentity, StorageOptions) OpenStore(Dictionary<string, (AdoReplicaStore, StoreIdentity, StorageOptions)> stores, System.Collections.Concurrent.ConcurrentDictionary<string, StoreIncarnation> incarnations, StorageOptions metadata, string siloName)

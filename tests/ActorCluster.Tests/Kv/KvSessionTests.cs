@@ -292,6 +292,22 @@ public sealed class KvSessionTests
     }
 
     [Fact]
+    public void A_command_from_before_the_clock_bound_moves_the_clock_as_it_did_when_first_applied()
+    {
+        // A replica replaying an old log must reach the state the others reached then: an entry of
+        // format 2 stamped far ahead (an idle gap, say) moves the log's time all the way.
+        var kv = new KvStateMachine();
+        var session = OpenIn(kv, atMs: 1_000);
+        var encoded = Put("a", "1", session, sequence: 1, atMs: 7_200_000, ttlMs: 3_600_000).Encode();
+        byte[] format2 = [2, .. encoded.AsSpan(1, 63), .. encoded.AsSpan(80)];
+        var old = KvCommand.Decode(format2);
+        Assert.True(old.IsFormat2);
+        kv.Apply(++_index, old);
+        Assert.Equal(7_200_000UL, kv.ClockMs);
+        Assert.False(kv.HasSession(session));
+    }
+
+    [Fact]
     public void The_log_clock_runs_on_the_leaders_monotonic_time_from_where_the_log_stood()
     {
         var clock = new LogClock(ticksPerSecond: 1_000);

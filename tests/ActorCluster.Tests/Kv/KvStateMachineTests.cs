@@ -174,8 +174,9 @@ public sealed class KvStateMachineTests
         // Format 2, from before session tokens (the same bytes without the hash), is still read.
         byte[] old = [2, .. encoded.AsSpan(1, 63), .. encoded.AsSpan(80)];
         var legacy = KvCommand.Decode(old);
-        Assert.Equal(command with { Value = null, SessionTokenHash = [] }, legacy with { Value = null, SessionTokenHash = [] });
+        Assert.Equal(command with { Value = null, SessionTokenHash = [], IsFormat2 = true }, legacy with { Value = null, SessionTokenHash = [] });
         Assert.Equal(new byte[16], legacy.SessionTokenHash);
+        Assert.False(decoded.IsFormat2);
     }
 
     [Theory]

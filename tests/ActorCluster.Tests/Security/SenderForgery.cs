@@ -16,6 +16,9 @@ internal sealed class SenderForgery
     /// <summary>The sender to claim from now on (null: send messages as they are).</summary>
     public GrainId? Sender { get; set; }
 
+    /// <summary>When set, every message goes as a response (Orleans' direction 2), whatever it was.</summary>
+    public bool AsResponse { get; set; }
+
     /// <summary>Messages sent with a forged sender so far.</summary>
     public int Forged => _forged;
 
@@ -83,6 +86,13 @@ internal sealed class SenderForgery
                         Interlocked.Increment(ref _forged);
                     }
 
+                    if (AsResponse)
+                    {
+                        var flags = BinaryPrimitives.ReadUInt32LittleEndian(header);
+                        BinaryPrimitives.WriteUInt32LittleEndian(header, (flags & ~0x000F_0000u) | (2u << 16));
+                        Interlocked.Increment(ref _forged);
+                    }
+
                     var lengths = new byte[8];
                     BinaryPrimitives.WriteInt32LittleEndian(lengths, header.Length);
                     BinaryPrimitives.WriteInt32LittleEndian(lengths.AsSpan(4), body.Length);
@@ -137,7 +147,8 @@ internal sealed class SenderForgery
         return ((uint)(BinaryPrimitives.ReadUInt64LittleEndian(raw) >> count), count);
     }
 
-    private static byte[] EncodeIdSpan(IdSpan value)
+    /// <summary>Orleans' raw id span: a prefix varint length, then (if not empty) the 32-bit hash and the bytes.</summary>
+    internal static byte[] EncodeIdSpan(IdSpan value)
     {
         var bytes = value.AsSpan().ToArray();
         var encoded = new List<byte>(EncodeVarUInt32((uint)bytes.Length));
