@@ -17,6 +17,18 @@ public sealed class ReplicaOptionsTests
     }
 
     [Fact]
+    public void Quiescence_is_on_by_default_and_its_documentation_and_the_readme_say_so()
+    {
+        Assert.True(new ReplicaOptions().Quiesce);
+        var docs = System.Xml.Linq.XDocument.Load(Path.Combine(AppContext.BaseDirectory, "ActorCluster.Grains.xml"));
+        var summary = docs.Descendants("member").Single(m => (string?)m.Attribute("name") == "P:ActorCluster.Grains.Replicas.ReplicaOptions.Quiesce").Value;
+        Assert.Contains("On by default", summary, StringComparison.Ordinal);
+        Assert.DoesNotContain("Off by default", summary, StringComparison.Ordinal);
+        var readme = File.ReadAllLines(Path.Combine(PurityTests.RepositoryRoot(), "README.md"));
+        Assert.Contains(readme, line => line.StartsWith("| `Raft:Quiesce`", StringComparison.Ordinal) && line.Contains("| true, ", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void The_automatic_lease_follows_faster_ticks_and_leases_off_mean_no_lease()
     {
         var fast = new ReplicaOptions { TickMilliseconds = 20 };
