@@ -235,6 +235,10 @@ internal sealed class OperationBatcher(Func<int, IShardGrain> shards, int callsP
             var giveUp = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var left = deadline - DateTime.UtcNow;
             giveUp.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+            // Taken before the source is published: once it is, the lane may dispose it at any
+            // moment (the operation sent), and a disposed source's Token throws. Registering on the
+            // token of a disposed source registers nothing, which is what is wanted then.
+            var token = giveUp.Token;
             lock (this)
             {
                 if (!_watching)
@@ -247,7 +251,7 @@ internal sealed class OperationBatcher(Func<int, IShardGrain> shards, int callsP
                 _giveUp = giveUp;
             }
 
-            var registration = giveUp.Token.Register(static state => ((Action)state!)(), abandon);
+            var registration = token.Register(static state => ((Action)state!)(), abandon);
             lock (this)
             {
                 if (_watching)

@@ -91,7 +91,8 @@ public sealed record ShardMembers(
     /// Whether replica <paramref name="id"/> on <paramref name="store"/> is, by this configuration,
     /// gone from the group for good: its id was used (below <see cref="NextId"/>) and it is not a
     /// member there. False when the configuration cannot tell (no <see cref="NextId"/>, or an id
-    /// not used yet: a replica created for an addition that has not happened).
+    /// not used yet: a replica created for an addition that has not happened, or a member whose
+    /// store is not recorded: store 0, "unknown", matches any store).
     /// </summary>
     public bool Excludes(ulong id, ulong store)
     {
@@ -102,7 +103,7 @@ public sealed record ShardMembers(
 
         for (var i = 0; i < Ids.Length; i++)
         {
-            if (Ids[i] == id && Stores[i] == store)
+            if (Ids[i] == id && (Stores[i] == store || Stores[i] == 0 || store == 0))
             {
                 return false;
             }

@@ -13,7 +13,8 @@ namespace ActorCluster.Grains.Hosting;
 /// client (its client id, or one of its observers) to a grain or a system target: never a message
 /// that claims to come from a grain, a system target, a hosted client or another client, never a
 /// response (a forged answer to a call a silo is waiting on), never one that carries directory
-/// cache updates, never one addressed to another client. Orleans' gateway forwards whatever sender
+/// cache updates, never one addressed to another client, never one naming a grain by the right
+/// bytes and a wrong hash. Orleans' gateway forwards whatever sender
 /// a message names, and a grain call filter sees only that name and only requests, never the
 /// connection; so this is enforced here, on the connection, before Orleans reads anything: the
 /// first preamble or message that breaks the rule closes the connection. With TLS on it runs
@@ -254,8 +255,8 @@ internal sealed class GatewayInputCheck(PipeReader inner, GatewaySourceCheck own
         }
     }
 
-    /// <summary>Orleans' raw id span: a prefix varint length, then (if not empty) a 32-bit hash and the bytes.</summary>
-    private static bool TryReadIdSpan(ref SequenceReader<byte> reader, out byte[] value)
+    /// <summary>Orleans' raw id span: a prefix varint length, then (if not empty) a 32-bit hash and the bytes; the hash must be the bytes' own.</summary>
+    private bool TryReadIdSpan(ref SequenceReader<byte> reader, out byte[] value)
     {
         value = [];
         if (!TryReadVarUInt32(ref reader, out var length))
@@ -268,16 +269,24 @@ internal sealed class GatewayInputCheck(PipeReader inner, GatewaySourceCheck own
             return true;
         }
 
-        if (length > 4096 || reader.Remaining < 4L + length)
+        if (length > 4096 || !reader.TryReadLittleEndian(out int hash) || reader.Remaining < length)
         {
             return false;
         }
 
-        reader.Advance(4);
-
         value = new byte[length];
         reader.TryCopyTo(value);
         reader.Advance(length);
+
+        // Orleans takes an id's hash from the wire as sent and never computes it again, while ids
+        // compare by their bytes alone: an id with the right bytes and a wrong hash misses the
+        // silo's activation of that grain and the directory's entry for it, and gets a second
+        // activation. Only the hash Orleans would compute passes.
+        if (hash != new IdSpan(value).GetHashCode())
+        {
+            throw Refused($"an id ({Utf8(value)}) whose hash is not its own");
+        }
+
         return true;
     }
 

@@ -149,8 +149,9 @@ public sealed partial class KvStateMachine
     /// Moves the log's time to <paramref name="timestampMs"/>, never back, and by at most half the
     /// session ttl stamped with it: a leader stamping a time far ahead (a wall clock stepped, an
     /// old leader that stamped wall time) cannot expire at once the sessions that were active at
-    /// the previous entry. Leaders stamp from a monotonic clock (<see cref="LogClock"/>); this is
-    /// the state machine's own guard, the same on every replica. (Commands of format 2 pass no ttl
+    /// the previous entry. Leaders stamp from a monotonic clock and never more than half a ttl
+    /// ahead of the log (<see cref="LogClock"/>), so this bound does not bind for them; it is the
+    /// state machine's own guard, the same on every replica. (Commands of format 2 pass no ttl
     /// here: they move the clock as they did when they were first applied.)
     /// </summary>
     private void AdvanceClock(ulong timestampMs, ulong sessionTtlMs)

@@ -7,7 +7,12 @@ namespace ActorCluster.Grains.Kv;
 /// otherwise expire every session at once, and one stepped back would stop expiry until real time
 /// caught up. Across a change of leader the log's time pauses (from the old leader's last stamp to
 /// the new leader's first), so durations measured in it (session idleness, and leases) only ever
-/// stretch, never shrink, as etcd's leases do. Pure: the caller passes the monotonic time.
+/// stretch, never shrink, as etcd's leases do. Nor does it run more than a bound (half the session
+/// ttl) ahead of the log's time as the leader has applied it: a leader idle for hours stamps its
+/// next command a bounded step ahead and counts on from there, so the idle stretch counts once, as
+/// that step, rather than being caught up entry by entry by the state machine's own bound (which
+/// would expire, within a few commands, a session opened a millisecond before). Pure: the caller
+/// passes the monotonic time.
 /// </summary>
 public sealed class LogClock
 {
@@ -28,20 +33,38 @@ public sealed class LogClock
     /// <summary>
     /// The stamp for a command proposed now by the leader of <paramref name="term"/>.
     /// <paramref name="appliedClockMs"/> is the log's time as this replica has applied it; the
-    /// first stamp of a term starts from it (or from this clock's last stamp, if later).
-    /// Stamps never decrease.
+    /// first stamp of a term starts from it (or from this clock's last stamp, if later), and no
+    /// stamp runs more than <paramref name="maxAheadMs"/> past it: beyond that the clock counts on
+    /// from the bound. Stamps never decrease.
     /// </summary>
-    public ulong Stamp(ulong term, long nowTicks, ulong appliedClockMs)
+    public ulong Stamp(ulong term, long nowTicks, ulong appliedClockMs, ulong maxAheadMs)
     {
         if (term != _term)
         {
             _term = term;
-            _anchorMs = Math.Max(appliedClockMs, _lastMs);
-            _anchorTicks = nowTicks;
+            Anchor(Math.Max(appliedClockMs, _lastMs), nowTicks);
         }
 
-        var elapsedMs = nowTicks <= _anchorTicks ? 0UL : (ulong)((double)(nowTicks - _anchorTicks) * 1000 / TicksPerSecond);
-        _lastMs = Math.Max(_lastMs, _anchorMs + elapsedMs);
+        var stamp = _anchorMs + ElapsedMs(nowTicks);
+        var bound = appliedClockMs > ulong.MaxValue - maxAheadMs ? ulong.MaxValue : appliedClockMs + maxAheadMs;
+        if (stamp > bound)
+        {
+            // Idle (or running ahead of what it applied) for longer than the bound: the time beyond
+            // it is not counted.
+            Anchor(bound, nowTicks);
+            stamp = bound;
+        }
+
+        _lastMs = Math.Max(_lastMs, stamp);
         return _lastMs;
     }
+
+    private void Anchor(ulong ms, long nowTicks)
+    {
+        _anchorMs = ms;
+        _anchorTicks = nowTicks;
+    }
+
+    private ulong ElapsedMs(long nowTicks) =>
+        nowTicks <= _anchorTicks ? 0UL : (ulong)((double)(nowTicks - _anchorTicks) * 1000 / TicksPerSecond);
 }

@@ -66,8 +66,17 @@ public sealed partial class RaftReplicaGrain
     private TimeSpan RemovalSuspicion => TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(2).Ticks, _options.Tick.Ticks * _options.ElectionTicks * 20));
 
     /// <summary>
-    /// A replica that hears from no leader for <see cref="RemovalSuspicion"/> (awake: a quiesced
-    /// follower with a leader is only idle), or that has never been given a configuration, may
+    /// How long a replica goes without a word from a leader before it asks the ring whether it is
+    /// still a member. A quiesced follower that knows its leader hears nothing while the group is
+    /// idle, so it asks thirty times less often (every 5 minutes with the defaults): rarely, since
+    /// every idle follower asks, but not never, or a follower whose removal notices were both lost
+    /// would keep its replica for as long as that leader lives.
+    /// </summary>
+    internal static TimeSpan RemovalSuspicionFor(bool quiescedWithLeader, TimeSpan awake) => quiescedWithLeader ? awake * 30 : awake;
+
+    /// <summary>
+    /// A replica that hears from no leader for its removal suspicion (see
+    /// <see cref="RemovalSuspicionFor"/>), or that has never been given a configuration, may
     /// have been removed while it could not hear it: its leader stops sending to a member the moment
     /// it appends the removal, its peers drop its messages, and the removal notice is best-effort
     /// (its store may have been down). It asks the ring for the group's newest committed
@@ -78,13 +87,13 @@ public sealed partial class RaftReplicaGrain
     /// </summary>
     private void MaybeCheckRemoval(RaftNode raft, DateTime now)
     {
-        if (_checkingRemoval || now < _nextRemovalCheck || (raft.Quiesced && raft.Leader != RaftNode.None)
-            || System.Diagnostics.Stopwatch.GetElapsedTime(_lastLeaderContact) < RemovalSuspicion)
+        var suspicion = RemovalSuspicionFor(raft.Quiesced && raft.Leader != RaftNode.None, RemovalSuspicion);
+        if (_checkingRemoval || now < _nextRemovalCheck || System.Diagnostics.Stopwatch.GetElapsedTime(_lastLeaderContact) < suspicion)
         {
             return;
         }
 
-        _nextRemovalCheck = now + RemovalSuspicion + TimeSpan.FromMilliseconds(Random.Shared.Next(1000));
+        _nextRemovalCheck = now + suspicion + TimeSpan.FromMilliseconds(Random.Shared.Next(1000));
         _checkingRemoval = true;
         CheckRemovedAsync().Ignore();
     }

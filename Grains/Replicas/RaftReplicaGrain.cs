@@ -348,10 +348,11 @@ public sealed partial class RaftReplicaGrain(
 
         // The leader stamps the log's time (from its monotonic clock, see LogClock) and the shard's
         // limits: every replica applies the same bytes.
+        var sessionTtlMs = (ulong)_keyValue.SessionTtlSeconds * 1000;
         var command = KvCommand.From(request) with
         {
-            TimestampMs = _logClock.Stamp(Raft.Term, System.Diagnostics.Stopwatch.GetTimestamp(), _kv.ClockMs),
-            SessionTtlMs = (ulong)_keyValue.SessionTtlSeconds * 1000,
+            TimestampMs = _logClock.Stamp(Raft.Term, System.Diagnostics.Stopwatch.GetTimestamp(), _kv.ClockMs, Math.Max(1, sessionTtlMs / 2)),
+            SessionTtlMs = sessionTtlMs,
             QuotaBytes = (ulong)_keyValue.QuotaBytesPerShard,
         };
         var result = Raft.Propose(command.Encode());

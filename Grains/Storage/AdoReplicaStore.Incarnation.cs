@@ -72,6 +72,9 @@ public sealed partial class AdoReplicaStore
     {
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        /// <summary>One row of one number: a silo whose disk is short of space still starts, and still renews it.</summary>
+        public override bool MayUseReserve => true;
+
         public override async Task ExecuteAsync(AdoReplicaStore store, WriterSession session)
         {
             var insert = session.Command("INSERT INTO ac_store_incarnation (incarnation) SELECT @incarnation WHERE NOT EXISTS (SELECT 1 FROM ac_store_incarnation)");

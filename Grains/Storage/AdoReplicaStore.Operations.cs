@@ -106,6 +106,12 @@ public sealed partial class AdoReplicaStore
         /// <summary>Payload bytes, for the batch's byte budget.</summary>
         public virtual long Bytes => 0;
 
+        /// <summary>
+        /// Whether it may write into the disk's reserve (a row of a few bytes the silo needs to
+        /// start and to stay in the cluster), where the replicas' writes are refused.
+        /// </summary>
+        public virtual bool MayUseReserve => false;
+
         public abstract Task ExecuteAsync(AdoReplicaStore store, WriterSession session);
 
         public abstract void Complete();

@@ -338,18 +338,28 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
 
                 if (DiskFull() is { } full)
                 {
-                    // Nothing of this batch is written, so nothing of it can be acknowledged; the
-                    // replicas stop and come back, and the store takes writes again once space returns.
-                    Interlocked.Add(ref _writesRefused, batch.Count);
-                    Volatile.Write(ref _lastWriteError, full.Message);
-                    ReplicaMetrics.StoreWritesRefused.Add(batch.Count);
+                    // Nothing of the replicas' writes in this batch is written, so nothing of them can
+                    // be acknowledged; the replicas stop and come back, and the store takes writes
+                    // again once space returns. What may use the reserve (the store's incarnation,
+                    // without which the silo cannot start) still goes.
+                    var refusedCount = 0;
                     foreach (var refused in batch)
                     {
-                        refused.Fail(full);
+                        if (!refused.MayUseReserve)
+                        {
+                            refused.Fail(full);
+                            refusedCount++;
+                        }
                     }
 
-                    batch.Clear();
-                    continue;
+                    Interlocked.Add(ref _writesRefused, refusedCount);
+                    Volatile.Write(ref _lastWriteError, full.Message);
+                    ReplicaMetrics.StoreWritesRefused.Add(refusedCount);
+                    batch.RemoveAll(static operation => !operation.MayUseReserve);
+                    if (batch.Count == 0)
+                    {
+                        continue;
+                    }
                 }
 
                 // Replica id order: every writer (in every process) takes row locks in one order.

@@ -58,6 +58,16 @@ public sealed class RemovedReplicaClusterTests
     }
 
     [Fact]
+    public void A_quiesced_follower_that_knows_its_leader_still_asks_the_ring_only_less_often()
+    {
+        // Such a follower once never asked: one whose removal notices (the leader's wake-up and its
+        // notice) were both lost kept its replica for as long as that leader lived.
+        var awake = TimeSpan.FromSeconds(10);
+        Assert.Equal(awake, ActorCluster.Grains.Replicas.RaftReplicaGrain.RemovalSuspicionFor(quiescedWithLeader: false, awake));
+        Assert.Equal(TimeSpan.FromMinutes(5), ActorCluster.Grains.Replicas.RaftReplicaGrain.RemovalSuspicionFor(quiescedWithLeader: true, awake));
+    }
+
+    [Fact]
     public void A_configuration_excludes_only_ids_it_has_used_and_does_not_hold_on_that_store()
     {
         var members = new ShardMembers(40, [2, 4, 5], [12, 14, 15], [true, true, true], NextId: 6);
@@ -72,5 +82,11 @@ public sealed class RemovedReplicaClusterTests
         Assert.False(members.Excludes(7, 17));
         // A record without the next id (from before it was kept) proves nothing.
         Assert.False((members with { NextId = 0 }).Excludes(1, 11));
+        // Nor does a member whose store is not recorded (0): a replica must not delete itself
+        // because a configuration could not name its store.
+        var unknownStore = new ShardMembers(40, [2, 4, 5], [12, 0, 15], [true, true, true], NextId: 6);
+        Assert.False(unknownStore.Excludes(4, 14));
+        Assert.False(members.Excludes(4, 0));
+        Assert.True(unknownStore.Excludes(3, 13));
     }
 }

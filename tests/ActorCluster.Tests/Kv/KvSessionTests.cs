@@ -310,16 +310,68 @@ public sealed class KvSessionTests
     [Fact]
     public void The_log_clock_runs_on_the_leaders_monotonic_time_from_where_the_log_stood()
     {
+        const ulong Far = ulong.MaxValue;
         var clock = new LogClock(ticksPerSecond: 1_000);
         // Term 3's leader takes over with the log at 50 s: it counts on from there.
-        Assert.Equal(50_000UL, clock.Stamp(term: 3, nowTicks: 7_000, appliedClockMs: 50_000));
-        Assert.Equal(52_500UL, clock.Stamp(term: 3, nowTicks: 9_500, appliedClockMs: 50_000));
+        Assert.Equal(50_000UL, clock.Stamp(term: 3, nowTicks: 7_000, appliedClockMs: 50_000, maxAheadMs: Far));
+        Assert.Equal(52_500UL, clock.Stamp(term: 3, nowTicks: 9_500, appliedClockMs: 50_000, maxAheadMs: Far));
         // Its monotonic time cannot go back, and nor do its stamps.
-        Assert.Equal(52_500UL, clock.Stamp(term: 3, nowTicks: 8_000, appliedClockMs: 50_000));
+        Assert.Equal(52_500UL, clock.Stamp(term: 3, nowTicks: 8_000, appliedClockMs: 50_000, maxAheadMs: Far));
         // Leading again in a later term it starts from the newer of its last stamp and the log.
-        Assert.Equal(52_500UL, clock.Stamp(term: 5, nowTicks: 100_000, appliedClockMs: 51_000));
-        Assert.Equal(53_500UL, clock.Stamp(term: 5, nowTicks: 101_000, appliedClockMs: 51_000));
-        Assert.Equal(90_000UL, clock.Stamp(term: 6, nowTicks: 200_000, appliedClockMs: 90_000));
+        Assert.Equal(52_500UL, clock.Stamp(term: 5, nowTicks: 100_000, appliedClockMs: 51_000, maxAheadMs: Far));
+        Assert.Equal(53_500UL, clock.Stamp(term: 5, nowTicks: 101_000, appliedClockMs: 51_000, maxAheadMs: Far));
+        Assert.Equal(90_000UL, clock.Stamp(term: 6, nowTicks: 200_000, appliedClockMs: 90_000, maxAheadMs: Far));
+    }
+
+    [Fact]
+    public void A_leader_idle_for_hours_stamps_at_most_half_a_ttl_ahead_and_counts_on_from_there()
+    {
+        var clock = new LogClock(ticksPerSecond: 1_000);
+        Assert.Equal(10_000UL, clock.Stamp(term: 2, nowTicks: 0, appliedClockMs: 10_000, maxAheadMs: 30_000));
+        // Ten hours idle: the next stamp is the bound (and stays there until the log has applied
+        // it), and time counts on from it, a millisecond at a time.
+        Assert.Equal(40_000UL, clock.Stamp(term: 2, nowTicks: 36_000_000, appliedClockMs: 10_000, maxAheadMs: 30_000));
+        Assert.Equal(40_000UL, clock.Stamp(term: 2, nowTicks: 36_000_001, appliedClockMs: 10_000, maxAheadMs: 30_000));
+        Assert.Equal(40_001UL, clock.Stamp(term: 2, nowTicks: 36_000_002, appliedClockMs: 40_000, maxAheadMs: 30_000));
+        Assert.Equal(40_002UL, clock.Stamp(term: 2, nowTicks: 36_000_003, appliedClockMs: 40_001, maxAheadMs: 30_000));
+        // Never past the bound, never back either.
+        Assert.Equal(40_002UL, clock.Stamp(term: 2, nowTicks: 36_000_004, appliedClockMs: 5_000, maxAheadMs: 30_000));
+    }
+
+    [Fact]
+    public void A_session_opened_after_a_long_idle_stretch_survives_the_writes_that_follow_it_within_milliseconds()
+    {
+        // The leader's clock and the state machine together, as the replica drives them: a shard idle
+        // for ten hours under one leader, then a session opened and three writes a millisecond apart
+        // from another client. Counting the idle stretch entry by entry, half a ttl at a time, would
+        // expire the new session a few milliseconds after it opened.
+        const ulong Ttl = 3_600_000;
+        var kv = new KvStateMachine();
+        var clock = new LogClock(ticksPerSecond: 1_000);
+        var now = 0L;
+        KvResponse Apply(KvCommand command) =>
+            kv.Apply(++_index, command with { TimestampMs = clock.Stamp(term: 1, now++, kv.ClockMs, Ttl / 2), SessionTtlMs = Ttl });
+
+        var other = Apply(Open()).Version;
+        Assert.Equal(KvStatus.Ok, Apply(Put("a", "1", other, sequence: 1)).Status);
+        now += 10 * 3_600_000;
+        var fresh = Apply(Open()).Version;
+        for (ulong sequence = 2; sequence <= 5; sequence++)
+        {
+            Assert.Equal(KvStatus.Ok, Apply(Put("a", sequence.ToString(System.Globalization.CultureInfo.InvariantCulture), other, sequence)).Status);
+        }
+
+        Assert.True(kv.HasSession(fresh));
+        Assert.Equal(KvStatus.Ok, Apply(Put("b", "1", fresh, sequence: 1)).Status);
+        // A session idle for longer than the ttl, while others write, still expires.
+        for (ulong sequence = 6; sequence <= 9; sequence++)
+        {
+            now += (long)Ttl / 2;
+            Apply(Put("a", "x", other, sequence));
+        }
+
+        Assert.False(kv.HasSession(fresh));
+        Assert.True(kv.HasSession(other));
     }
 
     private ulong OpenIn(KvStateMachine kv, ulong atMs = 0) => kv.Apply(++_index, Open(atMs)).Version;

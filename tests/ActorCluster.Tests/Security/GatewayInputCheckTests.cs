@@ -42,6 +42,8 @@ public sealed class GatewayInputCheckTests
         "cache updates",
         "to another client",
         "header too short",
+        "target named with a wrong hash",
+        "sender named with a wrong hash",
     ];
 
     [Theory]
@@ -61,6 +63,8 @@ public sealed class GatewayInputCheckTests
             "a response" => [Preamble(Client), Frame(Client, Ring, 2)],
             "cache updates" => [Preamble(Client), Frame(Client, Ring, 1, flags: 1 << 7)],
             "to another client" => [Preamble(Client), Frame(Client, GrainId.Create("sys.client", "other"), 1)],
+            "target named with a wrong hash" => [Preamble(Client), Frame(Client, Ring, 1, wrongHash: 3)],
+            "sender named with a wrong hash" => [Preamble(Client), Frame(Client, Ring, 1, wrongHash: 1)],
             _ => [Preamble(Client), [4, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0]],
         };
 
@@ -118,17 +122,27 @@ public sealed class GatewayInputCheckTests
         return length;
     }
 
-    private static byte[] Frame(GrainId sender, GrainId target, uint direction, uint flags = 0)
+    // wrongHash: the index (0 to 3: sender type, sender key, target type, target key) of an id to
+    // send with a wrong hash, or -1.
+    private static byte[] Frame(GrainId sender, GrainId target, uint direction, uint flags = 0, int wrongHash = -1)
     {
         var header = new List<byte>();
         var packed = new byte[4];
         BinaryPrimitives.WriteUInt32LittleEndian(packed, flags | (direction << 16));
         header.AddRange(packed);
         header.AddRange(new byte[8]);
-        header.AddRange(SenderForgery.EncodeIdSpan(sender.Type.Value));
-        header.AddRange(SenderForgery.EncodeIdSpan(sender.Key));
-        header.AddRange(SenderForgery.EncodeIdSpan(target.Type.Value));
-        header.AddRange(SenderForgery.EncodeIdSpan(target.Key));
+        IdSpan[] ids = [sender.Type.Value, sender.Key, target.Type.Value, target.Key];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            var encoded = SenderForgery.EncodeIdSpan(ids[i]);
+            if (i == wrongHash)
+            {
+                // Every id here is shorter than 64 bytes: one byte of length, then the hash.
+                encoded[1] ^= 0x5A;
+            }
+
+            header.AddRange(encoded);
+        }
         header.AddRange(new byte[6]);
         var lengths = new byte[8];
         BinaryPrimitives.WriteInt32LittleEndian(lengths, header.Count);

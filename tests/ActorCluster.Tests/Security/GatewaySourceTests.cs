@@ -49,9 +49,15 @@ public sealed class GatewaySourceTests
         Assert.NotNull(await Record.ExceptionAsync(() => ring.GetRing().WaitAsync(TimeSpan.FromSeconds(5))));
         forgery.AsResponse = false;
 
-        Assert.True(forgery.Forged >= 3, $"forged {forgery.Forged} messages");
+        // Nor a grain named by its bytes and a hash that is not theirs: Orleans would activate the
+        // grain a second time (a replica's second activation fences the first off its store).
+        forgery.WrongTargetHash = true;
+        Assert.NotNull(await Record.ExceptionAsync(() => ring.GetRing().WaitAsync(TimeSpan.FromSeconds(5))));
+        forgery.WrongTargetHash = false;
+
+        Assert.True(forgery.Forged >= 4, $"forged {forgery.Forged} messages");
         var refused = test.Cluster.Silos.Sum(s => s.ServiceProvider.GetRequiredService<GatewaySourceCheck>().Refused);
-        Assert.True(refused >= 3, $"{refused} gateway connections closed");
+        Assert.True(refused >= 4, $"{refused} gateway connections closed");
 
         // Nothing the forged calls carried took effect: every silo's ring keeps the group's real
         // configuration. And the client, as itself again, still works.

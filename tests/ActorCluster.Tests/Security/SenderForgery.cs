@@ -19,6 +19,12 @@ internal sealed class SenderForgery
     /// <summary>When set, every message goes as a response (Orleans' direction 2), whatever it was.</summary>
     public bool AsResponse { get; set; }
 
+    /// <summary>
+    /// When set, every message names its target grain by the right bytes and a wrong hash (Orleans
+    /// takes the hash from the wire: such an id misses the grain's activation and gets another).
+    /// </summary>
+    public bool WrongTargetHash { get; set; }
+
     /// <summary>Messages sent with a forged sender so far.</summary>
     public int Forged => _forged;
 
@@ -93,6 +99,12 @@ internal sealed class SenderForgery
                         Interlocked.Increment(ref _forged);
                     }
 
+                    if (WrongTargetHash)
+                    {
+                        CorruptTargetHash(header);
+                        Interlocked.Increment(ref _forged);
+                    }
+
                     var lengths = new byte[8];
                     BinaryPrimitives.WriteInt32LittleEndian(lengths, header.Length);
                     BinaryPrimitives.WriteInt32LittleEndian(lengths.AsSpan(4), body.Length);
@@ -131,6 +143,20 @@ internal sealed class SenderForgery
         forged.AddRange(EncodeIdSpan(sender.Key));
         forged.AddRange(header.AsSpan(at).ToArray());
         return [.. forged];
+    }
+
+    /// <summary>Flips the hash of the target grain's key (after the flags, the message id, the sender and the target's type).</summary>
+    private static void CorruptTargetHash(byte[] header)
+    {
+        var at = 12;
+        at += IdSpanLength(header, at);
+        at += IdSpanLength(header, at);
+        at += IdSpanLength(header, at);
+        var (length, bytes) = ReadVarUInt32(header, at);
+        if (length > 0)
+        {
+            header[at + bytes] ^= 0x5A;
+        }
     }
 
     private static int IdSpanLength(byte[] header, int at)

@@ -36,6 +36,11 @@ public sealed class DiskReserveTests
         Assert.Equal(1 << 20, status.MinFreeBytes);
         Assert.Equal(refused.Message, status.LastWriteError);
 
+        // The store's incarnation, which a silo raises to start and to stay in the cluster, is one
+        // row: it may use the reserve (a silo on a disk short of space once could not start).
+        await store.RaiseIncarnationAsync(5);
+        Assert.Equal(5, await store.ReadIncarnationAsync());
+
         // Nothing of a refused write was stored.
         var state = await store.LoadAsync(claim);
         Assert.Equal(1UL, state.HardState.Term);
