@@ -79,7 +79,7 @@ public static class ChaosRunner
             await Task.WhenAll(workers);
 
             var problems = nemesis.Problems.ToList();
-            if (!await ClusterUnderTest.WaitForLeadersAsync(clients[^1], TimeSpan.FromSeconds(60), cancellationToken))
+            if (!await nemesis.WaitForLeadersAsync(clients[^1], TimeSpan.FromSeconds(60), cancellationToken))
             {
                 problems.Add("not every shard had a leader within 60 s of healing");
             }

@@ -253,6 +253,31 @@ internal sealed class Nemesis(ChaosOptions options, ClusterUnderTest cluster, Fu
     }
 
     /// <summary>
+    /// Waits for every shard to have a leader, bringing back meanwhile, as a supervisor would, a
+    /// silo that stops because it learned it was declared dead: it may learn that only after the
+    /// last partition healed (it asks the membership table every few seconds), and a shard whose
+    /// other voters are gone has no leader until it is back.
+    /// </summary>
+    public async Task<bool> WaitForLeadersAsync(ActorClusterClient client, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            await RestartDeclaredDeadAsync(cancellationToken);
+            var left = timeout - clock.Elapsed;
+            if (left <= TimeSpan.Zero)
+            {
+                return false;
+            }
+
+            if (await ClusterUnderTest.WaitForLeadersAsync(client, left < TimeSpan.FromSeconds(5) ? left : TimeSpan.FromSeconds(5), cancellationToken))
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>
     /// A silo cut off long enough is declared dead by the others (Orleans' membership), and a silo
     /// that learns it was declared dead stops, during the partition or after it heals: such silos
     /// come back as an operator's supervisor (Kubernetes) would bring them back — after each

@@ -193,6 +193,13 @@ internal sealed class TestCluster : IAsyncDisposable
     /// <summary>Deletes the data directory of a stopped silo: started again, it is a new store.</summary>
     public async Task WipeStoreAsync(string siloName)
     {
+        var options = await ReleaseStoreAsync(siloName);
+        Directory.Delete(options.DataDirectory, recursive: true);
+    }
+
+    /// <summary>Closes a stopped silo's store and forgets it, so that its files may be changed; returns its options.</summary>
+    private async Task<StorageOptions> ReleaseStoreAsync(string siloName)
+    {
         (AdoReplicaStore Store, StoreIdentity Identity, StorageOptions Options) entry;
         lock (_stores)
         {
@@ -202,7 +209,7 @@ internal sealed class TestCluster : IAsyncDisposable
 
         await entry.Store.DisposeAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(entry.Options.DataDirectory, recursive: true);
+        return entry.Options;
     }
 
     /// <summary>A consistent copy of a running silo's store (SQLite's VACUUM INTO), as a backup tool takes one.</summary>
@@ -221,21 +228,13 @@ internal sealed class TestCluster : IAsyncDisposable
     /// <summary>Puts a backup in place of a stopped silo's store: started again, it opens the backup.</summary>
     public async Task RestoreStoreAsync(string siloName, string backup)
     {
-        (AdoReplicaStore Store, StoreIdentity Identity, StorageOptions Options) entry;
-        lock (_stores)
-        {
-            entry = _stores[siloName];
-            _stores.Remove(siloName);
-        }
-
-        await entry.Store.DisposeAsync();
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        foreach (var file in Directory.EnumerateFiles(entry.Options.DataDirectory, "replicas.db*"))
+        var options = await ReleaseStoreAsync(siloName);
+        foreach (var file in Directory.EnumerateFiles(options.DataDirectory, "replicas.db*"))
         {
             File.Delete(file);
         }
 
-        File.Copy(backup, entry.Options.SqlitePath);
+        File.Copy(backup, options.SqlitePath);
     }
 
     /// <summary>Deletes one replica's stored state (not its registration) from a stopped silo's store.</summary>
