@@ -8,8 +8,19 @@
 # which the browser test opens the Orleans Dashboard and the Raft view, npm, whose
 # kubernetes-models package validates the Kubernetes manifests, and Prometheus, whose promtool
 # checks and unit-tests the alerting rules.
+#
+# ./test.sh --fast runs only the tests that need no cluster, no silo process, no database and no
+# simulator sweep (the Raft core, the state machine, the ring, the client, the checkers, the
+# purity check, the gateway's byte check): a minute or two from a cold build, and nothing to install.
 set -euo pipefail
 cd "$(dirname "$0")"
+if [[ "${1:-}" == "--fast" ]]; then
+  shift
+  fast=(Raft Kv Ring Client Replicas PurityTests Security.GatewayInputCheckTests
+        Chaos.LinearizabilityCheckerTests Chaos.AppendCheckerTests Chaos.PlacementCheckTests)
+  filter=$(printf 'FullyQualifiedName~ActorCluster.Tests.%s.|' "${fast[@]}")
+  exec dotnet test tests/ActorCluster.Tests --nologo --filter "${filter%|}" "$@"
+fi
 source deploy/scripts/ensure-postgres.sh
 source deploy/scripts/ensure-debian-package.sh
 ensure_postgres
