@@ -326,7 +326,9 @@ internal sealed class GatewayInputCheck(PipeReader inner, GatewaySourceCheck own
         return BinaryPrimitives.ReadInt32LittleEndian(bytes);
     }
 
-    private static string Utf8(byte[] bytes) => System.Text.Encoding.UTF8.GetString(bytes);
+    /// <summary>An id's bytes as text for the log, cut at 128 bytes: they are the peer's to choose.</summary>
+    private static string Utf8(byte[] bytes) =>
+        bytes.Length <= 128 ? System.Text.Encoding.UTF8.GetString(bytes) : System.Text.Encoding.UTF8.GetString(bytes, 0, 128) + "...";
 
     private static string Describe(byte[] type, byte[] key) => type.Length == 0 ? "no sender" : $"{Utf8(type)}/{Utf8(key)}";
 
