@@ -352,13 +352,16 @@ public sealed partial class AdoReplicaStore : IReplicaStore, IAsyncDisposable
                         }
                     }
 
-                    Interlocked.Add(ref _writesRefused, refusedCount);
-                    Volatile.Write(ref _lastWriteError, full.Message);
-                    ReplicaMetrics.StoreWritesRefused.Add(refusedCount);
-                    batch.RemoveAll(static operation => !operation.MayUseReserve);
-                    if (batch.Count == 0)
+                    if (refusedCount > 0)
                     {
-                        continue;
+                        Interlocked.Add(ref _writesRefused, refusedCount);
+                        Volatile.Write(ref _lastWriteError, full.Message);
+                        ReplicaMetrics.StoreWritesRefused.Add(refusedCount);
+                        batch.RemoveAll(static operation => !operation.MayUseReserve);
+                        if (batch.Count == 0)
+                        {
+                            continue;
+                        }
                     }
                 }
 

@@ -239,26 +239,6 @@ public sealed class OperationBatcherTests
     }
 
     [Fact]
-    public async Task Operations_whose_batch_leaves_while_their_deadline_watch_is_being_set_up_all_complete()
-    {
-        // A batch can leave, and stop watching its operations' deadlines, between an operation's
-        // joining the lane and its watch being registered (the watch once read the token of a
-        // source the batch had just disposed, and the write failed to be submitted). Many writers
-        // on a lane of one call, answered at once, make the window as wide as it gets.
-        var shard = new HeldShard();
-        var batcher = new OperationBatcher(_ => shard, callsPerShard: 1, maxBatchOperations: 4, maxBatchBytes: 4 << 20);
-        var writers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
-        {
-            for (var i = 0; i < 1_500; i++)
-            {
-                await batcher.Write(0, new WriteRequest(WriteKind.Put, $"k{w}", [1], 0, (ulong)w + 1, (ulong)i + 1, 0), DateTime.UtcNow.AddMinutes(1));
-            }
-        }));
-        await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(120));
-        Assert.Equal(0, batcher.WaitingIn(0));
-    }
-
-    [Fact]
     public void Batching_settings_out_of_range_are_refused_by_name()
     {
         var error = Assert.Throws<ArgumentException>(() => new ActorClusterClientOptions { BatchCallsPerShard = -1 }.Validate());
